@@ -1,0 +1,196 @@
+"""The domain model: candles, signals, orders, fills, positions, and their enums.
+
+Units: times are int milliseconds since the epoch, UTC; a candle's ``ts_ms`` is its open
+time. Prices and notionals are in the quote currency (USDT for BTC/USDT), quantities in the
+base currency (BTC). Money on orders, fills and positions is :class:`~decimal.Decimal`;
+candle prices are floats because they come from market data and feed analytics.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+ZERO = Decimal(0)
+
+
+class Side(str, enum.Enum):
+    """Order side."""
+
+    BUY = "buy"
+    SELL = "sell"
+
+
+class OrderType(str, enum.Enum):
+    """Order type (limit and stop orders arrive with the live-trading work)."""
+
+    MARKET = "market"
+    LIMIT = "limit"
+
+
+class OrderStatus(str, enum.Enum):
+    """Order lifecycle states; see :mod:`engine.oms` for the allowed transitions."""
+
+    NEW = "new"
+    OPEN = "open"
+    PARTIALLY_FILLED = "partially_filled"
+    FILLED = "filled"
+    CANCELED = "canceled"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+
+    @property
+    def is_terminal(self) -> bool:
+        """True once the order can no longer change (filled, canceled, rejected, expired)."""
+        return self in _TERMINAL
+
+
+_TERMINAL = {OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.REJECTED, OrderStatus.EXPIRED}
+
+
+class Signal(str, enum.Enum):
+    """What a strategy wants after a candle closes: enter long (BUY) or leave (SELL)."""
+
+    BUY = "buy"
+    SELL = "sell"
+
+
+@dataclass(frozen=True, slots=True)
+class Candle:
+    """One closed OHLCV candle.
+
+    Attributes:
+        ts_ms: open time, ms since the epoch, UTC.
+        open, high, low, close: prices in quote currency.
+        volume: traded volume in base currency.
+    """
+
+    ts_ms: int
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+
+
+@dataclass(frozen=True, slots=True)
+class Instrument:
+    """Trading rules of one market, as ccxt's ``market`` structure gives them.
+
+    Attributes:
+        symbol: unified symbol, e.g. "BTC/USDT".
+        amount_step: quantity increment in base currency (ccxt ``precision.amount``);
+            ``None`` means no rounding (backtests).
+        price_step: price tick in quote currency (ccxt ``precision.price``); ``None``: no rounding.
+        min_notional: smallest order value in quote currency (ccxt ``limits.cost.min``).
+    """
+
+    symbol: str
+    amount_step: Decimal | None = None
+    price_step: Decimal | None = None
+    min_notional: Decimal = ZERO
+
+    @property
+    def base(self) -> str:
+        """Base currency ("BTC" of "BTC/USDT")."""
+        return self.symbol.split("/")[0]
+
+    @property
+    def quote(self) -> str:
+        """Quote currency ("USDT" of "BTC/USDT")."""
+        return self.symbol.split("/")[1] if "/" in self.symbol else "QUOTE"
+
+
+@dataclass(slots=True)
+class Order:
+    """An order and its lifecycle state, keyed by its client order id.
+
+    Exactly one of ``qty`` (base currency) and ``quote_qty`` (quote currency to spend, a
+    market buy "with cost", as Binance's ``quoteOrderQty``) is set.
+
+    Attributes:
+        client_order_id: ``qd-<strategy>-<seq>``, unique, deterministic from the intent.
+        strategy: id of the strategy that produced the intent.
+        signal_ts_ms: open time of the candle whose close produced the signal.
+        filled_qty: base currency filled so far; ``avg_fill_price`` in quote per base.
+        fee_paid: quote currency paid in fees so far.
+    """
+
+    client_order_id: str
+    strategy: str
+    symbol: str
+    side: Side
+    type: OrderType
+    signal_ts_ms: int
+    created_ts_ms: int
+    qty: Decimal | None = None
+    quote_qty: Decimal | None = None
+    price: Decimal | None = None
+    status: OrderStatus = OrderStatus.NEW
+    filled_qty: Decimal = ZERO
+    avg_fill_price: Decimal = ZERO
+    fee_paid: Decimal = ZERO
+    updated_ts_ms: int = 0
+    exchange_order_id: str | None = None
+    reason: str = ""
+    intent: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Fill:
+    """One execution of (part of) an order.
+
+    Attributes:
+        trade_id: the venue's trade id; fills are de-duplicated by it.
+        qty: base currency; price: quote per base; fee: quote currency.
+        ts_ms: execution time, ms UTC.
+    """
+
+    trade_id: str
+    client_order_id: str
+    symbol: str
+    side: Side
+    qty: Decimal
+    price: Decimal
+    fee: Decimal
+    ts_ms: int
+
+    @property
+    def notional(self) -> Decimal:
+        """qty x price, in quote currency."""
+        return self.qty * self.price
+
+
+@dataclass(slots=True)
+class Position:
+    """A spot position in one symbol.
+
+    Attributes:
+        qty: base currency held (>= 0, long-only for now).
+        avg_price: volume-weighted entry price in quote per base (fees excluded).
+        realized_pnl: quote currency, gross of fees, from closed quantity.
+        opened_ts_ms: time of the fill that opened the current position, 0 when flat.
+    """
+
+    symbol: str
+    qty: Decimal = ZERO
+    avg_price: Decimal = ZERO
+    realized_pnl: Decimal = ZERO
+    opened_ts_ms: int = 0
+
+    @property
+    def is_open(self) -> bool:
+        """True while qty > 0."""
+        return self.qty > 0
+
+
+@dataclass(slots=True)
+class OrderUpdate:
+    """What a gateway reports about an order: status, plus any fills it carries."""
+
+    client_order_id: str
+    status: OrderStatus
+    exchange_order_id: str | None = None
+    reason: str = ""
+    fills: list[Fill] = field(default_factory=list)
