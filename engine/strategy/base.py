@@ -1,0 +1,95 @@
+"""The strategy API shared by the backtester, paper and live trading.
+
+A strategy sees one closed candle at a time, in time order, and answers with a
+:class:`~engine.models.Signal` or ``None``. It never sees a candle before it closes, never
+sees the future, and reaches the market only through the engine (sizing, risk, OMS), which
+decides what a signal means given the current position: BUY enters a long position when
+flat, SELL leaves it when long; anything else is ignored.
+
+Parameters are a pydantic model per strategy (``Params``), so the CLI, the config and the
+bot validate them the same way. Write a strategy like this::
+
+    @register("my_strategy")
+    class MyStrategy(Strategy):
+        class Params(StrategyParams):
+            period: int = Field(20, ge=1)
+
+        def on_candle(self, candle, ctx):
+            ...
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from engine.errors import StrategyError
+from engine.models import Candle, Signal
+
+
+class StrategyParams(BaseModel):
+    """Base of every strategy's parameter model: unknown keys are refused."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+@dataclass(slots=True)
+class StrategyContext:
+    """What a strategy may know besides the candle: its own position, nothing of the future.
+
+    Attributes:
+        symbol: e.g. "BTC/USDT"; timeframe: e.g. "1h".
+        position_qty: base currency held by this strategy (0 when flat).
+        has_open_order: an order of this strategy is still working.
+    """
+
+    symbol: str
+    timeframe: str
+    position_qty: float = 0.0
+    has_open_order: bool = False
+
+
+class Strategy:
+    """Base class. Subclasses define ``Params`` and ``on_candle``; ``warmup`` tells how
+    many closed candles the strategy needs before it can emit a signal."""
+
+    name: ClassVar[str] = ""
+    Params: ClassVar[type[StrategyParams]] = StrategyParams
+
+    def __init__(self, params: StrategyParams):
+        self.params = params
+
+    @classmethod
+    def from_params(cls, raw: dict[str, Any]) -> "Strategy":
+        """Build from raw values (strings from the CLI are coerced).
+
+        Raises:
+            StrategyError: one line naming the strategy, the parameter and the problem.
+        """
+        try:
+            params = cls.Params(**raw)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            field = ".".join(str(x) for x in err["loc"]) or "params"
+            value = f" (got {err['input']!r})" if field != "params" and "input" in err else ""
+            msg = err["msg"].removeprefix("Value error, ")
+            if field == "params":
+                raise StrategyError(f"{cls.name}: {msg}") from None
+            raise StrategyError(f"{cls.name}: parameter {field}: {msg}{value}") from None
+        return cls(params)
+
+    @property
+    def warmup(self) -> int:
+        """Closed candles needed before the first possible signal."""
+        return 0
+
+    def on_candle(self, candle: Candle, ctx: StrategyContext) -> Signal | None:
+        """Called once per closed candle, in time order; return a signal or None."""
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        """``name(k=v, ...)`` for logs and reports."""
+        args = ", ".join(f"{k}={v}" for k, v in self.params.model_dump().items())
+        return f"{self.name}({args})"

@@ -1,0 +1,81 @@
+"""Incremental indicators: O(1) state per new closed candle, for the event-driven engine.
+
+Each ``update(x)`` takes the newest value and returns the indicator value, or ``None``
+during warm-up. Values equal the usual vectorised definitions (pandas ``rolling().mean()``,
+Wilder's RSI) after warm-up; the tests check them on real data.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+
+
+class SMA:
+    """Simple moving average of the last ``period`` values.
+
+    The window sum is kept with :func:`math.fsum` semantics (exactly rounded) by summing the
+    window each update; for the short windows strategies use this costs less than the
+    drift of a running sum.
+    """
+
+    __slots__ = ("period", "_window")
+
+    def __init__(self, period: int):
+        if period < 1:
+            raise ValueError("SMA period must be >= 1")
+        self.period = period
+        self._window: deque[float] = deque(maxlen=period)
+
+    def update(self, x: float) -> float | None:
+        """Add the newest value; the average once ``period`` values were seen, else None."""
+        self._window.append(x)
+        if len(self._window) < self.period:
+            return None
+        return math.fsum(self._window) / self.period
+
+
+class RSI:
+    """Relative Strength Index with Wilder's smoothing (Wilder, *New Concepts in Technical
+    Trading Systems*, 1978; the TA-Lib definition).
+
+    The first average gain/loss is the simple mean of the first ``period`` changes; after
+    that ``avg = (avg * (period - 1) + x) / period``. RSI = 100 - 100 / (1 + avg_gain / avg_loss),
+    100 when avg_loss is 0. The first value appears after ``period + 1`` inputs.
+    """
+
+    __slots__ = ("period", "_prev", "_gains", "_losses", "_avg_gain", "_avg_loss", "_n")
+
+    def __init__(self, period: int):
+        if period < 1:
+            raise ValueError("RSI period must be >= 1")
+        self.period = period
+        self._prev: float | None = None
+        self._gains = 0.0
+        self._losses = 0.0
+        self._avg_gain = 0.0
+        self._avg_loss = 0.0
+        self._n = 0
+
+    def update(self, x: float) -> float | None:
+        """Add the newest close; the RSI in [0, 100] once warm, else None."""
+        prev, self._prev = self._prev, x
+        if prev is None:
+            return None
+        change = x - prev
+        gain, loss = (change, 0.0) if change > 0 else (0.0, -change)
+        self._n += 1
+        p = self.period
+        if self._n < p:
+            self._gains += gain
+            self._losses += loss
+            return None
+        if self._n == p:
+            self._avg_gain = (self._gains + gain) / p
+            self._avg_loss = (self._losses + loss) / p
+        else:
+            self._avg_gain = (self._avg_gain * (p - 1) + gain) / p
+            self._avg_loss = (self._avg_loss * (p - 1) + loss) / p
+        if self._avg_loss == 0.0:
+            return 100.0
+        return 100.0 - 100.0 / (1.0 + self._avg_gain / self._avg_loss)
