@@ -1,0 +1,1 @@
+"""Event-driven backtester: the live per-candle flow over historical candles."""

@@ -1,0 +1,109 @@
+"""Run a strategy over historical candles with the same runner, OMS and portfolio as live.
+
+Only two things differ from the daemon: the gateway is a :class:`SimulatedExchange` and
+the journal is an in-memory :class:`TradeLog`. See :mod:`engine.backtest.simulator` for
+the fill rules.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+import numpy as np
+import pandas as pd
+
+from engine.backtest.metrics import Metrics, compute_metrics
+from engine.backtest.simulator import FillModel, SimulatedExchange
+from engine.backtest.trades import END_OF_DATA, Trade, TradeLog
+from engine.errors import DataError
+from engine.models import Candle, Instrument, Side
+from engine.oms import OrderManager
+from engine.portfolio import Portfolio
+from engine.risk.sizing import StakeSizer
+from engine.runner import StrategyRunner
+from engine.strategy.base import Strategy
+from engine.timeframes import timeframe_to_ms
+
+
+@dataclass(frozen=True)
+class BacktestConfig:
+    """Inputs besides data and strategy.
+
+    Attributes:
+        symbol, timeframe: e.g. "BTC/USDT", "1h".
+        cash: starting quote currency.
+        fee_rate: fraction of notional per fill; slippage_bps: basis points per fill.
+        stake: "all" or a quote amount per entry.
+    """
+
+    symbol: str = "BTC/USDT"
+    timeframe: str = "1h"
+    cash: Decimal = Decimal(10_000)
+    fee_rate: Decimal = Decimal("0.001")
+    slippage_bps: Decimal = Decimal(0)
+    stake: str = "all"
+
+
+@dataclass
+class BacktestResult:
+    """Everything a run produced. ``equity`` is quote currency at each candle close
+    (the last value after the end-of-data exit), aligned with ``timestamps`` (ms UTC)."""
+
+    config: BacktestConfig
+    strategy: str
+    metrics: Metrics
+    trades: list[Trade]
+    timestamps: np.ndarray
+    equity: np.ndarray
+    events: list = field(default_factory=list)
+
+
+def run_backtest(df: pd.DataFrame, strategy: Strategy, config: BacktestConfig) -> BacktestResult:
+    """Backtest ``strategy`` on ``df`` (columns timestamp, open, high, low, close, volume; sorted).
+
+    Raises:
+        DataError: empty data.
+        ConfigError: bad stake.
+    """
+    n = len(df)
+    if n == 0:
+        raise DataError("no candles to backtest")
+    inst = Instrument(config.symbol)
+    exchange = SimulatedExchange({config.symbol: inst}, FillModel(config.fee_rate, config.slippage_bps))
+    portfolio = Portfolio(config.cash, inst.quote)
+    log = TradeLog(float(config.cash))
+    oms = OrderManager(exchange, log, portfolio)
+    runner = StrategyRunner(strategy, config.symbol, config.timeframe, oms,
+                            StakeSizer.parse(config.stake, config.fee_rate), log)
+    cols = [df[k].to_numpy() for k in ("timestamp", "open", "high", "low", "close", "volume")]
+    ts, op, hi, lo, cl, vo = (c.tolist() for c in cols)
+    equity = np.empty(n)
+    in_pos = np.zeros(n, dtype=bool)
+    sym = config.symbol
+    candle = None
+    for i in range(n):
+        candle = Candle(ts[i], op[i], hi[i], lo[i], cl[i], vo[i])
+        runner.on_candle(candle)
+        qty = log.qty_f.get(sym, 0.0)
+        equity[i] = log.cash_f + qty * cl[i]
+        in_pos[i] = qty > 0
+    _close_at_end(oms, exchange, portfolio, candle, sym, strategy.name, timeframe_to_ms(config.timeframe))
+    equity[-1] = float(portfolio.cash)
+    metrics = compute_metrics(equity, float(config.cash), log.trades, in_pos, ts[0], ts[-1],
+                              timeframe_to_ms(config.timeframe))
+    return BacktestResult(config, strategy.describe(), metrics, log.trades, cols[0], equity, log.events)
+
+
+def _close_at_end(oms: OrderManager, exchange: SimulatedExchange, portfolio: Portfolio, last: Candle,
+                  symbol: str, strategy: str, tf_ms: int) -> None:
+    """Cancel orders that have no next candle to fill on; close an open position at the last close."""
+    now = last.ts_ms + tf_ms
+    for update in exchange.cancel_all(symbol, "end of data: no next candle to fill on"):
+        oms.apply_update(oms.orders[update.client_order_id], update, now)
+    pos = portfolio.position(symbol)
+    if pos.is_open:
+        oms.submit(strategy=strategy, symbol=symbol, side=Side.SELL, signal_ts_ms=now, now_ms=now,
+                   qty=pos.qty, intent=END_OF_DATA)
+        for update in exchange.fill_at_close(symbol, last):
+            oms.apply_update(oms.orders[update.client_order_id], update, now)

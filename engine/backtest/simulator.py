@@ -1,0 +1,138 @@
+"""Simulated exchange: the fill model of backtests and paper trading.
+
+Rules (the backtest must not lie):
+
+* A market order created after candle *t* closed fills at the **open of the first candle
+  after t** (``next_bar_open``), never on the candle that produced its signal.
+* Slippage worsens the price by ``slippage_bps`` basis points: buys pay
+  ``open * (1 + bps/10000)``, sells get ``open * (1 - bps/10000)``.
+* Fee: ``fee_rate x notional``, in quote currency, on every fill.
+* A buy given as quote notional gets ``qty = notional / fill_price``, rounded down to the
+  instrument's amount step; orders below the minimum notional are rejected at creation.
+* :meth:`SimulatedExchange.fill_at_close` fills resting orders at a candle's close
+  (slippage and fee applied): used to close an open position when a backtest ends.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
+
+from engine.models import Candle, Fill, Instrument, Order, OrderStatus, OrderUpdate, Side
+
+_BPS = Decimal(10_000)
+
+
+@dataclass(frozen=True)
+class FillModel:
+    """Fee and slippage of simulated fills. fee_rate: fraction of notional; slippage_bps: 1 = 0.01%."""
+
+    fee_rate: Decimal = Decimal("0.001")
+    slippage_bps: Decimal = Decimal(0)
+
+    def price(self, side: Side, reference: float, instrument: Instrument) -> Decimal:
+        """Fill price in quote per base: the reference price worsened by slippage, on the tick."""
+        ref = Decimal(repr(reference))
+        slip = self.slippage_bps / _BPS
+        price = ref * (1 + slip) if side is Side.BUY else ref * (1 - slip)
+        if instrument.price_step is not None:
+            price = price.quantize(instrument.price_step, rounding=ROUND_HALF_EVEN)
+        return price
+
+
+FINEST_STEP = Decimal("1e-12")
+"""Amount step used when an instrument has none (backtests): finer than any exchange's
+precision, and rounding down to it keeps ``qty * price + fee`` within the cash even after
+Decimal's own rounding of the division."""
+
+
+def round_qty(qty: Decimal, instrument: Instrument) -> Decimal:
+    """Round a base quantity down to the instrument's amount step (or :data:`FINEST_STEP`)."""
+    step = instrument.amount_step or FINEST_STEP
+    return (qty / step).to_integral_value(rounding=ROUND_DOWN) * step
+
+
+class SimulatedExchange:
+    """An in-memory venue implementing :class:`engine.ports.ExchangeGateway`.
+
+    Args:
+        instruments: symbol -> trading rules.
+        model: fee and slippage.
+    """
+
+    def __init__(self, instruments: dict[str, Instrument], model: FillModel):
+        self.instruments = instruments
+        self.model = model
+        self._resting: dict[str, Order] = {}
+        self._known: dict[str, OrderUpdate] = {}
+
+    def create_order(self, order: Order) -> OrderUpdate:
+        """Accept (status open) or reject a market order; it fills on a later candle."""
+        inst = self.instruments[order.symbol]
+        reason = self._reject_reason(order, inst)
+        status = OrderStatus.REJECTED if reason else OrderStatus.OPEN
+        update = OrderUpdate(order.client_order_id, status, f"sim-{order.client_order_id}", reason)
+        if not reason:
+            self._resting[order.client_order_id] = order
+        self._known[order.client_order_id] = OrderUpdate(order.client_order_id, status, update.exchange_order_id, reason)
+        return update
+
+    def fetch_order(self, client_order_id: str) -> OrderUpdate | None:
+        """Last known state of an order, None when it never arrived."""
+        return self._known.get(client_order_id)
+
+    def restore(self, orders: list[Order]) -> None:
+        """Put working orders back on the book (paper restart: the store is the book)."""
+        for order in orders:
+            if order.status in (OrderStatus.OPEN, OrderStatus.PARTIALLY_FILLED):
+                self._resting[order.client_order_id] = order
+                self._known[order.client_order_id] = OrderUpdate(
+                    order.client_order_id, order.status, order.exchange_order_id)
+
+    def sync(self, symbol: str, candle: Candle) -> list[OrderUpdate]:
+        """Fill every resting order of ``symbol`` signalled before ``candle`` at its open."""
+        if not self._resting:
+            return []
+        return [self._fill(o, candle.open, candle.ts_ms) for o in list(self._resting.values())
+                if o.symbol == symbol and o.signal_ts_ms < candle.ts_ms]
+
+    def fill_at_close(self, symbol: str, candle: Candle) -> list[OrderUpdate]:
+        """Fill every resting order of ``symbol`` at ``candle``'s close (end of a backtest)."""
+        return [self._fill(o, candle.close, candle.ts_ms) for o in list(self._resting.values())
+                if o.symbol == symbol]
+
+    def cancel_all(self, symbol: str, reason: str) -> list[OrderUpdate]:
+        """Cancel every resting order of ``symbol``."""
+        out = []
+        for cid, order in list(self._resting.items()):
+            if order.symbol == symbol:
+                del self._resting[cid]
+                out.append(OrderUpdate(cid, OrderStatus.CANCELED, order.exchange_order_id, reason))
+        return out
+
+    def _fill(self, order: Order, reference: float, ts_ms: int) -> OrderUpdate:
+        inst = self.instruments[order.symbol]
+        price = self.model.price(order.side, reference, inst)
+        remaining = None if order.qty is None else order.qty - order.filled_qty
+        qty = round_qty(order.quote_qty / price, inst) if remaining is None else remaining
+        del self._resting[order.client_order_id]
+        if qty <= 0:
+            update = OrderUpdate(order.client_order_id, OrderStatus.REJECTED, order.exchange_order_id,
+                                 f"notional {order.quote_qty} buys less than one amount step at {price}")
+        else:
+            fee = qty * price * self.model.fee_rate
+            fill = Fill(f"{order.client_order_id}-1", order.client_order_id, order.symbol, order.side,
+                        qty, price, fee, ts_ms)
+            update = OrderUpdate(order.client_order_id, OrderStatus.FILLED, order.exchange_order_id, "", [fill])
+        self._known[order.client_order_id] = OrderUpdate(order.client_order_id, update.status,
+                                                         order.exchange_order_id, update.reason)
+        return update
+
+    @staticmethod
+    def _reject_reason(order: Order, inst: Instrument) -> str:
+        if order.side is Side.BUY and order.quote_qty is not None:
+            if order.quote_qty < inst.min_notional:
+                return f"notional {order.quote_qty} is below the minimum {inst.min_notional} {inst.quote}"
+        elif order.qty is None or order.qty <= 0:
+            return "quantity must be positive"
+        return ""

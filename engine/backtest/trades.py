@@ -1,0 +1,94 @@
+"""The per-trade audit trail of a backtest: round trips built from fills."""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from decimal import Decimal
+from pathlib import Path
+
+from engine.events import Event
+from engine.models import ZERO, Candle, Fill, Order, Side
+from engine.portfolio import Portfolio
+
+END_OF_DATA = "end_of_data"
+
+
+@dataclass
+class Trade:
+    """One round trip (long entry then exit). Times ms UTC, prices quote per base,
+    qty base, fees and pnl quote; ``pnl`` is net of both fees."""
+
+    symbol: str
+    entry_ts_ms: int
+    entry_price: Decimal
+    qty: Decimal
+    entry_fee: Decimal
+    entry_signal: str
+    exit_ts_ms: int = 0
+    exit_price: Decimal = ZERO
+    exit_fee: Decimal = ZERO
+    exit_reason: str = ""
+
+    @property
+    def fees(self) -> Decimal:
+        """Entry plus exit fee, quote."""
+        return self.entry_fee + self.exit_fee
+
+    @property
+    def pnl(self) -> Decimal:
+        """Exit proceeds minus entry cost, both net of fees, quote."""
+        return self.qty * (self.exit_price - self.entry_price) - self.fees
+
+
+def iso_utc(ts_ms: int) -> str:
+    """ms since the epoch -> ``2021-01-01T00:00:00Z``."""
+    return datetime.fromtimestamp(ts_ms / 1000, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class TradeLog:
+    """A :class:`engine.ports.Journal` for backtests: keeps round trips in memory.
+
+    Also tracks cash and position as floats for the per-candle equity curve (analytics).
+    """
+
+    def __init__(self, cash: float):
+        self.trades: list[Trade] = []
+        self._open: dict[str, Trade] = {}
+        self.cash_f = cash
+        self.qty_f: dict[str, float] = {}
+        self.events: list[Event] = []
+
+    def order_created(self, order: Order, events: list[Event]) -> None:
+        self.events.extend(events)
+
+    def order_changed(self, order: Order, previous: str, events: list[Event]) -> None:
+        self.events.extend(events)
+
+    def fill_applied(self, order: Order, fill: Fill, portfolio: Portfolio, events: list[Event]) -> None:
+        self.events.extend(events)
+        self.cash_f = float(portfolio.cash)
+        self.qty_f[fill.symbol] = float(portfolio.position(fill.symbol).qty)
+        if fill.side is Side.BUY:
+            self._open[fill.symbol] = Trade(fill.symbol, fill.ts_ms, fill.price, fill.qty, fill.fee, order.intent)
+            return
+        trade = self._open.pop(fill.symbol)
+        trade.exit_ts_ms, trade.exit_price, trade.exit_fee = fill.ts_ms, fill.price, fill.fee
+        trade.exit_reason = order.intent
+        self.trades.append(trade)
+
+    def candle_processed(self, key: str, candle: Candle, portfolio: Portfolio, equity: float) -> None:
+        pass
+
+
+def write_trades_csv(trades: list[Trade], path: str | Path) -> None:
+    """Write ``entry_time,entry_price,exit_time,exit_price,qty,fees,pnl,exit_reason,entry_signal``
+    (times ISO-8601 UTC, prices quote per base, qty base, fees and pnl quote)."""
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["entry_time", "entry_price", "exit_time", "exit_price", "qty", "fees", "pnl",
+                    "exit_reason", "entry_signal"])
+        for t in trades:
+            w.writerow([iso_utc(t.entry_ts_ms), t.entry_price, iso_utc(t.exit_ts_ms), t.exit_price, t.qty,
+                        t.fees, t.pnl, t.exit_reason, t.entry_signal])

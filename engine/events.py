@@ -1,0 +1,113 @@
+"""Typed events and a small in-process bus.
+
+The engine publishes; the store persists them in the transaction of the state change that
+caused them; alerting (Telegram, logs) subscribes. The engine never imports a subscriber.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass
+from typing import Callable, ClassVar
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """Base event. ``ts_ms``: when it happened, ms UTC; ``kind``: a stable snake_case name."""
+
+    kind: ClassVar[str] = "event"
+    ts_ms: int
+
+    def payload(self) -> dict:
+        """Fields as a JSON-ready dict (Decimal values become strings)."""
+        return {k: (str(v) if not isinstance(v, (int, float, str, bool, type(None))) else v)
+                for k, v in asdict(self).items()}
+
+
+@dataclass(frozen=True, slots=True)
+class OrderSubmitted(Event):
+    """An order was accepted by the venue (status open)."""
+
+    kind: ClassVar[str] = "order_submitted"
+    client_order_id: str
+    symbol: str
+    side: str
+    intent: str
+
+
+@dataclass(frozen=True, slots=True)
+class OrderFilled(Event):
+    """A fill was applied. qty base, price quote per base, fee quote."""
+
+    kind: ClassVar[str] = "fill"
+    client_order_id: str
+    symbol: str
+    side: str
+    qty: str
+    price: str
+    fee: str
+    status: str
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRejected(Event):
+    """The venue or a local check refused an order."""
+
+    kind: ClassVar[str] = "rejection"
+    client_order_id: str
+    symbol: str
+    side: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class OrderCanceled(Event):
+    """An order ended unfilled or partly filled (canceled or expired)."""
+
+    kind: ClassVar[str] = "order_canceled"
+    client_order_id: str
+    symbol: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class EngineStarted(Event):
+    """The daemon started (``resumed`` is True when the store already had state)."""
+
+    kind: ClassVar[str] = "startup"
+    mode: str
+    resumed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class EngineStopped(Event):
+    """The daemon stopped cleanly."""
+
+    kind: ClassVar[str] = "shutdown"
+    mode: str
+    reason: str
+
+
+Handler = Callable[[Event], None]
+
+
+class EventBus:
+    """Synchronous publish/subscribe. A failing subscriber is logged and never stops trading."""
+
+    def __init__(self) -> None:
+        self._handlers: list[Handler] = []
+
+    def subscribe(self, handler: Handler) -> None:
+        """Call ``handler(event)`` for every published event."""
+        self._handlers.append(handler)
+
+    def publish(self, events: list[Event]) -> None:
+        """Deliver events in order to every subscriber."""
+        for event in events:
+            for handler in self._handlers:
+                try:
+                    handler(event)
+                except Exception:  # a subscriber bug must not stop the engine
+                    log.exception("event handler %r failed on %s", handler, event.kind)

@@ -1,0 +1,209 @@
+"""Order management: lifecycle state machine, client order ids, the submission protocol.
+
+Submission protocol (docs/adr/0003-order-submission.md):
+
+1. The intent becomes an :class:`~engine.models.Order` in status ``new`` with a client order
+   id ``qd-<strategy>-<seq>`` and an intent key (strategy, symbol, side, signal candle);
+   the journal commits it **before** the gateway is called.
+2. The gateway's answer moves it to ``open`` (or ``rejected``); that is committed too.
+3. Re-submitting the same intent (a restart that re-processes the same candle) returns the
+   existing order. An order still ``new`` is first looked up at the venue by its client
+   order id: adopted if the venue has it, sent again with the same id only if it does not.
+
+Allowed transitions::
+
+    new -> open | partially_filled | filled | rejected | canceled | expired
+    open -> partially_filled | filled | canceled | expired
+    partially_filled -> partially_filled | filled | canceled | expired
+    filled, canceled, rejected, expired: terminal
+"""
+
+from __future__ import annotations
+
+import logging
+from decimal import Decimal
+
+from engine.errors import IllegalTransition
+from engine.events import Event, OrderCanceled, OrderFilled, OrderRejected, OrderSubmitted
+from engine.models import Candle, Fill, Order, OrderStatus, OrderType, OrderUpdate, Side
+from engine.portfolio import Portfolio
+from engine.ports import ExchangeGateway, Journal
+
+log = logging.getLogger(__name__)
+
+S = OrderStatus
+_ALLOWED: dict[OrderStatus, set[OrderStatus]] = {
+    S.NEW: {S.OPEN, S.PARTIALLY_FILLED, S.FILLED, S.REJECTED, S.CANCELED, S.EXPIRED},
+    S.OPEN: {S.PARTIALLY_FILLED, S.FILLED, S.CANCELED, S.EXPIRED},
+    S.PARTIALLY_FILLED: {S.PARTIALLY_FILLED, S.FILLED, S.CANCELED, S.EXPIRED},
+    S.FILLED: set(), S.CANCELED: set(), S.REJECTED: set(), S.EXPIRED: set(),
+}
+
+
+def check_transition(order: Order, new: OrderStatus) -> None:
+    """Raise :class:`IllegalTransition` unless ``order.status -> new`` is allowed."""
+    if new is not order.status and new not in _ALLOWED[order.status]:
+        raise IllegalTransition(f"order {order.client_order_id}: {order.status.value} -> {new.value} is not allowed")
+
+
+def intent_key(strategy: str, symbol: str, side: Side, signal_ts_ms: int) -> str:
+    """The identity of an intent: one order per strategy, symbol, side and signal candle."""
+    return f"{strategy}|{symbol}|{side.value}|{signal_ts_ms}"
+
+
+class OrderManager:
+    """Tracks orders by client order id and applies venue updates to them and the portfolio.
+
+    Args:
+        gateway: where orders go.
+        journal: durable record; every change is committed before it is acted on.
+        portfolio: account the fills are booked to.
+        orders: orders loaded from the store at start-up (all statuses).
+        id_prefix: first part of client order ids.
+    """
+
+    def __init__(self, gateway: ExchangeGateway, journal: Journal, portfolio: Portfolio,
+                 orders: list[Order] | None = None, id_prefix: str = "qd"):
+        self.gateway = gateway
+        self.journal = journal
+        self.portfolio = portfolio
+        self.id_prefix = id_prefix
+        self.orders: dict[str, Order] = {}
+        self._by_intent: dict[str, Order] = {}
+        self._seen_trades: set[str] = set()
+        self._seq = 0
+        self.pending_events: list[Event] = []
+        for order in orders or []:
+            self._track(order)
+            self._seq = max(self._seq, _seq_of(order.client_order_id))
+
+    def open_orders(self, symbol: str | None = None) -> list[Order]:
+        """Orders not yet terminal, optionally for one symbol."""
+        return [o for o in self.orders.values()
+                if not o.status.is_terminal and (symbol is None or o.symbol == symbol)]
+
+    def mark_fills_seen(self, trade_ids: list[str]) -> None:
+        """Register trade ids already booked (loaded from the store) so they are never booked twice."""
+        self._seen_trades.update(trade_ids)
+
+    def submit(self, *, strategy: str, symbol: str, side: Side, signal_ts_ms: int, now_ms: int,
+               qty: Decimal | None = None, quote_qty: Decimal | None = None, intent: str = "") -> Order:
+        """Create (or find) the order for an intent and send it; see the module docstring.
+
+        Args:
+            qty: base currency to trade, or
+            quote_qty: quote currency notional to buy (market buy with cost).
+            intent: human-readable reason kept on the order (the signal).
+
+        Returns:
+            The order, in whatever status the venue's answer put it.
+        """
+        key = intent_key(strategy, symbol, side, signal_ts_ms)
+        existing = self._by_intent.get(key)
+        if existing is not None:
+            if existing.status is S.NEW:
+                self._resolve_unacknowledged(existing, now_ms)
+            return existing
+        self._seq += 1
+        order = Order(
+            client_order_id=f"{self.id_prefix}-{strategy[:20]}-{self._seq}", strategy=strategy, symbol=symbol,
+            side=side, type=OrderType.MARKET, signal_ts_ms=signal_ts_ms, created_ts_ms=now_ms,
+            updated_ts_ms=now_ms, qty=qty, quote_qty=quote_qty, intent=intent,
+        )
+        self._track(order)
+        self.journal.order_created(order, [])
+        self._send(order, now_ms)
+        return order
+
+    def recover(self, now_ms: int) -> None:
+        """At start-up: resolve every order that was persisted but never acknowledged."""
+        for order in list(self.orders.values()):
+            if order.status is S.NEW:
+                self._resolve_unacknowledged(order, now_ms)
+
+    def sync(self, symbol: str, candle: Candle, now_ms: int) -> list[Fill]:
+        """Pull updates from the gateway after ``candle`` closed; returns the fills booked."""
+        booked: list[Fill] = []
+        for update in self.gateway.sync(symbol, candle):
+            order = self.orders.get(update.client_order_id)
+            if order is None:
+                log.warning("update for unknown order %s ignored (reconciliation handles it)", update.client_order_id)
+                continue
+            booked.extend(self.apply_update(order, update, now_ms))
+        return booked
+
+    def apply_update(self, order: Order, update: OrderUpdate, now_ms: int) -> list[Fill]:
+        """Apply a venue update: book new fills (de-duplicated by trade id), then the status.
+
+        Raises:
+            IllegalTransition: the update would move a terminal order.
+        """
+        booked = []
+        for fill in update.fills:
+            if fill.trade_id in self._seen_trades:
+                continue
+            self._book_fill(order, fill, update.status, now_ms)
+            booked.append(fill)
+        if update.status is not order.status:
+            check_transition(order, update.status)
+            previous = order.status
+            order.status, order.updated_ts_ms = update.status, now_ms
+            order.reason = update.reason or order.reason
+            order.exchange_order_id = update.exchange_order_id or order.exchange_order_id
+            self._commit_change(order, previous, now_ms)
+        return booked
+
+    def _book_fill(self, order: Order, fill: Fill, final_status: OrderStatus, now_ms: int) -> None:
+        new_filled = order.filled_qty + fill.qty
+        if order.qty is not None and new_filled > order.qty:
+            raise IllegalTransition(f"order {order.client_order_id}: fill {fill.trade_id} overfills {new_filled} > {order.qty}")
+        status = final_status if final_status in (S.FILLED, S.PARTIALLY_FILLED) else S.PARTIALLY_FILLED
+        check_transition(order, status)
+        self.portfolio.apply(fill)
+        order.avg_fill_price = (order.avg_fill_price * order.filled_qty + fill.qty * fill.price) / new_filled
+        order.filled_qty = new_filled
+        order.fee_paid += fill.fee
+        order.status, order.updated_ts_ms = status, now_ms
+        self._seen_trades.add(fill.trade_id)
+        event = OrderFilled(fill.ts_ms, order.client_order_id, order.symbol, order.side.value,
+                            str(fill.qty), str(fill.price), str(fill.fee), status.value)
+        self.journal.fill_applied(order, fill, self.portfolio, [event])
+        self.pending_events.append(event)
+
+    def _send(self, order: Order, now_ms: int) -> None:
+        update = self.gateway.create_order(order)
+        self.apply_update(order, update, now_ms)
+
+    def _resolve_unacknowledged(self, order: Order, now_ms: int) -> None:
+        update = self.gateway.fetch_order(order.client_order_id)
+        if update is None:
+            log.info("order %s was persisted but never reached the venue: sending it now", order.client_order_id)
+            self._send(order, now_ms)
+        else:
+            log.info("order %s found at the venue: adopting its state %s", order.client_order_id, update.status.value)
+            self.apply_update(order, update, now_ms)
+
+    def _commit_change(self, order: Order, previous: OrderStatus, now_ms: int) -> None:
+        events: list[Event] = []
+        if order.status is S.OPEN:
+            events.append(OrderSubmitted(now_ms, order.client_order_id, order.symbol, order.side.value, order.intent))
+        elif order.status is S.REJECTED:
+            events.append(OrderRejected(now_ms, order.client_order_id, order.symbol, order.side.value, order.reason))
+        elif order.status in (S.CANCELED, S.EXPIRED):
+            events.append(OrderCanceled(now_ms, order.client_order_id, order.symbol, order.reason))
+        self.journal.order_changed(order, previous.value, events)
+        self.pending_events.extend(events)
+
+    def _track(self, order: Order) -> None:
+        self.orders[order.client_order_id] = order
+        self._by_intent[intent_key(order.strategy, order.symbol, order.side, order.signal_ts_ms)] = order
+
+    def take_events(self) -> list[Event]:
+        """Events produced since the last call (already persisted), for the bus."""
+        events, self.pending_events = self.pending_events, []
+        return events
+
+
+def _seq_of(client_order_id: str) -> int:
+    tail = client_order_id.rsplit("-", 1)[-1]
+    return int(tail) if tail.isdigit() else 0

@@ -1,0 +1,86 @@
+"""Cash, positions, realized PnL and equity of one account, in Decimal.
+
+Spot, long-only: cash in quote currency, positions in base currency. Fees are charged in
+quote currency on every fill (``fee = fee_rate x notional``) and kept apart from realized
+PnL, so ``realized_pnl - fees_paid`` is the net result of closed quantity.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from engine.errors import OrderError
+from engine.models import ZERO, Fill, Position, Side
+
+
+class Portfolio:
+    """Account state changed only by :meth:`apply`.
+
+    Attributes:
+        cash: quote currency available.
+        initial_cash: quote currency at the start (for PnL).
+        fees_paid: quote currency paid in fees, all fills.
+        positions: symbol -> :class:`Position` (kept after closing, with qty 0).
+    """
+
+    def __init__(self, cash: Decimal, quote: str = "USDT", initial_cash: Decimal | None = None,
+                 fees_paid: Decimal = ZERO, positions: dict[str, Position] | None = None):
+        self.cash = Decimal(cash)
+        self.quote = quote
+        self.initial_cash = Decimal(initial_cash if initial_cash is not None else cash)
+        self.fees_paid = Decimal(fees_paid)
+        self.positions: dict[str, Position] = dict(positions or {})
+
+    def position(self, symbol: str) -> Position:
+        """The position in ``symbol`` (a flat one if never traded)."""
+        pos = self.positions.get(symbol)
+        if pos is None:
+            pos = self.positions[symbol] = Position(symbol)
+        return pos
+
+    def apply(self, fill: Fill) -> Position:
+        """Book a fill: move cash and quantity, update average price and realized PnL.
+
+        Buy: ``cash -= qty * price + fee``; the average entry price is volume-weighted.
+        Sell: ``cash += qty * price - fee``; ``realized_pnl += (price - avg_price) * qty``.
+
+        Raises:
+            OrderError: a sell larger than the position (spot is long-only) or a buy that
+                would make cash negative. Nothing is changed then.
+        """
+        pos = self.position(fill.symbol)
+        notional = fill.qty * fill.price
+        if fill.side is Side.BUY:
+            cost = notional + fill.fee
+            if cost > self.cash:
+                raise OrderError(f"fill {fill.trade_id} costs {cost} {self.quote}, cash is {self.cash}")
+            new_qty = pos.qty + fill.qty
+            pos.avg_price = (pos.avg_price * pos.qty + notional) / new_qty
+            if not pos.is_open:
+                pos.opened_ts_ms = fill.ts_ms
+            pos.qty = new_qty
+            self.cash -= cost
+        else:
+            if fill.qty > pos.qty:
+                raise OrderError(f"fill {fill.trade_id} sells {fill.qty} {fill.symbol}, position is {pos.qty}")
+            pos.realized_pnl += (fill.price - pos.avg_price) * fill.qty
+            pos.qty -= fill.qty
+            self.cash += notional - fill.fee
+            if pos.qty == 0:
+                pos.avg_price = ZERO
+                pos.opened_ts_ms = 0
+        self.fees_paid += fill.fee
+        return pos
+
+    def equity(self, marks: dict[str, float]) -> Decimal:
+        """Cash plus each open position valued at ``marks[symbol]`` (quote per base)."""
+        value = self.cash
+        for sym, pos in self.positions.items():
+            if pos.is_open:
+                value += pos.qty * Decimal(repr(marks[sym]))
+        return value
+
+    @property
+    def realized_pnl(self) -> Decimal:
+        """Sum of realized PnL over all positions, quote currency, gross of fees."""
+        return sum((p.realized_pnl for p in self.positions.values()), ZERO)

@@ -1,0 +1,57 @@
+"""The Protocols the core needs from the outside world; adapters live in ``gateways/``,
+``engine/store`` and ``bot/``. Each is small on purpose.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from engine.events import Event
+from engine.models import Candle, Fill, Order, OrderUpdate
+from engine.portfolio import Portfolio
+
+
+class ExchangeGateway(Protocol):
+    """Where orders go: a real exchange (ccxt), the paper simulator or the backtest one."""
+
+    def create_order(self, order: Order) -> OrderUpdate:
+        """Send a new order carrying its client order id; return the venue's answer."""
+
+    def fetch_order(self, client_order_id: str) -> OrderUpdate | None:
+        """The venue's view of an order by client order id, or None if it never arrived."""
+
+    def sync(self, symbol: str, candle: Candle) -> list[OrderUpdate]:
+        """Order updates (fills, cancels) since the last call, now that ``candle`` closed.
+
+        Simulators match resting orders against the candle here; a live gateway polls.
+        """
+
+
+class MarketData(Protocol):
+    """Closed candles of one symbol and timeframe."""
+
+    def history(self, limit: int) -> list[Candle]:
+        """Up to ``limit`` most recent closed candles already handed out or older, oldest first."""
+
+    def poll(self) -> list[Candle]:
+        """Candles that closed since the last call, oldest first (empty when none)."""
+
+
+class Journal(Protocol):
+    """Durable record of state changes; each method is one transaction.
+
+    The OMS calls ``order_created`` (and sees it committed) before the gateway hears of an
+    order, so a crash at any point leaves no order unknown to the store.
+    """
+
+    def order_created(self, order: Order, events: list[Event]) -> None:
+        """Persist a new order intent (status new) with its client order id."""
+
+    def order_changed(self, order: Order, previous: str, events: list[Event]) -> None:
+        """Persist a status change of an order that has no fill attached."""
+
+    def fill_applied(self, order: Order, fill: Fill, portfolio: Portfolio, events: list[Event]) -> None:
+        """Persist a fill with the order, position and cash it changed."""
+
+    def candle_processed(self, key: str, candle: Candle, portfolio: Portfolio, equity: float) -> None:
+        """Persist that ``candle`` is done for ``key`` (strategy/symbol/timeframe), with an equity snapshot."""
