@@ -1,0 +1,1 @@
+"""The daemon application: composition root, CLI, configuration and (later) chat-ops."""

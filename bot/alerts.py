@@ -1,0 +1,36 @@
+"""Alerts as log lines: what the daemon tells the operator when no Telegram bot is set up."""
+
+from __future__ import annotations
+
+import logging
+from decimal import Decimal
+
+from engine.events import Event
+
+log = logging.getLogger("quantd.alerts")
+
+
+def format_event(event: Event) -> str | None:
+    """A readable one-line text for an event, or None for events that are not alerts."""
+    p = event.payload()
+    if event.kind == "fill":
+        qty, price, fee = Decimal(p["qty"]), Decimal(p["price"]), Decimal(p["fee"])
+        base, quote = p["symbol"].split("/")
+        return (f"FILL {p['side'].upper()} {qty.normalize():f} {base} @ {price:,.2f} {quote} "
+                f"(notional {qty * price:,.2f}, fee {fee:,.4f}) order {p['client_order_id']} {p['status']}")
+    if event.kind == "rejection":
+        return f"REJECTED {p['side']} {p['symbol']} order {p['client_order_id']}: {p['reason']}"
+    if event.kind == "order_canceled":
+        return f"CANCELED {p['symbol']} order {p['client_order_id']}: {p['reason']}"
+    if event.kind == "startup":
+        return f"quantd started in {p['mode']} mode" + (" (resumed from the store)" if p["resumed"] else "")
+    if event.kind == "shutdown":
+        return f"quantd stopped: {p['reason']}"
+    return None
+
+
+def log_alert(event: Event) -> None:
+    """Event-bus handler: log alerts at INFO (rejections at WARNING)."""
+    text = format_event(event)
+    if text:
+        log.log(logging.WARNING if event.kind == "rejection" else logging.INFO, text)

@@ -1,0 +1,118 @@
+"""Composition root of the daemon: builds store, gateway, engine; runs until a signal.
+
+Threads: the main thread owns signals and the stop event; an APScheduler background job
+runs :meth:`LiveEngine.step` (never two at once). On SIGINT/SIGTERM the scheduler is shut
+down waiting for the running step, so the in-flight transaction completes before exit.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from bot.alerts import log_alert
+from bot.config import Settings
+from engine.backtest.simulator import FillModel
+from engine.data import load_ohlcv
+from engine.errors import ConfigError
+from engine.events import EventBus
+from engine.live import LiveEngine, wall_ms
+from engine.oms import OrderManager
+from engine.risk.sizing import StakeSizer
+from engine.runner import StrategyRunner
+from engine.store import SqlJournal, load_state, open_store
+from engine.store.state import init_account
+from engine.strategy import create
+from gateways import sample_path
+from gateways.paper import PaperGateway
+from gateways.replay import ReplayMarketData
+
+log = logging.getLogger("quantd")
+
+TICK_SECS = 0.1
+"""How often the scheduler asks market data for newly closed candles (replay)."""
+
+
+def build_engine(settings: Settings) -> tuple[LiveEngine, ReplayMarketData, object]:
+    """Wire the paper daemon from settings and the stored state; returns (engine, market, store).
+
+    Raises:
+        ConfigError: the store belongs to another mode, or the data file does not fit.
+        StoreError, DataError: store or data unusable.
+    """
+    store = open_store(settings.store.url)
+    state = load_state(store)
+    resumed = state is not None
+    if state is None:
+        inst = settings.instrument()
+        init_account(store, settings.mode, settings.paper.cash, inst.quote, wall_ms())
+        state = load_state(store)
+    elif state.mode != settings.mode:
+        raise ConfigError(f"the store {settings.store.url} holds {state.mode} state; mode is {settings.mode}: use another store.url")
+    journal = SqlJournal(store)
+    model = FillModel(settings.paper.fee, settings.paper.slippage_bps)
+    gateway = PaperGateway([settings.instrument()], model, state.orders)
+    oms = OrderManager(gateway, journal, state.portfolio, state.orders)
+    oms.mark_fills_seen(state.trade_ids)
+    strat = settings.strategy
+    runner = StrategyRunner(create(strat.name, strat.params), strat.symbol, strat.timeframe, oms,
+                            StakeSizer.parse(strat.stake, settings.paper.fee), journal)
+    data_path = settings.replay.data or sample_path()
+    df, report = load_ohlcv(data_path, timeframe=strat.timeframe)
+    log.info("market data: %s", report.summary())
+    cursor = state.cursors.get(runner.key)
+    market = ReplayMarketData(df, settings.replay.speed, start_after_ms=cursor)
+    bus = EventBus()
+    bus.subscribe(log_alert)
+    engine = LiveEngine(runner, market, journal, bus, settings.mode, cursor)
+    engine.start(resumed)
+    return engine, market, store
+
+
+def run(settings: Settings) -> int:
+    """Run the daemon until SIGINT/SIGTERM (or the replay ends with ``exit_when_done``).
+
+    Returns:
+        0 after a clean stop, 1 when a step failed (the error is logged with its traceback;
+        the store holds everything committed before it).
+    """
+    engine, market, store = build_engine(settings)
+    stop = threading.Event()
+    reason = {"text": "stopped by signal"}
+    failed = threading.Event()
+
+    def on_signal(signum: int, _frame) -> None:
+        reason["text"] = f"received {signal.Signals(signum).name}"
+        stop.set()
+
+    def step() -> None:
+        try:
+            engine.step()
+        except Exception:
+            log.exception("engine step failed: stopping so a supervisor can restart from the store")
+            failed.set()
+            stop.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, on_signal)
+    scheduler = BackgroundScheduler(timezone="UTC")
+    scheduler.add_job(step, "interval", seconds=TICK_SECS, max_instances=1, coalesce=True,
+                      id="candles", misfire_grace_time=None)
+    scheduler.start()
+    announced_end = False
+    try:
+        while not stop.wait(0.2):
+            if market.exhausted and not announced_end:
+                announced_end = True
+                log.info("replay finished: every candle of the data file was processed")
+                if settings.replay.exit_when_done:
+                    reason["text"] = "replay finished"
+                    break
+    finally:
+        scheduler.shutdown(wait=True)
+        engine.stop("error" if failed.is_set() else reason["text"])
+        store.close()
+    return 1 if failed.is_set() else 0

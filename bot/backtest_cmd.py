@@ -1,0 +1,122 @@
+"""``quantd backtest``: load data, run the event-driven backtester, print and export."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from datetime import datetime, timezone
+from decimal import Decimal, InvalidOperation
+
+from engine.backtest.engine import BacktestConfig, BacktestResult, run_backtest
+from engine.backtest.trades import iso_utc, write_trades_csv
+from engine.data import load_ohlcv
+from engine.data.ohlcv import symbol_timeframe_from_name
+from engine.errors import ConfigError
+from engine.strategy import create
+from gateways import sample_path
+
+JSON_KEYS = ("n_trades", "final_equity", "total_return_pct", "max_drawdown_pct", "sharpe", "sortino",
+             "win_rate", "exposure_pct", "fees_paid")
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    """Register the ``backtest`` sub-command."""
+    p = sub.add_parser("backtest", help="backtest a strategy on an OHLCV file",
+                       description="Event-driven backtest: signals on a candle's close fill at the next open.")
+    p.add_argument("--strategy", default="sma_cross", help="registered strategy name (default sma_cross)")
+    p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="strategy parameter, repeatable")
+    p.add_argument("--data", default=None, help="CSV, CSV.gz or Parquet OHLCV file (default: the bundled sample)")
+    p.add_argument("--symbol", default=None, help="e.g. BTC/USDT (default: from the file name)")
+    p.add_argument("--timeframe", default=None, help="e.g. 1h (default: from the file name or the data)")
+    p.add_argument("--cash", default="10000", help="starting cash, quote currency (default 10000)")
+    p.add_argument("--fee", default="0.001", help="fee per fill as a fraction of notional (default 0.001)")
+    p.add_argument("--slippage-bps", default="0", help="slippage per fill in basis points (default 0)")
+    p.add_argument("--stake", default="all", help="'all' or quote amount per entry (default all)")
+    p.add_argument("--from", dest="start", default=None, help="first candle time, ISO-8601 (UTC if no zone)")
+    p.add_argument("--to", dest="end", default=None, help="end time (exclusive), ISO-8601")
+    p.add_argument("--trades-out", default=None, help="write the trade list to this CSV file")
+    p.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
+    p.set_defaults(func=main)
+
+
+def parse_params(items: list[str]) -> dict[str, str]:
+    """``["fast=10", "slow=30"]`` -> ``{"fast": "10", "slow": "30"}``.
+
+    Raises:
+        ConfigError: an item without ``=`` or an empty key.
+    """
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--param {item!r}: expected KEY=VALUE, e.g. --param fast=10")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def parse_time_ms(text: str | None, flag: str) -> int | None:
+    """ISO-8601 date/time -> ms UTC (naive times are UTC). Raises ConfigError naming the flag."""
+    if text is None:
+        return None
+    try:
+        dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ConfigError(f"{flag} {text!r}: not an ISO-8601 time such as 2021-05-01 or 2021-05-01T12:00Z") from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    return int(dt.timestamp() * 1000)
+
+
+def _decimal(text: str, flag: str, minimum: Decimal, inclusive: bool = True) -> Decimal:
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise ConfigError(f"{flag} {text!r}: not a number") from None
+    if not value.is_finite() or value < minimum or (not inclusive and value == minimum):
+        raise ConfigError(f"{flag} {text!r}: must be {'>=' if inclusive else '>'} {minimum}")
+    return value
+
+
+def main(args: argparse.Namespace) -> int:
+    """Run the backtest described by the parsed arguments; 0 on success."""
+    strategy = create(args.strategy, parse_params(args.param))
+    path = args.data or str(sample_path())
+    name_symbol, _ = symbol_timeframe_from_name(path)
+    start, end = parse_time_ms(args.start, "--from"), parse_time_ms(args.end, "--to")
+    df, report = load_ohlcv(path, timeframe=args.timeframe, start_ms=start, end_ms=end)
+    config = BacktestConfig(
+        symbol=args.symbol or name_symbol or "BTC/USDT", timeframe=report.timeframe,
+        cash=_decimal(args.cash, "--cash", Decimal(0), inclusive=False),
+        fee_rate=_decimal(args.fee, "--fee", Decimal(0)),
+        slippage_bps=_decimal(args.slippage_bps, "--slippage-bps", Decimal(0)), stake=args.stake)
+    if config.fee_rate >= 1:
+        raise ConfigError(f"--fee {args.fee!r}: a fraction of notional below 1 (0.001 = 0.1%)")
+    result = run_backtest(df, strategy, config)
+    if args.trades_out:
+        write_trades_csv(result.trades, args.trades_out)
+    if args.json:
+        metrics = result.metrics.to_dict()
+        print(json.dumps({k: metrics[k] for k in JSON_KEYS} | {"metrics": metrics}))
+    else:
+        print(report.summary())
+        print(format_table(result))
+    return 0
+
+
+def format_table(result: BacktestResult) -> str:
+    """A readable two-column table of the metrics."""
+    m = result.metrics
+    cfg = result.config
+    rows = [
+        ("strategy", result.strategy), ("market", f"{cfg.symbol} {cfg.timeframe}"),
+        ("period", f"{iso_utc(int(result.timestamps[0]))} .. {iso_utc(int(result.timestamps[-1]))}"),
+        ("trades", f"{m.n_trades}"), ("final equity", f"{m.final_equity:,.2f}"),
+        ("total return", f"{m.total_return_pct:.2f} %"), ("CAGR", f"{m.cagr_pct:.2f} %"),
+        ("max drawdown", f"{m.max_drawdown_pct:.2f} %"), ("Sharpe", f"{m.sharpe:.3f}"),
+        ("Sortino", f"{m.sortino:.3f}"), ("Calmar", "n/a" if m.calmar is None else f"{m.calmar:.3f}"),
+        ("win rate", f"{m.win_rate:.1f} %"),
+        ("profit factor", "n/a" if m.profit_factor is None else f"{m.profit_factor:.3f}"),
+        ("exposure", f"{m.exposure_pct:.1f} %"), ("fees paid", f"{m.fees_paid:,.2f}"),
+    ]
+    width = max(len(k) for k, _ in rows)
+    return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)

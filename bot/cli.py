@@ -1,0 +1,89 @@
+"""The ``quantd`` command line: ``run``, ``backtest``, ``status``.
+
+Every expected problem (bad config, bad data, unknown strategy) ends with one line on
+stderr and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+
+from bot import backtest_cmd
+from engine.errors import QuantdError
+
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line instead of usage + message
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every sub-command."""
+    parser = _Parser(prog="quantd", description="Headless crypto trading daemon.")
+    from engine import __version__
+
+    parser.add_argument("--version", action="version", version=f"quantd {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    run = sub.add_parser("run", help="run the trading daemon (paper mode on bundled data by default)")
+    run.add_argument("--config", default=None, help="YAML config file")
+    run.add_argument("--speed", type=float, default=None, help="replay speed, candles per second")
+    run.add_argument("--db", default=None, help="SQLite file of the store (default var/quantd.sqlite)")
+    run.add_argument("--exit-when-done", action="store_true", default=None, help="stop when the replay ends")
+    run.set_defaults(func=_run)
+    status = sub.add_parser("status", help="print mode, positions, orders, cash, equity and PnL from the store")
+    status.add_argument("--config", default=None, help="YAML config file")
+    status.add_argument("--db", default=None, help="SQLite file of the store")
+    status.add_argument("--json", action="store_true", help="print JSON")
+    status.set_defaults(func=_status)
+    backtest_cmd.add_parser(sub)
+    return parser
+
+
+def _overrides(args: argparse.Namespace) -> dict:
+    out: dict = {}
+    if getattr(args, "speed", None) is not None:
+        out.setdefault("replay", {})["speed"] = args.speed
+    if getattr(args, "exit_when_done", None):
+        out.setdefault("replay", {})["exit_when_done"] = True
+    if getattr(args, "db", None):
+        out["store"] = {"url": f"sqlite:///{args.db}"}
+    return out
+
+
+def _run(args: argparse.Namespace) -> int:
+    from bot.app import run
+    from bot.config import load_settings
+
+    settings = load_settings(args.config, **_overrides(args))
+    logging.getLogger().setLevel(settings.log_level)
+    return run(settings)
+
+
+def _status(args: argparse.Namespace) -> int:
+    from bot.config import load_settings
+    from bot.status_cmd import print_status
+
+    settings = load_settings(args.config, **_overrides(args))
+    return print_status(settings.store.url, as_json=args.json)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``quantd`` console script; returns the exit code."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+                        datefmt="%Y-%m-%dT%H:%M:%S%z")
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except QuantdError as exc:
+        print(f"quantd {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

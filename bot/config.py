@@ -1,0 +1,144 @@
+"""Settings: defaults that run offline, then a YAML file, then ``QUANTD_`` env vars, then CLI flags.
+
+Environment variables use the ``QUANTD_`` prefix and ``__`` for nesting, e.g.
+``QUANTD_REPLAY__SPEED=50`` or ``QUANTD_STRATEGY__PARAMS='{"fast": 5, "slow": 20}'``.
+The same keys nest in YAML (``replay: {speed: 50}``). Any invalid value stops the program
+before anything starts, with a :class:`ConfigError` that names the field.
+"""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, YamlConfigSettingsSource
+
+from engine.errors import ConfigError, QuantdError
+from engine.models import Instrument
+from engine.risk.sizing import StakeSizer
+from engine.strategy import create
+from engine.timeframes import timeframe_to_ms
+
+_YAML_FILE: ContextVar[Path | None] = ContextVar("quantd_yaml_file", default=None)
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class StrategySettings(_Section):
+    """The strategy the daemon runs on one market."""
+
+    name: str = "sma_cross"
+    symbol: str = "BTC/USDT"
+    timeframe: str = "5m"
+    params: dict[str, Any] = Field(default_factory=lambda: {"fast": 10, "slow": 30})
+    stake: str = Field("all", description="'all' or quote amount per entry")
+
+
+class PaperSettings(_Section):
+    """Paper account and simulated fills. Steps and minimum notional default to Binance BTC/USDT's."""
+
+    cash: Decimal = Field(Decimal(10_000), gt=0, description="starting cash, quote currency")
+    fee: Decimal = Field(Decimal("0.001"), ge=0, lt=1, description="fee per fill, fraction of notional")
+    slippage_bps: Decimal = Field(Decimal(5), ge=0, le=1000, description="basis points per fill")
+    amount_step: Decimal = Field(Decimal("0.00001"), gt=0, description="quantity increment, base currency")
+    price_step: Decimal = Field(Decimal("0.01"), gt=0, description="price tick, quote currency")
+    min_notional: Decimal = Field(Decimal(5), ge=0, description="smallest order, quote currency")
+
+
+class ReplaySettings(_Section):
+    """Recorded candles replayed as if live: the offline market data source."""
+
+    data: Path | None = Field(None, description="OHLCV file; default: the bundled real BTC/USDT 5m sample")
+    speed: float = Field(10.0, gt=0, le=100_000, description="candles released per second")
+    exit_when_done: bool = Field(False, description="stop the daemon when the file is exhausted")
+
+
+class StoreSettings(_Section):
+    """Where state lives (SQLAlchemy URL)."""
+
+    url: str = "sqlite:///var/quantd.sqlite"
+
+
+class Settings(BaseSettings):
+    """All settings of the daemon; see the module docstring for the sources and their order."""
+
+    model_config = SettingsConfigDict(env_prefix="QUANTD_", env_nested_delimiter="__", extra="forbid",
+                                      nested_model_default_partial_update=True)
+
+    mode: Literal["paper"] = "paper"
+    strategy: StrategySettings = Field(default_factory=StrategySettings)
+    paper: PaperSettings = Field(default_factory=PaperSettings)
+    replay: ReplaySettings = Field(default_factory=ReplaySettings)
+    store: StoreSettings = Field(default_factory=StoreSettings)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+                                   env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
+                                   file_secret_settings: PydanticBaseSettingsSource) -> tuple[PydanticBaseSettingsSource, ...]:
+        yaml_file = _YAML_FILE.get()
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if yaml_file is not None:
+            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=yaml_file))
+        return tuple(sources)
+
+    def instrument(self) -> Instrument:
+        """Trading rules of the configured market for the paper simulator."""
+        return Instrument(self.strategy.symbol, self.paper.amount_step, self.paper.price_step, self.paper.min_notional)
+
+
+def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Settings:
+    """Build and fully validate the settings (including strategy parameters and stake).
+
+    Args:
+        config_file: optional YAML file.
+        overrides: values from CLI flags, nested as dicts (``replay={"speed": 5}``).
+
+    Raises:
+        ConfigError: naming the field, its env variable and the problem.
+    """
+    path = Path(config_file) if config_file else None
+    if path is not None:
+        if not path.is_file():
+            raise ConfigError(f"config file {path} does not exist")
+        try:
+            yaml.safe_load(path.read_text())
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"config file {path} is not valid YAML: {str(exc).splitlines()[0]}") from None
+    token = _YAML_FILE.set(path)
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc)) from None
+    finally:
+        _YAML_FILE.reset(token)
+    _check_semantics(settings)
+    return settings
+
+
+def _describe(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    loc = [str(x) for x in err["loc"]]
+    field = ".".join(loc) or "settings"
+    env = "QUANTD_" + "__".join(x.upper() for x in loc)
+    got = f", got {err['input']!r}" if "input" in err and not isinstance(err["input"], dict) else ""
+    more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
+    return f"invalid setting {field} ({env}): {err['msg']}{got}{more}"
+
+
+def _check_semantics(s: Settings) -> None:
+    """Checks pydantic cannot express: the strategy, its parameters, timeframe and stake."""
+    try:
+        create(s.strategy.name, s.strategy.params)
+        timeframe_to_ms(s.strategy.timeframe)
+        StakeSizer.parse(s.strategy.stake, s.paper.fee)
+    except QuantdError as exc:
+        raise ConfigError(f"invalid setting strategy: {exc}") from None
+    if "/" not in s.strategy.symbol:
+        raise ConfigError(f"invalid setting strategy.symbol (QUANTD_STRATEGY__SYMBOL): {s.strategy.symbol!r} is not BASE/QUOTE")

@@ -1,0 +1,48 @@
+"""``quantd status``: what the store says, without starting anything."""
+
+from __future__ import annotations
+
+import json
+
+from engine.backtest.trades import iso_utc
+from engine.store import open_store
+from engine.store.state import status_summary
+
+
+def print_status(url: str, as_json: bool = False) -> int:
+    """Print the store's summary (JSON or a readable block); 0 on success.
+
+    Raises:
+        StoreError: no store at ``url``.
+    """
+    store = open_store(url, create=False)
+    try:
+        summary = status_summary(store)
+    finally:
+        store.close()
+    if summary is None:
+        print("empty store: the daemon has not started yet")
+        return 0
+    if as_json:
+        print(json.dumps(summary))
+        return 0
+    q = summary["quote"]
+    lines = [
+        f"mode           {summary['mode']}",
+        f"cash           {float(summary['cash']):,.2f} {q}",
+        f"equity         {float(summary['equity']):,.2f} {q}",
+        f"pnl            {float(summary['pnl']):,.2f} {q} (realized {float(summary['realized_pnl']):,.2f}, "
+        f"unrealized {float(summary['unrealized_pnl']):,.2f}, fees {float(summary['fees_paid']):,.2f})",
+    ]
+    for key, ts in summary["last_candle"].items():
+        lines.append(f"last candle    {iso_utc(ts)} ({key})")
+    lines.append(f"positions      {len(summary['positions'])}")
+    for p in summary["positions"]:
+        lines.append(f"  {p['symbol']:<12} qty {p['qty']} @ avg {float(p['avg_price']):,.2f}")
+    lines.append(f"open orders    {len(summary['open_orders'])}")
+    for o in summary["open_orders"]:
+        lines.append(f"  {o['client_order_id']} {o['side']} {o['symbol']} {o['status']}")
+    lines.append(f"history        {summary['orders_total']} order(s), {summary['fills_total']} fill(s), "
+                 f"{summary['starts']} start(s)")
+    print("\n".join(lines))
+    return 0

@@ -1,0 +1,1 @@
+"""Telegram chat-ops (commands, auth, alerts): arrives with the Telegram issue."""

@@ -1,0 +1,126 @@
+"""Engine, sessions, schema version and column types of the store.
+
+SQLite runs in WAL mode with ``synchronous=FULL`` (a committed transaction survives a
+crash or power loss) and foreign keys on. Money is stored as text through
+:class:`DecimalText`, never as a float, so balances reconcile exactly.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from decimal import Decimal
+from pathlib import Path
+from typing import Iterator
+
+from sqlalchemy import String, create_engine, event, select
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.types import TypeDecorator
+
+from engine.errors import StoreError
+
+SCHEMA_VERSION = 1
+
+
+class DecimalText(TypeDecorator):
+    """A :class:`~decimal.Decimal` stored as its exact string."""
+
+    impl = String(64)
+    cache_ok = True
+
+    def process_bind_param(self, value: Decimal | None, dialect) -> str | None:
+        return None if value is None else str(Decimal(value))
+
+    def process_result_value(self, value: str | None, dialect) -> Decimal | None:
+        return None if value is None else Decimal(value)
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every table."""
+
+
+class MetaRow(Base):
+    """Key/value facts about the store itself (schema version, mode)."""
+
+    __tablename__ = "meta"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(256))
+
+
+class Store:
+    """An open store: the SQLAlchemy engine and a session factory.
+
+    Use :meth:`transaction` for every unit of work; it commits on success and rolls back
+    on error.
+    """
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        self._sessions = sessionmaker(engine, expire_on_commit=False)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """One unit of work: ``with store.transaction() as s: ...``."""
+        with self._sessions.begin() as session:
+            yield session
+
+    def read(self) -> Session:
+        """A session for reads (close it, or use it as a context manager)."""
+        return self._sessions()
+
+    def close(self) -> None:
+        """Dispose of connections (checkpoints the WAL)."""
+        self.engine.dispose()
+
+
+def open_store(url: str, create: bool = True) -> Store:
+    """Open (and by default create) the store at a SQLAlchemy URL.
+
+    ``sqlite:///var/quantd.sqlite`` is relative to the working directory; its folder is created.
+
+    Raises:
+        StoreError: the database cannot be opened, or was written by a newer schema.
+    """
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
+        if not create and not Path(parsed.database).exists():
+            raise StoreError(f"no store at {parsed.database}: start the daemon once with `quantd run`")
+        try:
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create the folder of {parsed.database}: {exc}") from None
+    from engine.store import tables  # noqa: F401  (registers the tables on Base)
+
+    db = create_engine(url)
+    if parsed.get_backend_name() == "sqlite":
+        event.listen(db, "connect", _sqlite_pragmas)
+    try:
+        if create:
+            Base.metadata.create_all(db)
+        store = Store(db)
+        _check_version(store)
+    except StoreError:
+        raise
+    except Exception as exc:
+        raise StoreError(f"cannot open the store at {url}: {exc}") from None
+    return store
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=FULL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=5000")
+    cur.close()
+
+
+def _check_version(store: Store) -> None:
+    with store.transaction() as s:
+        row = s.get(MetaRow, "schema_version")
+        if row is None:
+            s.add(MetaRow(key="schema_version", value=str(SCHEMA_VERSION)))
+        elif int(row.value) > SCHEMA_VERSION:
+            raise StoreError(f"the store has schema version {row.value}, this quantd knows {SCHEMA_VERSION}: upgrade quantd")
+    with store.read() as s:
+        s.execute(select(MetaRow.key)).all()

@@ -1,0 +1,94 @@
+"""Read side of the store: the state to resume from, and the summary ``quantd status`` prints."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from sqlalchemy import func, select
+
+from engine.models import ZERO, Order, Position
+from engine.portfolio import Portfolio
+from engine.store.account import AccountRow, PositionRow
+from engine.store.base import Store
+from engine.store.journal import ACCOUNT_ID
+from engine.store.ledger import CandleCursorRow, EquitySnapshotRow, EventRow
+from engine.store.orders import FillRow, OrderRow
+
+
+@dataclass
+class StoredState:
+    """What a restart resumes from.
+
+    Attributes:
+        mode: "paper" or "live" (a store serves one mode).
+        portfolio: cash and positions.
+        orders: every order, any status.
+        trade_ids: ids of fills already booked.
+        cursors: strategy/symbol/timeframe key -> open time (ms UTC) of the last processed candle.
+    """
+
+    mode: str
+    portfolio: Portfolio
+    orders: list[Order] = field(default_factory=list)
+    trade_ids: list[str] = field(default_factory=list)
+    cursors: dict[str, int] = field(default_factory=dict)
+
+
+def init_account(store: Store, mode: str, cash: Decimal, quote: str, now_ms: int) -> None:
+    """Create the account row on the first start (no-op when it exists)."""
+    with store.transaction() as s:
+        if s.get(AccountRow, ACCOUNT_ID) is None:
+            s.add(AccountRow(id=ACCOUNT_ID, mode=mode, quote=quote, initial_cash=cash, cash=cash,
+                             fees_paid=ZERO, updated_ts_ms=now_ms))
+
+
+def load_state(store: Store) -> StoredState | None:
+    """The stored state, or None for an empty store."""
+    with store.read() as s:
+        acct = s.get(AccountRow, ACCOUNT_ID)
+        if acct is None:
+            return None
+        positions = {r.symbol: Position(r.symbol, r.qty, r.avg_price, r.realized_pnl, r.opened_ts_ms)
+                     for r in s.scalars(select(PositionRow))}
+        portfolio = Portfolio(acct.cash, acct.quote, acct.initial_cash, acct.fees_paid, positions)
+        orders = [r.to_order() for r in s.scalars(select(OrderRow).order_by(OrderRow.id))]
+        trade_ids = list(s.scalars(select(FillRow.trade_id)))
+        cursors = {r.key: r.last_ts_ms for r in s.scalars(select(CandleCursorRow))}
+        return StoredState(acct.mode, portfolio, orders, trade_ids, cursors)
+
+
+def status_summary(store: Store) -> dict | None:
+    """Everything ``quantd status`` shows, as a JSON-ready dict (money as strings), or None
+    for an empty store. Equity and unrealized PnL mark positions at the last processed close."""
+    state = load_state(store)
+    if state is None:
+        return None
+    with store.read() as s:
+        cursors = list(s.scalars(select(CandleCursorRow)))
+        n_orders = s.scalar(select(func.count(OrderRow.id)))
+        n_fills = s.scalar(select(func.count(FillRow.id)))
+        started = s.scalar(select(func.count(EventRow.id)).where(EventRow.kind == "startup"))
+        last_eq = s.scalars(select(EquitySnapshotRow).order_by(EquitySnapshotRow.id.desc()).limit(1)).first()
+    p = state.portfolio
+    marks = {}
+    for c in cursors:
+        symbol = c.key.split("|")[1]
+        marks[symbol] = c.close
+    unrealized = sum(((marks[sym] - pos.avg_price) * pos.qty for sym, pos in p.positions.items()
+                      if pos.is_open and sym in marks), ZERO)
+    equity = p.cash + sum((pos.qty * marks.get(sym, pos.avg_price) for sym, pos in p.positions.items()), ZERO)
+    return {
+        "mode": state.mode,
+        "cash": str(p.cash), "quote": p.quote, "equity": str(equity),
+        "initial_cash": str(p.initial_cash), "pnl": str(equity - p.initial_cash),
+        "realized_pnl": str(p.realized_pnl), "unrealized_pnl": str(unrealized), "fees_paid": str(p.fees_paid),
+        "positions": [{"symbol": sym, "qty": str(pos.qty), "avg_price": str(pos.avg_price),
+                       "realized_pnl": str(pos.realized_pnl)} for sym, pos in p.positions.items() if pos.is_open],
+        "open_orders": [{"client_order_id": o.client_order_id, "symbol": o.symbol, "side": o.side.value,
+                         "status": o.status.value, "qty": str(o.qty or ""), "quote_qty": str(o.quote_qty or "")}
+                        for o in state.orders if not o.status.is_terminal],
+        "last_candle": {c.key: c.last_ts_ms for c in cursors},
+        "orders_total": n_orders, "fills_total": n_fills, "starts": started,
+        "last_equity_snapshot_ts": last_eq.ts_ms if last_eq else None,
+    }
