@@ -1,0 +1,27 @@
+"""Running the installed ``quantd`` console script as a new user would."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+
+def quantd_cmd() -> list[str]:
+    """The console script next to this interpreter, else ``python -m bot.cli``."""
+    script = Path(sys.executable).parent / "quantd"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "bot.cli"]
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """The environment without any QUANTD_ settings of the developer's shell, plus ``extra``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("QUANTD_")}
+    env.update(extra)
+    return env
+
+
+def quantd(*args: str, cwd: Path, env: dict | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+    """Run ``quantd ARGS`` to completion and capture its output."""
+    return subprocess.run(quantd_cmd() + list(args), cwd=cwd, env=env or clean_env(), capture_output=True,
+                          text=True, timeout=timeout)

@@ -1,0 +1,95 @@
+"""``quantd backtest`` and bad input through the real console script."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+
+from tests.cli_helpers import clean_env, quantd
+from tests.conftest import real_lines
+
+JSON_KEYS = {"n_trades", "final_equity", "total_return_pct", "max_drawdown_pct", "sharpe", "sortino",
+             "win_rate", "exposure_pct", "fees_paid"}
+
+
+def test_backtest_json_and_trades_csv_on_real_btc_1h(data_dir, tmp_path):
+    out = tmp_path / "trades.csv"
+    r = quantd("backtest", "--strategy", "sma_cross", "--param", "fast=10", "--param", "slow=30", "--data",
+               str(data_dir / "binance/BTC_USDT-1h.csv.gz"), "--json", "--trades-out", str(out), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    metrics = json.loads(r.stdout)
+    assert JSON_KEYS <= set(metrics)
+    rows = list(csv.DictReader(out.open()))
+    assert len(rows) == metrics["n_trades"] > 100
+    assert list(rows[0])[:8] == ["entry_time", "entry_price", "exit_time", "exit_price", "qty", "fees", "pnl",
+                                 "exit_reason"]
+    assert rows[0]["entry_time"].endswith("Z") and rows[0]["entry_time"] < rows[0]["exit_time"]
+    total_pnl = sum(float(row["pnl"]) for row in rows)
+    assert metrics["final_equity"] == pytest.approx(10_000 + total_pnl, rel=1e-9)
+
+
+def test_backtest_table_with_range_fee_and_slippage(data_dir, tmp_path):
+    r = quantd("backtest", "--data", str(data_dir / "binance/ETH_USDT-1h.csv.gz"), "--from", "2021-01-01",
+               "--to", "2021-07-01T00:00Z", "--fee", "0.00075", "--slippage-bps", "3", "--stake", "1000",
+               cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "ETH/USDT 1h" in r.stdout and "2021-01-01T00:00:00Z .. 2021-06-30T23:00:00Z" in r.stdout
+    assert "Sharpe" in r.stdout and "max drawdown" in r.stdout
+
+
+def test_backtest_defaults_to_the_bundled_sample(tmp_path):
+    r = quantd("backtest", "--json", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["n_trades"] > 10
+
+
+def _assert_one_line_error(r, *fragments):
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1, r.stderr
+    assert "Traceback" not in r.stderr
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+def test_bad_params_unknown_strategy_and_corrupt_row_give_one_line_errors(data_dir, tmp_path):
+    data = str(data_dir / "binance/BTC_USDT-1h.csv.gz")
+    _assert_one_line_error(quantd("backtest", "--param", "fast=50", "--param", "slow=10", "--data", data,
+                                  cwd=tmp_path), "fast (50) must be smaller than slow (10)")
+    _assert_one_line_error(quantd("backtest", "--strategy", "macd_magic", "--data", data, cwd=tmp_path),
+                           "unknown strategy 'macd_magic'")
+    _assert_one_line_error(quantd("backtest", "--param", "fast", cwd=tmp_path), "expected KEY=VALUE")
+    _assert_one_line_error(quantd("backtest", "--fee", "abc", cwd=tmp_path), "--fee 'abc': not a number")
+    _assert_one_line_error(quantd("backtest", "--from", "yesterday", cwd=tmp_path), "--from 'yesterday'")
+    lines = real_lines(data_dir / "binance/BTC_USDT-1h.csv.gz", 100)
+    lines[42] = lines[42].replace(",", ",oops", 1)
+    bad = tmp_path / "BTC_USDT-1h.csv"
+    bad.write_text("\n".join(lines) + "\n")
+    _assert_one_line_error(quantd("backtest", "--data", str(bad), cwd=tmp_path), "line 43", "'open'", "oops")
+    _assert_one_line_error(quantd("backtest", "--nope", cwd=tmp_path), "unrecognized arguments")
+
+
+@pytest.mark.parametrize("env, fragment", [
+    ({"QUANTD_REPLAY__SPEED": "-1"}, "replay.speed (QUANTD_REPLAY__SPEED)"),
+    ({"QUANTD_PAPER__FEE": "lots"}, "paper.fee (QUANTD_PAPER__FEE)"),
+    ({"QUANTD_MODE": "yolo"}, "mode (QUANTD_MODE)"),
+    ({"QUANTD_STRATEGY__PARAMS": '{"fast": 50, "slow": 10}'}, "fast (50) must be smaller than slow (10)"),
+])
+def test_bad_env_value_stops_run_before_anything_starts(tmp_path, env, fragment):
+    r = quantd("run", cwd=tmp_path, env=clean_env(**env), timeout=60)
+    _assert_one_line_error(r, fragment)
+    assert not (tmp_path / "var").exists(), "nothing may be created before the config is valid"
+
+
+def test_bad_yaml_config_names_the_field(tmp_path):
+    cfg = tmp_path / "quantd.yaml"
+    cfg.write_text("strategy:\n  timeframe: 5m\npaper:\n  cash: -5\n")
+    _assert_one_line_error(quantd("run", "--config", str(cfg), cwd=tmp_path), "paper.cash")
+    cfg.write_text("paper: [unclosed\n")
+    _assert_one_line_error(quantd("run", "--config", str(cfg), cwd=tmp_path), "not valid YAML")
+
+
+def test_status_without_a_store_explains(tmp_path):
+    _assert_one_line_error(quantd("status", cwd=tmp_path), "no store at var/quantd.sqlite")
