@@ -102,7 +102,8 @@ def test_interrupted_and_killed_runs_end_exactly_where_an_uninterrupted_run_ends
     bumpy = tmp_path / "bumpy"
     bumpy.mkdir()
     # stop it at different points: clean stops and hard kills while it is trading
-    for sig, fills_seen in ((signal.SIGKILL, 3), (signal.SIGINT, 2), (signal.SIGKILL, 5), (signal.SIGKILL, 1)):
+    for sig, fills_seen in ((signal.SIGKILL, 3), (signal.SIGINT, 2), (signal.SIGKILL, 5), (signal.SIGTERM, 2),
+                            (signal.SIGKILL, 1)):
         proc = _start(bumpy, "--speed", "400")
         for _ in range(fills_seen):
             _wait_for(proc, "FILL", timeout=60)
@@ -113,4 +114,25 @@ def test_interrupted_and_killed_runs_end_exactly_where_an_uninterrupted_run_ends
     assert got[1] == expected[1], "same orders, same client order ids, same statuses"
     assert got[0] == expected[0], "same fills, none lost, none twice"
     assert got[2] == expected[2], "same cash, fees and position, to the last digit"
-    assert _status(bumpy)["starts"] == 5
+    assert _status(bumpy)["starts"] == 6
+
+
+def test_yaml_config_and_env_are_applied_with_env_winning(tmp_path, data_dir):
+    cfg = tmp_path / "quantd.yaml"
+    cfg.write_text(
+        "strategy:\n  name: rsi_reversion\n  symbol: ETH/BTC\n  timeframe: 1h\n"
+        "  params: {period: 14, lower: 35, upper: 65}\n  stake: '0.2'\n"
+        f"replay:\n  data: {data_dir / 'binance/ETH_BTC-1h.csv.gz'}\n  speed: 5\n"
+        "paper:\n  cash: 1\n  amount_step: 0.001\n  price_step: 0.000001\n  min_notional: 0.0001\n"
+        "store:\n  url: sqlite:///state/ethbtc.sqlite\n")
+    env = clean_env(QUANTD_REPLAY__SPEED="100000", QUANTD_REPLAY__EXIT_WHEN_DONE="true")
+    r = subprocess.run(quantd_cmd() + ["run", "--config", str(cfg)], cwd=tmp_path, env=env, capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "rsi_reversion(period=14, lower=35.0, upper=65.0) on ETH/BTC 1h" in r.stderr
+    db = tmp_path / "state/ethbtc.sqlite"
+    assert _rows(db, "SELECT initial_cash, quote FROM accounts") == [("1", "BTC")]
+    quotes = [q for (q,) in _rows(db, "SELECT quote_qty FROM orders WHERE side = 'buy'")]
+    assert quotes and all(q == "0.2" for q in quotes)
+    # env speed beat the YAML's 5 candles/s: all 788 candles done, up to the file's last one
+    assert _rows(db, "SELECT last_ts_ms FROM candle_cursors") == [(1622293200000,)]
