@@ -8,11 +8,12 @@ from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
 
 from engine.backtest.engine import BacktestConfig, BacktestResult, run_backtest
-from engine.backtest.trades import iso_utc, write_trades_csv
+from engine.backtest.trades import write_trades_csv
 from engine.data import load_ohlcv
 from engine.data.ohlcv import symbol_timeframe_from_name
 from engine.errors import ConfigError
 from engine.strategy import create
+from engine.timeframes import iso_utc
 from gateways import sample_path
 
 JSON_KEYS = ("n_trades", "final_equity", "total_return_pct", "max_drawdown_pct", "sharpe", "sortino",

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
-from engine.backtest.trades import iso_utc
 from engine.store import open_store
 from engine.store.state import status_summary
+from engine.timeframes import iso_utc
 
 
 def print_status(url: str, as_json: bool = False) -> int:

@@ -16,7 +16,7 @@ from engine.models import Candle
 from engine.ports import MarketData
 from engine.runner import StrategyRunner
 from engine.store.journal import SqlJournal
-from engine.backtest.trades import iso_utc
+from engine.timeframes import iso_utc
 
 log = logging.getLogger("quantd.engine")
 

@@ -24,7 +24,13 @@ import logging
 from decimal import Decimal
 
 from engine.errors import IllegalTransition
-from engine.events import Event, OrderCanceled, OrderFilled, OrderRejected, OrderSubmitted
+from engine.events import (
+    Event,
+    OrderCanceled,
+    OrderFilled,
+    OrderRejected,
+    OrderSubmitted,
+)
 from engine.models import Candle, Fill, Order, OrderStatus, OrderType, OrderUpdate, Side
 from engine.portfolio import Portfolio
 from engine.ports import ExchangeGateway, Journal

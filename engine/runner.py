@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from engine.models import Candle, Signal, Side
+from engine.models import Candle, Side, Signal
 from engine.oms import OrderManager
 from engine.ports import Journal
 from engine.risk.sizing import StakeSizer

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime, timezone
 
 from engine.errors import QuantdError
 
@@ -39,3 +40,8 @@ def ms_to_timeframe(ms: int) -> str:
         if ms > 0 and ms % size == 0:
             return f"{ms // size}{unit}"
     raise QuantdError(f"{ms} ms is not a whole number of minutes")
+
+
+def iso_utc(ts_ms: int) -> str:
+    """ms since the epoch -> ``2021-01-01T00:00:00Z`` (UTC, second resolution)."""
+    return datetime.fromtimestamp(ts_ms / 1000, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")

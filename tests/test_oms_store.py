@@ -10,7 +10,15 @@ from sqlalchemy import select
 
 from engine.backtest.simulator import FillModel
 from engine.errors import IllegalTransition, StoreError
-from engine.models import Candle, Instrument, Order, OrderStatus, OrderType, OrderUpdate, Side
+from engine.models import (
+    Candle,
+    Instrument,
+    Order,
+    OrderStatus,
+    OrderType,
+    OrderUpdate,
+    Side,
+)
 from engine.oms import OrderManager, check_transition
 from engine.store import SqlJournal, load_state, open_store
 from engine.store.base import MetaRow

@@ -18,7 +18,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
 
-from engine.models import Candle, Fill, Instrument, Order, OrderStatus, OrderUpdate, Side
+from engine.models import (
+    Candle,
+    Fill,
+    Instrument,
+    Order,
+    OrderStatus,
+    OrderUpdate,
+    Side,
+)
 
 _BPS = Decimal(10_000)
 

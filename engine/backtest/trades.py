@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import csv
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
 
 from engine.events import Event
 from engine.models import ZERO, Candle, Fill, Order, Side
 from engine.portfolio import Portfolio
+from engine.timeframes import iso_utc
 
 END_OF_DATA = "end_of_data"
 
@@ -40,11 +40,6 @@ class Trade:
     def pnl(self) -> Decimal:
         """Exit proceeds minus entry cost, both net of fees, quote."""
         return self.qty * (self.exit_price - self.entry_price) - self.fees
-
-
-def iso_utc(ts_ms: int) -> str:
-    """ms since the epoch -> ``2021-01-01T00:00:00Z``."""
-    return datetime.fromtimestamp(ts_ms / 1000, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class TradeLog:
