@@ -22,6 +22,12 @@ def format_event(event: Event) -> str | None:
         return f"REJECTED {p['side']} {p['symbol']} order {p['client_order_id']}: {p['reason']}"
     if event.kind == "order_canceled":
         return f"CANCELED {p['symbol']} order {p['client_order_id']}: {p['reason']}"
+    if event.kind == "breaker_tripped":
+        return f"CIRCUIT BREAKER HALTED at equity {p['equity']:,.2f}: {p['reason']}; no new entries until /resume"
+    if event.kind == "breaker_changed":
+        return f"circuit breaker {p['state']}: {p['reason']}"
+    if event.kind == "risk_decision" and p["action"] == "reject":
+        return f"RISK REJECTED {p['side']} {p['symbol']} ({p['strategy']}): {p['rule']}: {p['reason']}"
     if event.kind == "startup":
         return f"quantd started in {p['mode']} mode" + (" (resumed from the store)" if p["resumed"] else "")
     if event.kind == "shutdown":
@@ -33,4 +39,5 @@ def log_alert(event: Event) -> None:
     """Event-bus handler: log alerts at INFO (rejections at WARNING)."""
     text = format_event(event)
     if text:
-        log.log(logging.WARNING if event.kind == "rejection" else logging.INFO, text)
+        loud = event.kind in ("rejection", "breaker_tripped") or event.kind == "risk_decision"
+        log.log(logging.WARNING if loud else logging.INFO, text)

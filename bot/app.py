@@ -21,11 +21,13 @@ from engine.errors import ConfigError
 from engine.events import EventBus
 from engine.live import LiveEngine, wall_ms
 from engine.oms import OrderManager
+from engine.risk.manager import RiskManager
 from engine.risk.sizing import StakeSizer
 from engine.runner import StrategyRunner
 from engine.store import SqlJournal, load_state, open_store
 from engine.store.state import init_account
 from engine.strategy import create
+from engine.timeframes import timeframe_to_ms
 from gateways import sample_path
 from gateways.paper import PaperGateway
 from gateways.replay import ReplayMarketData
@@ -58,17 +60,20 @@ def build_engine(settings: Settings) -> tuple[LiveEngine, ReplayMarketData, obje
     oms = OrderManager(gateway, journal, state.portfolio, state.orders)
     oms.mark_fills_seen(state.trade_ids)
     strat = settings.strategy
+    tf_ms = timeframe_to_ms(strat.timeframe)
+    risk = RiskManager(settings.risk.build(tf_ms), state.breaker)
     runner = StrategyRunner(create(strat.name, strat.params), strat.symbol, strat.timeframe, oms,
-                            StakeSizer.parse(strat.stake, settings.paper.fee), journal)
+                            StakeSizer.parse(strat.stake, settings.paper.fee), journal, risk)
     data_path = settings.replay.data or sample_path()
     df, report = load_ohlcv(data_path, timeframe=strat.timeframe)
     log.info("market data: %s", report.summary())
     cursor = state.cursors.get(runner.key)
-    market = ReplayMarketData(df, settings.replay.speed, start_after_ms=cursor)
+    market = ReplayMarketData(df, tf_ms, settings.replay.speed, start_after_ms=cursor)
     bus = EventBus()
     bus.subscribe(log_alert)
     engine = LiveEngine(runner, market, journal, bus, settings.mode, cursor)
-    engine.start(resumed)
+    log.info("risk: %s", ", ".join(r.describe() for r in risk.rules) or "no limits")
+    engine.start(resumed, state.fills, state.peak_equity)
     return engine, market, store
 
 
@@ -79,14 +84,21 @@ def run(settings: Settings) -> int:
         0 after a clean stop, 1 when a step failed (the error is logged with its traceback;
         the store holds everything committed before it).
     """
-    engine, market, store = build_engine(settings)
     stop = threading.Event()
     reason = {"text": "stopped by signal"}
     failed = threading.Event()
+    built: list[LiveEngine] = []
 
     def on_signal(signum: int, _frame) -> None:
         reason["text"] = f"received {signal.Signals(signum).name}"
         stop.set()
+        for engine in built:
+            engine.stop_requested = True
+
+    for sig in (signal.SIGINT, signal.SIGTERM):  # before start-up work, so an early signal is clean too
+        signal.signal(sig, on_signal)
+    engine, market, store = build_engine(settings)
+    built.append(engine)
 
     def step() -> None:
         try:
@@ -96,8 +108,6 @@ def run(settings: Settings) -> int:
             failed.set()
             stop.set()
 
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, on_signal)
     scheduler = BackgroundScheduler(timezone="UTC")
     scheduler.add_job(step, "interval", seconds=TICK_SECS, max_instances=1, coalesce=True,
                       id="candles", misfire_grace_time=None)

@@ -7,11 +7,14 @@ import json
 from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
 
+from pydantic import ValidationError
+
 from engine.backtest.engine import BacktestConfig, BacktestResult, run_backtest
 from engine.backtest.trades import write_trades_csv
 from engine.data import load_ohlcv
 from engine.data.ohlcv import symbol_timeframe_from_name
 from engine.errors import ConfigError
+from engine.risk.limits import RiskLimits
 from engine.strategy import create
 from engine.timeframes import iso_utc
 from gateways import sample_path
@@ -35,6 +38,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--stake", default="all", help="'all' or quote amount per entry (default all)")
     p.add_argument("--from", dest="start", default=None, help="first candle time, ISO-8601 (UTC if no zone)")
     p.add_argument("--to", dest="end", default=None, help="end time (exclusive), ISO-8601")
+    p.add_argument("--risk", action="append", default=[], metavar="KEY=VALUE",
+                   help="risk limit, repeatable, e.g. max_drawdown_pct=20 (keys as in the config's risk section)")
     p.add_argument("--trades-out", default=None, help="write the trade list to this CSV file")
     p.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
     p.set_defaults(func=main)
@@ -53,6 +58,20 @@ def parse_params(items: list[str]) -> dict[str, str]:
             raise ConfigError(f"--param {item!r}: expected KEY=VALUE, e.g. --param fast=10")
         out[key.strip()] = value.strip()
     return out
+
+
+def parse_limits(items: list[str]) -> RiskLimits:
+    """``["max_drawdown_pct=20"]`` -> validated :class:`RiskLimits`.
+
+    Raises:
+        ConfigError: naming the limit and the problem.
+    """
+    try:
+        return RiskLimits(**parse_params(items))
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(x) for x in err["loc"])
+        raise ConfigError(f"--risk {field}: {err['msg']}") from None
 
 
 def parse_time_ms(text: str | None, flag: str) -> int | None:
@@ -89,7 +108,8 @@ def main(args: argparse.Namespace) -> int:
         symbol=args.symbol or name_symbol or "BTC/USDT", timeframe=report.timeframe,
         cash=_decimal(args.cash, "--cash", Decimal(0), inclusive=False),
         fee_rate=_decimal(args.fee, "--fee", Decimal(0)),
-        slippage_bps=_decimal(args.slippage_bps, "--slippage-bps", Decimal(0)), stake=args.stake)
+        slippage_bps=_decimal(args.slippage_bps, "--slippage-bps", Decimal(0)), stake=args.stake,
+        limits=parse_limits(args.risk))
     if config.fee_rate >= 1:
         raise ConfigError(f"--fee {args.fee!r}: a fraction of notional below 1 (0.001 = 0.1%)")
     result = run_backtest(df, strategy, config)
@@ -97,7 +117,10 @@ def main(args: argparse.Namespace) -> int:
         write_trades_csv(result.trades, args.trades_out)
     if args.json:
         metrics = result.metrics.to_dict()
-        print(json.dumps({k: metrics[k] for k in JSON_KEYS} | {"metrics": metrics}))
+        risk = {"rejections": dict(result.rejections),
+                "breaker_trips": [{"time": iso_utc(t.ts_ms), "equity": t.equity, "reason": t.reason}
+                                  for t in result.breaker_trips]}
+        print(json.dumps({k: metrics[k] for k in JSON_KEYS} | {"metrics": metrics, "risk": risk}))
     else:
         print(report.summary())
         print(format_table(result))
@@ -119,5 +142,8 @@ def format_table(result: BacktestResult) -> str:
         ("profit factor", "n/a" if m.profit_factor is None else f"{m.profit_factor:.3f}"),
         ("exposure", f"{m.exposure_pct:.1f} %"), ("fees paid", f"{m.fees_paid:,.2f}"),
     ]
+    rows += [(f"rejected by {rule}", str(n)) for rule, n in sorted(result.rejections.items())]
+    rows += [("breaker halted", f"{iso_utc(t.ts_ms)} at equity {t.equity:,.2f}: {t.reason}")
+             for t in result.breaker_trips]
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)

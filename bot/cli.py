@@ -39,6 +39,13 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--db", default=None, help="SQLite file of the store")
     status.add_argument("--json", action="store_true", help="print JSON")
     status.set_defaults(func=_status)
+    for name, text in (("pause", "stop new entries (exits still work)"),
+                       ("resume", "leave paused or halted (operator decision)")):
+        cmd = sub.add_parser(name, help=text)
+        cmd.add_argument("--config", default=None, help="YAML config file")
+        cmd.add_argument("--db", default=None, help="SQLite file of the store")
+        cmd.add_argument("--by", default="cli", help="who asks (recorded with the command)")
+        cmd.set_defaults(func=_operator)
     backtest_cmd.add_parser(sub)
     return parser
 
@@ -71,11 +78,27 @@ def _status(args: argparse.Namespace) -> int:
     return print_status(settings.store.url, as_json=args.json)
 
 
+def _operator(args: argparse.Namespace) -> int:
+    from bot.config import load_settings
+    from engine.live import wall_ms
+    from engine.store import open_store
+    from engine.store.journal import queue_command
+
+    settings = load_settings(args.config, **_overrides(args))
+    store = open_store(settings.store.url, create=False)
+    try:
+        queue_command(store, args.command, args.by, wall_ms())
+    finally:
+        store.close()
+    print(f"{args.command} queued: a running daemon applies it within a second, a stopped one at its next start")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``quantd`` console script; returns the exit code."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
                         datefmt="%Y-%m-%dT%H:%M:%S%z")
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    logging.getLogger("apscheduler").setLevel(logging.ERROR)  # "skipped: max instances" is intended coalescing
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

@@ -24,6 +24,7 @@ from pydantic_settings import (
 
 from engine.errors import ConfigError, QuantdError
 from engine.models import Instrument
+from engine.risk.limits import RiskLimits
 from engine.risk.sizing import StakeSizer
 from engine.strategy import create
 from engine.timeframes import timeframe_to_ms
@@ -81,6 +82,7 @@ class Settings(BaseSettings):
     paper: PaperSettings = Field(default_factory=PaperSettings)
     replay: ReplaySettings = Field(default_factory=ReplaySettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
+    risk: RiskLimits = Field(default_factory=RiskLimits)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @classmethod

@@ -27,8 +27,13 @@ def print_status(url: str, as_json: bool = False) -> int:
         print(json.dumps(summary))
         return 0
     q = summary["quote"]
+    b = summary["breaker"]
+    breaker = b["state"] + (f" since {iso_utc(b['since_ms'])}: {b['reason']}" if b["state"] != "running" else "")
+    if b["pending_commands"]:
+        breaker += f" ({b['pending_commands']} operator command(s) waiting for the daemon)"
     lines = [
         f"mode           {summary['mode']}",
+        f"breaker        {breaker}",
         f"cash           {float(summary['cash']):,.2f} {q}",
         f"equity         {float(summary['equity']):,.2f} {q}",
         f"pnl            {float(summary['pnl']):,.2f} {q} (realized {float(summary['realized_pnl']):,.2f}, "

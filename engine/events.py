@@ -111,3 +111,39 @@ class EventBus:
                     handler(event)
                 except Exception:  # a subscriber bug must not stop the engine
                     log.exception("event handler %r failed on %s", handler, event.kind)
+
+
+@dataclass(frozen=True, slots=True)
+class RiskDecided(Event):
+    """A risk decision on a proposed order: approve, resize or reject, with the deciding rule
+    and its numbers (value and threshold in the rule's unit; notionals in quote)."""
+
+    kind: ClassVar[str] = "risk_decision"
+    action: str
+    rule: str
+    reason: str
+    value: float
+    threshold: float
+    strategy: str
+    symbol: str
+    side: str
+    proposed_notional: str
+    approved_notional: str
+
+
+@dataclass(frozen=True, slots=True)
+class BreakerChanged(Event):
+    """The operator paused or resumed; ``equity`` in quote at that moment."""
+
+    kind: ClassVar[str] = "breaker_changed"
+    state: str
+    reason: str
+    by: str
+    equity: float
+
+
+@dataclass(frozen=True, slots=True)
+class BreakerTripped(BreakerChanged):
+    """A limit halted trading: ``reason`` names the rule, its value and threshold."""
+
+    kind: ClassVar[str] = "breaker_tripped"

@@ -53,11 +53,20 @@ class LiveEngine:
         self.last_processed_ms = last_processed_ms
         self.candles_processed = 0
         self.heartbeat_ms = 0
+        self.stop_requested = False
+        """Set from a signal handler: the running step returns after its current candle."""
 
-    def start(self, resumed: bool) -> None:
-        """Recover unacknowledged orders, warm up the strategy, record and publish the start."""
+    def start(self, resumed: bool, fills: list | None = None, peak_equity: float = 0.0) -> None:
+        """Recover unacknowledged orders, restore the risk view, warm up the strategy,
+        apply queued operator commands, record and publish the start.
+
+        Args:
+            fills: every stored fill, oldest first (rebuilds trade-rate and losing-streak state).
+            peak_equity: highest stored equity since the breaker last changed (drawdown peak).
+        """
         oms = self.runner.oms
-        oms.recover(wall_ms())
+        oms.recover(self._now())
+        self._restore_risk(fills or [], peak_equity)
         history = self.market.history(max(self.runner.strategy.warmup, 1) * WARMUP_FACTOR)
         self.runner.warmup(history)
         pos = oms.portfolio.position(self.runner.symbol)
@@ -66,18 +75,34 @@ class LiveEngine:
                  f"resuming after candle {iso_utc(self.last_processed_ms)}" if self.last_processed_ms else "fresh store",
                  pos.qty, self.runner.symbol.split("/")[0], oms.portfolio.cash, oms.portfolio.quote,
                  len(oms.open_orders()))
+        breaker = self.runner.risk.breaker
+        if not breaker.allows_entries:
+            log.warning("circuit breaker is %s since %s: %s; no new entries until an operator resumes",
+                        breaker.state.value.upper(), iso_utc(breaker.since_ms) if breaker.since_ms else "?", breaker.reason)
         self._announce([EngineStarted(wall_ms(), self.mode, resumed)] + oms.take_events())
+        self.apply_operator_commands()
 
     def step(self) -> int:
         """Process every candle that closed since the last step; returns how many."""
         self.heartbeat_ms = wall_ms()
+        self.apply_operator_commands()
         done = 0
-        for candle in self.market.poll():
-            if self.last_processed_ms is not None and candle.ts_ms <= self.last_processed_ms:
-                continue
-            self._process(candle)
-            done += 1
+        while not self.stop_requested and (batch := self.market.poll()):
+            for candle in batch:
+                if self.last_processed_ms is not None and candle.ts_ms <= self.last_processed_ms:
+                    continue
+                self._process(candle)
+                done += 1
         return done
+
+    def apply_operator_commands(self) -> None:
+        """Apply pause/resume commands queued in the store (by the CLI or the bot)."""
+        for command_id, command, by in self.journal.pending_commands():
+            now = self._now()
+            text, events = self.runner.risk.operator(command, by, now)
+            self.journal.command_applied(command_id, text, now, self.runner.risk.breaker, events)
+            log.warning("operator %s by %s: %s", command, by, text)
+            self.bus.publish(events)
 
     def stop(self, reason: str) -> None:
         """Record and publish the shutdown."""
@@ -86,15 +111,27 @@ class LiveEngine:
 
     def _process(self, candle: Candle) -> None:
         runner = self.runner
-        decision = runner.on_candle(candle, wall_ms())
-        portfolio = runner.oms.portfolio
-        equity = float(portfolio.equity({runner.symbol: candle.close}))
-        runner.finish_candle(candle, equity)
+        decision = runner.on_candle(candle, self._now())
+        runner.finish_candle(candle)
         self.last_processed_ms = candle.ts_ms
         self.candles_processed += 1
         if decision is not None:
             log.debug("candle %s: %s -> %s", iso_utc(candle.ts_ms), decision.signal.value, decision.action)
         self.bus.publish(runner.oms.take_events())
+
+    def _now(self) -> int:
+        return self.market.now_ms() or wall_ms()
+
+    def _restore_risk(self, fills: list, peak_equity: float) -> None:
+        risk = self.runner.risk
+        breaker = risk.breaker
+        if breaker.allows_entries and breaker.reason.startswith("resumed"):
+            risk.view.streak_since_ms = breaker.since_ms  # losses before the operator's resume do not count
+        held: dict = {}
+        for fill in fills:
+            held[fill.symbol] = held.get(fill.symbol, 0) + (fill.qty if fill.side.value == "buy" else -fill.qty)
+            risk.on_fill(fill, held[fill.symbol])
+        risk.view.peak_equity = peak_equity
 
     def _announce(self, events: list) -> None:
         self.journal.record_events([e for e in events if e.kind in ("startup", "shutdown")])

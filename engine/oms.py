@@ -79,6 +79,8 @@ class OrderManager:
         self._seen_trades: set[str] = set()
         self._seq = 0
         self.pending_events: list[Event] = []
+        self.fill_listeners: list = []
+        """Callables ``(fill, position)`` told of each booked fill (after it is persisted)."""
         for order in orders or []:
             self._track(order)
             self._seq = max(self._seq, _seq_of(order.client_order_id))
@@ -120,6 +122,10 @@ class OrderManager:
         self.journal.order_created(order, [])
         self._send(order, now_ms)
         return order
+
+    def cancel(self, order: Order, reason: str, now_ms: int) -> None:
+        """Ask the venue to cancel a working order and apply its answer."""
+        self.apply_update(order, self.gateway.cancel_order(order.client_order_id, reason), now_ms)
 
     def recover(self, now_ms: int) -> None:
         """At start-up: resolve every order that was persisted but never acknowledged."""
@@ -175,6 +181,8 @@ class OrderManager:
                             str(fill.qty), str(fill.price), str(fill.fee), status.value)
         self.journal.fill_applied(order, fill, self.portfolio, [event])
         self.pending_events.append(event)
+        for listener in self.fill_listeners:
+            listener(fill, self.portfolio.position(fill.symbol))
 
     def _send(self, order: Order, now_ms: int) -> None:
         update = self.gateway.create_order(order)

@@ -9,6 +9,7 @@ from typing import Protocol
 from engine.events import Event
 from engine.models import Candle, Fill, Order, OrderUpdate
 from engine.portfolio import Portfolio
+from engine.risk.breaker import CircuitBreaker
 
 
 class ExchangeGateway(Protocol):
@@ -16,6 +17,9 @@ class ExchangeGateway(Protocol):
 
     def create_order(self, order: Order) -> OrderUpdate:
         """Send a new order carrying its client order id; return the venue's answer."""
+
+    def cancel_order(self, client_order_id: str, reason: str) -> OrderUpdate:
+        """Cancel a working order; the answer carries its final status."""
 
     def fetch_order(self, client_order_id: str) -> OrderUpdate | None:
         """The venue's view of an order by client order id, or None if it never arrived."""
@@ -36,6 +40,9 @@ class MarketData(Protocol):
     def poll(self) -> list[Candle]:
         """Candles that closed since the last call, oldest first (empty when none)."""
 
+    def now_ms(self) -> int:
+        """The source's clock, ms UTC: wall time live; the last released close time in a replay."""
+
 
 class Journal(Protocol):
     """Durable record of state changes; each method is one transaction.
@@ -52,6 +59,9 @@ class Journal(Protocol):
 
     def fill_applied(self, order: Order, fill: Fill, portfolio: Portfolio, events: list[Event]) -> None:
         """Persist a fill with the order, position and cash it changed."""
+
+    def risk_recorded(self, events: list[Event], breaker: CircuitBreaker) -> None:
+        """Persist risk decisions and the breaker state they leave behind."""
 
     def candle_processed(self, key: str, candle: Candle, portfolio: Portfolio, equity: float) -> None:
         """Persist that ``candle`` is done for ``key`` (strategy/symbol/timeframe), with an equity snapshot."""

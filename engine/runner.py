@@ -6,7 +6,9 @@ For each closed candle of its symbol a :class:`StrategyRunner`:
 2. asks the strategy for a signal, seeing only candles up to this one;
 3. turns a signal into an order when it fits the position (BUY when flat, SELL when long,
    nothing while an order is working), sized by the sizer;
-4. records the candle as processed with an equity snapshot.
+   passed through the :class:`~engine.risk.manager.RiskManager` (no order bypasses it);
+4. marks equity, lets risk update its view (which may trip the circuit breaker), and
+   records the candle as processed with an equity snapshot.
 """
 
 from __future__ import annotations
@@ -14,9 +16,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from engine.models import Candle, Side, Signal
+from engine.models import Candle, Fill, Position, Side, Signal
 from engine.oms import OrderManager
 from engine.ports import Journal
+from engine.risk.base import Proposal
+from engine.risk.manager import RiskManager
 from engine.risk.sizing import StakeSizer
 from engine.strategy.base import Strategy, StrategyContext
 from engine.timeframes import timeframe_to_ms
@@ -40,10 +44,11 @@ class StrategyRunner:
         oms: order manager (with the portfolio).
         sizer: entry sizing.
         journal: where processed candles are recorded.
+        risk: the risk manager every order passes.
     """
 
     def __init__(self, strategy: Strategy, symbol: str, timeframe: str, oms: OrderManager,
-                 sizer: StakeSizer, journal: Journal):
+                 sizer: StakeSizer, journal: Journal, risk: RiskManager):
         self.strategy = strategy
         self.symbol = symbol
         self.timeframe = timeframe
@@ -51,8 +56,10 @@ class StrategyRunner:
         self.oms = oms
         self.sizer = sizer
         self.journal = journal
+        self.risk = risk
         self.key = f"{strategy.name}|{symbol}|{timeframe}"
         self._ctx = StrategyContext(symbol, timeframe)
+        oms.fill_listeners.append(self._on_fill)
 
     def warmup(self, candles: list[Candle]) -> None:
         """Feed already-processed candles to the strategy so its indicators match; no orders."""
@@ -75,21 +82,58 @@ class StrategyRunner:
         if signal is Signal.BUY and not pos.is_open:
             return self._enter(candle, now)
         if signal is Signal.SELL and pos.is_open:
-            order = self.oms.submit(strategy=self.strategy.name, symbol=self.symbol, side=Side.SELL,
-                                    signal_ts_ms=candle.ts_ms, now_ms=now, qty=pos.qty,
-                                    intent=f"{self.strategy.describe()} SELL")
-            return Decision(signal, order.status.value, order.client_order_id)
+            return self._exit(candle, now, pos)
         return Decision(signal, "ignored: position already " + ("open" if pos.is_open else "flat"))
 
-    def finish_candle(self, candle: Candle, equity: float) -> None:
-        """Step 4: record the candle as processed (after the caller marked equity)."""
-        self.journal.candle_processed(self.key, candle, self.oms.portfolio, equity)
+    def finish_candle(self, candle: Candle) -> float:
+        """Step 4: mark equity at the close, update risk, record the candle; returns equity (quote)."""
+        portfolio = self.oms.portfolio
+        equity = float(portfolio.equity({self.symbol: candle.close}))
+        qty = float(portfolio.position(self.symbol).qty)
+        events = self.risk.on_candle(self.symbol, candle.close, qty, equity, candle.ts_ms)
+        if events:
+            self.journal.risk_recorded(events, self.risk.breaker)
+            self.oms.pending_events.extend(events)
+            self.cancel_entries("circuit breaker halted", candle.ts_ms + self.tf_ms)
+        self.journal.candle_processed(self.key, candle, portfolio, equity)
+        return equity
+
+    def cancel_entries(self, reason: str, now_ms: int) -> None:
+        """Cancel this runner's working buy orders (a halted breaker allows no new entry to fill)."""
+        for order in self.oms.open_orders(self.symbol):
+            if order.side is Side.BUY and order.strategy == self.strategy.name:
+                self.oms.cancel(order, reason, now_ms)
+
+    def _decide(self, side: Side, notional: Decimal, candle: Candle, now: int, is_entry: bool):
+        proposal = Proposal(self.strategy.name, self.symbol, side, is_entry, notional, candle.close, now,
+                            candle.ts_ms + self.tf_ms)
+        decision = self.risk.check(proposal)
+        self.journal.risk_recorded(decision.events, self.risk.breaker)
+        self.oms.pending_events.extend(decision.events)
+        return decision
 
     def _enter(self, candle: Candle, now: int) -> Decision:
         notional = self.sizer.entry_notional(self.oms.portfolio.cash)
         if notional <= Decimal(0):
             return Decision(Signal.BUY, "ignored: no cash")
+        decision = self._decide(Side.BUY, notional, candle, now, is_entry=True)
+        if not decision.approved:
+            return Decision(Signal.BUY, f"rejected: {decision.reason}")
         order = self.oms.submit(strategy=self.strategy.name, symbol=self.symbol, side=Side.BUY,
-                                signal_ts_ms=candle.ts_ms, now_ms=now, quote_qty=notional,
+                                signal_ts_ms=candle.ts_ms, now_ms=now, quote_qty=decision.notional_quote,
                                 intent=f"{self.strategy.describe()} BUY")
         return Decision(Signal.BUY, order.status.value, order.client_order_id)
+
+    def _exit(self, candle: Candle, now: int, pos: Position) -> Decision:
+        notional = pos.qty * Decimal(repr(candle.close))
+        decision = self._decide(Side.SELL, notional, candle, now, is_entry=False)
+        if not decision.approved:
+            return Decision(Signal.SELL, f"rejected: {decision.reason}")
+        order = self.oms.submit(strategy=self.strategy.name, symbol=self.symbol, side=Side.SELL,
+                                signal_ts_ms=candle.ts_ms, now_ms=now, qty=pos.qty,
+                                intent=f"{self.strategy.describe()} SELL")
+        return Decision(Signal.SELL, order.status.value, order.client_order_id)
+
+    def _on_fill(self, fill: Fill, position: Position) -> None:
+        if fill.symbol == self.symbol:
+            self.risk.on_fill(fill, position.qty)

@@ -107,7 +107,9 @@ def test_interrupted_and_killed_runs_end_exactly_where_an_uninterrupted_run_ends
         proc = _start(bumpy, "--speed", "400")
         for _ in range(fills_seen):
             _wait_for(proc, "FILL", timeout=60)
-        _stop(proc, sig)
+        out = _stop(proc, sig)
+        if sig != signal.SIGKILL:
+            assert proc.returncode == 0 and f"received {sig.name}" in out, out[-1500:]
     r = quantd("run", "--speed", "100000", "--exit-when-done", cwd=bumpy)
     assert r.returncode == 0, r.stderr
     got = _ledger(bumpy / "var/quantd.sqlite")
@@ -136,3 +138,44 @@ def test_yaml_config_and_env_are_applied_with_env_winning(tmp_path, data_dir):
     assert quotes and all(q == "0.2" for q in quotes)
     # env speed beat the YAML's 5 candles/s: all 788 candles done, up to the file's last one
     assert _rows(db, "SELECT last_ts_ms FROM candle_cursors") == [(1622293200000,)]
+
+
+def test_breaker_trip_survives_restart_and_operator_resume_clears_it(tmp_path):
+    env = clean_env(QUANTD_RISK__MAX_DRAWDOWN_PCT="1.0")
+
+    def start(*args):
+        return subprocess.Popen(quantd_cmd() + ["run", "--speed", "300", *args], cwd=tmp_path, env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+    proc = start()
+    lines = _wait_for(proc, "CIRCUIT BREAKER HALTED", timeout=90)
+    assert "max_drawdown: drawdown 1." in lines[-1]
+    _stop(proc, signal.SIGINT)
+    db = tmp_path / "var/quantd.sqlite"
+    ((state, reason, since),) = _rows(db, "SELECT state, reason, since_ms FROM breaker")
+    assert state == "halted" and reason.startswith("max_drawdown")
+    assert _status(tmp_path)["breaker"]["state"] == "halted"
+
+    proc = start()
+    _wait_for(proc, "circuit breaker is HALTED", timeout=60)
+    time.sleep(3)  # a few hundred candles go by while halted
+    out = _stop(proc, signal.SIGINT)
+    assert "FILL BUY" not in out, "no entry while halted"
+    late_buys = _rows(db, f"SELECT count(*) FROM fills WHERE side = 'buy' AND ts_ms > {since}")
+    assert late_buys == [(0,)]
+    rejected = _rows(db, "SELECT count(*) FROM events WHERE kind = 'risk_decision' "
+                         "AND json_extract(payload, '$.rule') = 'circuit_breaker'")
+    assert rejected[0][0] >= 1
+
+    r = quantd("resume", "--by", "ops", cwd=tmp_path, env=env)
+    assert r.returncode == 0 and "resume queued" in r.stdout
+    assert _status(tmp_path)["breaker"]["pending_commands"] == 1
+    proc = start()
+    _wait_for(proc, "operator resume by ops: resumed from halted (max_drawdown", timeout=60)
+    _wait_for(proc, "FILL BUY", timeout=60)
+    _stop(proc, signal.SIGINT)
+    assert _status(tmp_path)["breaker"]["pending_commands"] == 0
+    resumed = _rows(db, "SELECT count(*) FROM events WHERE kind = 'breaker_changed' "
+                        "AND json_extract(payload, '$.state') = 'running'")
+    assert resumed == [(1,)]
+    assert _rows(db, "SELECT result FROM operator_commands") == [("resumed from halted (" + reason + ")",)]

@@ -7,6 +7,7 @@ the fill rules.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -20,6 +21,8 @@ from engine.errors import DataError
 from engine.models import Candle, Instrument, Side
 from engine.oms import OrderManager
 from engine.portfolio import Portfolio
+from engine.risk.limits import RiskLimits
+from engine.risk.manager import RiskManager
 from engine.risk.sizing import StakeSizer
 from engine.runner import StrategyRunner
 from engine.strategy.base import Strategy
@@ -35,6 +38,7 @@ class BacktestConfig:
         cash: starting quote currency.
         fee_rate: fraction of notional per fill; slippage_bps: basis points per fill.
         stake: "all" or a quote amount per entry.
+        limits: risk limits, as in the daemon.
     """
 
     symbol: str = "BTC/USDT"
@@ -43,6 +47,16 @@ class BacktestConfig:
     fee_rate: Decimal = Decimal("0.001")
     slippage_bps: Decimal = Decimal(0)
     stake: str = "all"
+    limits: RiskLimits = field(default_factory=RiskLimits)
+
+
+@dataclass(frozen=True)
+class BreakerTrip:
+    """When the circuit breaker halted: candle open time (ms UTC), equity (quote), why."""
+
+    ts_ms: int
+    equity: float
+    reason: str
 
 
 @dataclass
@@ -58,6 +72,16 @@ class BacktestResult:
     equity: np.ndarray
     events: list = field(default_factory=list)
 
+    @property
+    def rejections(self) -> Counter:
+        """Rejected proposals counted by the deciding rule."""
+        return Counter(e.rule for e in self.events if e.kind == "risk_decision" and e.action == "reject")
+
+    @property
+    def breaker_trips(self) -> list[BreakerTrip]:
+        """Every halt of the circuit breaker, in time order."""
+        return [BreakerTrip(e.ts_ms, e.equity, e.reason) for e in self.events if e.kind == "breaker_tripped"]
+
 
 def run_backtest(df: pd.DataFrame, strategy: Strategy, config: BacktestConfig) -> BacktestResult:
     """Backtest ``strategy`` on ``df`` (columns timestamp, open, high, low, close, volume; sorted).
@@ -70,28 +94,28 @@ def run_backtest(df: pd.DataFrame, strategy: Strategy, config: BacktestConfig) -
     if n == 0:
         raise DataError("no candles to backtest")
     inst = Instrument(config.symbol)
+    tf_ms = timeframe_to_ms(config.timeframe)
     exchange = SimulatedExchange({config.symbol: inst}, FillModel(config.fee_rate, config.slippage_bps))
     portfolio = Portfolio(config.cash, inst.quote)
-    log = TradeLog(float(config.cash))
+    log = TradeLog()
     oms = OrderManager(exchange, log, portfolio)
+    risk = RiskManager(config.limits.build(tf_ms))
     runner = StrategyRunner(strategy, config.symbol, config.timeframe, oms,
-                            StakeSizer.parse(config.stake, config.fee_rate), log)
+                            StakeSizer.parse(config.stake, config.fee_rate), log, risk)
     cols = [df[k].to_numpy() for k in ("timestamp", "open", "high", "low", "close", "volume")]
     ts, op, hi, lo, cl, vo = (c.tolist() for c in cols)
     equity = np.empty(n)
     in_pos = np.zeros(n, dtype=bool)
-    sym = config.symbol
+    position = portfolio.position(config.symbol)
     candle = None
     for i in range(n):
         candle = Candle(ts[i], op[i], hi[i], lo[i], cl[i], vo[i])
         runner.on_candle(candle)
-        qty = log.qty_f.get(sym, 0.0)
-        equity[i] = log.cash_f + qty * cl[i]
-        in_pos[i] = qty > 0
-    _close_at_end(oms, exchange, portfolio, candle, sym, strategy.name, timeframe_to_ms(config.timeframe))
+        equity[i] = runner.finish_candle(candle)
+        in_pos[i] = position.is_open
+    _close_at_end(oms, exchange, portfolio, candle, config.symbol, strategy.name, tf_ms)
     equity[-1] = float(portfolio.cash)
-    metrics = compute_metrics(equity, float(config.cash), log.trades, in_pos, ts[0], ts[-1],
-                              timeframe_to_ms(config.timeframe))
+    metrics = compute_metrics(equity, float(config.cash), log.trades, in_pos, ts[0], ts[-1], tf_ms)
     return BacktestResult(config, strategy.describe(), metrics, log.trades, cols[0], equity, log.events)
 
 

@@ -85,6 +85,16 @@ class SimulatedExchange:
         self._known[order.client_order_id] = OrderUpdate(order.client_order_id, status, update.exchange_order_id, reason)
         return update
 
+    def cancel_order(self, client_order_id: str, reason: str) -> OrderUpdate:
+        """Take a resting order off the book (canceled); an order no longer resting keeps its last state."""
+        order = self._resting.pop(client_order_id, None)
+        if order is None:
+            return self._known.get(client_order_id) or OrderUpdate(client_order_id, OrderStatus.REJECTED, None,
+                                                                   "unknown order")
+        update = OrderUpdate(client_order_id, OrderStatus.CANCELED, order.exchange_order_id, reason)
+        self._known[client_order_id] = update
+        return update
+
     def fetch_order(self, client_order_id: str) -> OrderUpdate | None:
         """Last known state of an order, None when it never arrived."""
         return self._known.get(client_order_id)
@@ -111,12 +121,7 @@ class SimulatedExchange:
 
     def cancel_all(self, symbol: str, reason: str) -> list[OrderUpdate]:
         """Cancel every resting order of ``symbol``."""
-        out = []
-        for cid, order in list(self._resting.items()):
-            if order.symbol == symbol:
-                del self._resting[cid]
-                out.append(OrderUpdate(cid, OrderStatus.CANCELED, order.exchange_order_id, reason))
-        return out
+        return [self.cancel_order(cid, reason) for cid, o in list(self._resting.items()) if o.symbol == symbol]
 
     def _fill(self, order: Order, reference: float, ts_ms: int) -> OrderUpdate:
         inst = self.instruments[order.symbol]

@@ -43,16 +43,11 @@ class Trade:
 
 
 class TradeLog:
-    """A :class:`engine.ports.Journal` for backtests: keeps round trips in memory.
+    """A :class:`engine.ports.Journal` for backtests: keeps round trips and events in memory."""
 
-    Also tracks cash and position as floats for the per-candle equity curve (analytics).
-    """
-
-    def __init__(self, cash: float):
+    def __init__(self) -> None:
         self.trades: list[Trade] = []
         self._open: dict[str, Trade] = {}
-        self.cash_f = cash
-        self.qty_f: dict[str, float] = {}
         self.events: list[Event] = []
 
     def order_created(self, order: Order, events: list[Event]) -> None:
@@ -63,8 +58,6 @@ class TradeLog:
 
     def fill_applied(self, order: Order, fill: Fill, portfolio: Portfolio, events: list[Event]) -> None:
         self.events.extend(events)
-        self.cash_f = float(portfolio.cash)
-        self.qty_f[fill.symbol] = float(portfolio.position(fill.symbol).qty)
         if fill.side is Side.BUY:
             self._open[fill.symbol] = Trade(fill.symbol, fill.ts_ms, fill.price, fill.qty, fill.fee, order.intent)
             return
@@ -72,6 +65,9 @@ class TradeLog:
         trade.exit_ts_ms, trade.exit_price, trade.exit_fee = fill.ts_ms, fill.price, fill.fee
         trade.exit_reason = order.intent
         self.trades.append(trade)
+
+    def risk_recorded(self, events: list[Event], breaker) -> None:
+        self.events.extend(events)
 
     def candle_processed(self, key: str, candle: Candle, portfolio: Portfolio, equity: float) -> None:
         pass

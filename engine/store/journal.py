@@ -13,9 +13,10 @@ from sqlalchemy.orm import Session
 from engine.events import Event
 from engine.models import Candle, Fill, Order
 from engine.portfolio import Portfolio
+from engine.risk.breaker import CircuitBreaker
 from engine.store.account import AccountRow, PositionRow
 from engine.store.base import Store
-from engine.store.ledger import CandleCursorRow, EquitySnapshotRow, EventRow
+from engine.store.ledger import BreakerRow, CandleCursorRow, EquitySnapshotRow, EventRow, OperatorCommandRow
 from engine.store.orders import FillRow, OrderRow, OrderTransitionRow
 
 ACCOUNT_ID = "main"
@@ -65,6 +66,28 @@ class SqlJournal:
             s.add(row)
             s.add(EquitySnapshotRow(ts_ms=candle.ts_ms, cash=portfolio.cash, equity=Decimal(repr(equity))))
 
+    def risk_recorded(self, events: list[Event], breaker: CircuitBreaker) -> None:
+        """Persist risk decisions with the breaker state they leave behind."""
+        with self.store.transaction() as s:
+            _add_events(s, events)
+            _save_breaker(s, breaker)
+
+    def pending_commands(self) -> list[tuple[int, str, str]]:
+        """Operator commands not yet applied, oldest first: (id, command, requested_by)."""
+        with self.store.read() as s:
+            rows = s.query(OperatorCommandRow).filter(OperatorCommandRow.applied_ts_ms.is_(None)).order_by(
+                OperatorCommandRow.id).all()
+            return [(r.id, r.command, r.requested_by) for r in rows]
+
+    def command_applied(self, command_id: int, result: str, ts_ms: int, breaker: CircuitBreaker,
+                        events: list[Event]) -> None:
+        """Mark a command applied with its result, with the breaker state and events, in one transaction."""
+        with self.store.transaction() as s:
+            row = s.get(OperatorCommandRow, command_id)
+            row.applied_ts_ms, row.result = ts_ms, result[:512]
+            _save_breaker(s, breaker)
+            _add_events(s, events)
+
     def record_events(self, events: list[Event]) -> None:
         """Persist events that change no other state (start-up, shutdown)."""
         with self.store.transaction() as s:
@@ -83,3 +106,18 @@ class SqlJournal:
 def _add_events(s: Session, events: list[Event]) -> None:
     for e in events:
         s.add(EventRow(ts_ms=e.ts_ms, kind=e.kind, payload=e.payload()))
+
+
+def _save_breaker(s: Session, breaker: CircuitBreaker) -> None:
+    row = s.get(BreakerRow, 1) or BreakerRow(id=1)
+    row.state, row.reason, row.since_ms = breaker.state.value, breaker.reason[:512], breaker.since_ms
+    s.add(row)
+
+
+def queue_command(store: Store, command: str, by: str, ts_ms: int) -> int:
+    """Queue an operator command for the daemon; returns its id."""
+    with store.transaction() as s:
+        row = OperatorCommandRow(ts_ms=ts_ms, command=command, requested_by=by)
+        s.add(row)
+        s.flush()
+        return row.id

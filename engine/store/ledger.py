@@ -40,3 +40,28 @@ class CandleCursorRow(Base):
     key: Mapped[str] = mapped_column(String(128), primary_key=True)
     last_ts_ms: Mapped[int] = mapped_column(BigInteger)
     close: Mapped[Decimal] = mapped_column(DecimalText)
+
+
+class BreakerRow(Base):
+    """The circuit breaker's persisted state (one row, id 1)."""
+
+    __tablename__ = "breaker"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    state: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(String(512))
+    since_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class OperatorCommandRow(Base):
+    """An operator command (pause, resume) queued by the CLI or the bot; the daemon applies it
+    and writes the result."""
+
+    __tablename__ = "operator_commands"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ts_ms: Mapped[int] = mapped_column(BigInteger)
+    command: Mapped[str] = mapped_column(String(32))
+    requested_by: Mapped[str] = mapped_column(String(64))
+    applied_ts_ms: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    result: Mapped[str | None] = mapped_column(String(512))

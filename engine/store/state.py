@@ -7,12 +7,13 @@ from decimal import Decimal
 
 from sqlalchemy import func, select
 
-from engine.models import ZERO, Order, Position
+from engine.models import ZERO, Fill, Order, Position, Side
 from engine.portfolio import Portfolio
+from engine.risk.breaker import BreakerState, CircuitBreaker
 from engine.store.account import AccountRow, PositionRow
 from engine.store.base import Store
 from engine.store.journal import ACCOUNT_ID
-from engine.store.ledger import CandleCursorRow, EquitySnapshotRow, EventRow
+from engine.store.ledger import BreakerRow, CandleCursorRow, EquitySnapshotRow, EventRow, OperatorCommandRow
 from engine.store.orders import FillRow, OrderRow
 
 
@@ -33,6 +34,9 @@ class StoredState:
     orders: list[Order] = field(default_factory=list)
     trade_ids: list[str] = field(default_factory=list)
     cursors: dict[str, int] = field(default_factory=dict)
+    breaker: CircuitBreaker = field(default_factory=CircuitBreaker)
+    peak_equity: float = 0.0
+    fills: list[Fill] = field(default_factory=list)
 
 
 def init_account(store: Store, mode: str, cash: Decimal, quote: str, now_ms: int) -> None:
@@ -53,9 +57,14 @@ def load_state(store: Store) -> StoredState | None:
                      for r in s.scalars(select(PositionRow))}
         portfolio = Portfolio(acct.cash, acct.quote, acct.initial_cash, acct.fees_paid, positions)
         orders = [r.to_order() for r in s.scalars(select(OrderRow).order_by(OrderRow.id))]
-        trade_ids = list(s.scalars(select(FillRow.trade_id)))
         cursors = {r.key: r.last_ts_ms for r in s.scalars(select(CandleCursorRow))}
-        return StoredState(acct.mode, portfolio, orders, trade_ids, cursors)
+        b = s.get(BreakerRow, 1)
+        breaker = CircuitBreaker(BreakerState(b.state), b.reason, b.since_ms) if b else CircuitBreaker()
+        peak = s.scalars(select(EquitySnapshotRow.equity).where(EquitySnapshotRow.ts_ms >= breaker.since_ms)).all()
+        fills = [Fill(r.trade_id, r.client_order_id, r.symbol, Side(r.side), r.qty, r.price, r.fee, r.ts_ms)
+                 for r in s.scalars(select(FillRow).order_by(FillRow.id))]
+        return StoredState(acct.mode, portfolio, orders, [f.trade_id for f in fills], cursors, breaker,
+                           float(max(peak)) if peak else 0.0, fills)
 
 
 def status_summary(store: Store) -> dict | None:
@@ -78,8 +87,12 @@ def status_summary(store: Store) -> dict | None:
     unrealized = sum(((marks[sym] - pos.avg_price) * pos.qty for sym, pos in p.positions.items()
                       if pos.is_open and sym in marks), ZERO)
     equity = p.cash + sum((pos.qty * marks.get(sym, pos.avg_price) for sym, pos in p.positions.items()), ZERO)
+    with store.read() as s:
+        pending = s.scalar(select(func.count(OperatorCommandRow.id)).where(OperatorCommandRow.applied_ts_ms.is_(None)))
     return {
         "mode": state.mode,
+        "breaker": {"state": state.breaker.state.value, "reason": state.breaker.reason,
+                    "since_ms": state.breaker.since_ms, "pending_commands": pending},
         "cash": str(p.cash), "quote": p.quote, "equity": str(equity),
         "initial_cash": str(p.initial_cash), "pnl": str(equity - p.initial_cash),
         "realized_pnl": str(p.realized_pnl), "unrealized_pnl": str(unrealized), "fees_paid": str(p.fees_paid),

@@ -1,0 +1,117 @@
+"""The shape of a risk rule: a small object whose ``check`` returns a :class:`Verdict` or None.
+
+Rules never send orders and never change state; the :class:`~engine.risk.manager.RiskManager`
+turns verdicts into decisions, events and circuit-breaker trips.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import ClassVar
+
+from engine.models import Side
+
+REJECT, RESIZE, HALT = "reject", "resize", "halt"
+
+REL_TOL = 1e-9
+"""Relative tolerance for float percentages: ``(1 - 8000/10000) * 100`` is 19.999999999999996,
+so a value within 1e-9 relative of a limit counts as at the limit."""
+
+
+def reaches(value: float, limit: float) -> bool:
+    """``value >= limit``, with values within :data:`REL_TOL` of the limit counting as equal."""
+    return value >= limit - REL_TOL * abs(limit)
+
+
+def exceeds(value: float, limit: float) -> bool:
+    """``value > limit``, with values within :data:`REL_TOL` of the limit counting as equal."""
+    return value > limit + REL_TOL * abs(limit)
+
+
+@dataclass(frozen=True, slots=True)
+class Proposal:
+    """An order a strategy wants, before risk.
+
+    Attributes:
+        notional_quote: quote currency the order would trade (for exits: qty x reference price).
+        price: reference price in quote per base (the last close for market orders).
+        is_entry: True for orders that open or add to a position.
+        ts_ms: decision time, ms UTC; candle_close_ms: close time of the newest candle seen.
+    """
+
+    strategy: str
+    symbol: str
+    side: Side
+    is_entry: bool
+    notional_quote: Decimal
+    price: float
+    ts_ms: int
+    candle_close_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """What a rule found: ``action`` is reject, resize (to ``notional_quote``) or halt
+    (trip the circuit breaker); ``value`` and ``threshold`` are in the rule's unit."""
+
+    rule: str
+    action: str
+    reason: str
+    value: float
+    threshold: float
+    notional_quote: Decimal | None = None
+
+
+@dataclass
+class RiskView:
+    """The state rules read. Money in quote currency, times ms UTC.
+
+    Attributes:
+        equity, peak_equity: mark-to-market equity now and its running maximum.
+        day_start_equity: equity at the first candle of the current UTC day.
+        last_close: symbol -> last close price; position_value: symbol -> qty x last close.
+        entry_times: times of recent entry fills; consecutive_losses: closed round trips
+            with a loss since the last winning one, counting only exits at or after
+            ``streak_since_ms`` (the last operator resume).
+    """
+
+    equity: float = 0.0
+    peak_equity: float = 0.0
+    day_start_equity: float = 0.0
+    day: int = -1
+    last_close: dict[str, float] = field(default_factory=dict)
+    position_value: dict[str, float] = field(default_factory=dict)
+    entry_times: deque = field(default_factory=deque)
+    consecutive_losses: int = 0
+    streak_since_ms: int = 0
+
+    @property
+    def open_positions(self) -> int:
+        """Symbols with a position worth more than zero."""
+        return sum(1 for v in self.position_value.values() if v > 0)
+
+    @property
+    def gross_exposure(self) -> float:
+        """Sum of position values, quote."""
+        return sum(self.position_value.values())
+
+
+class RiskRule:
+    """Base of every rule. ``applies_to_exits``: also checked for orders that reduce a position."""
+
+    name: ClassVar[str] = "rule"
+    applies_to_exits: ClassVar[bool] = False
+
+    def check(self, proposal: Proposal, view: RiskView) -> Verdict | None:
+        """Pre-trade check; None when the proposal passes."""
+        return None
+
+    def on_state(self, view: RiskView) -> Verdict | None:
+        """Check after each candle's state update (for rules that halt on state alone)."""
+        return None
+
+    def describe(self) -> str:
+        """One line: the rule and its threshold."""
+        return self.name

@@ -1,0 +1,63 @@
+"""Risk limits as validated settings, and the rules they build. Every limit is off (None)
+unless set, except the stale-data guard."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from engine.risk.base import RiskRule
+from engine.risk.consecutive_losses import MaxConsecutiveLosses
+from engine.risk.daily_loss import DailyLossLimit
+from engine.risk.drawdown import MaxDrawdown
+from engine.risk.exposure import MaxGrossExposure
+from engine.risk.open_positions import MaxOpenPositions
+from engine.risk.order_notional import MaxOrderNotional
+from engine.risk.position_notional import MaxPositionNotional
+from engine.risk.price_deviation import MaxPriceDeviation
+from engine.risk.stale_data import StaleData
+from engine.risk.trade_rate import MaxTradesPerWindow
+
+
+class RiskLimits(BaseModel):
+    """Limits of the risk manager (quote currency, percent, candles, hours)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_order_notional: Decimal | None = Field(None, gt=0, description="quote per order")
+    max_position_notional: Decimal | None = Field(None, gt=0, description="quote per symbol")
+    max_price_deviation_pct: float | None = Field(None, gt=0, le=100, description="fat finger, % from last close")
+    stale_after_candles: float | None = Field(2.0, gt=0, description="no entries when the newest candle is older")
+    max_trades_per_window: int | None = Field(None, ge=1, description="entries per window")
+    trade_window_hours: float = Field(24.0, gt=0, description="window of max_trades_per_window")
+    max_consecutive_losses: int | None = Field(None, ge=1, description="losing round trips in a row, then halt")
+    daily_loss_limit_pct: float | None = Field(None, gt=0, le=100, description="% of the day's first equity")
+    max_drawdown_pct: float | None = Field(None, gt=0, le=100, description="% below the equity peak, then halt")
+    max_gross_exposure_pct: float | None = Field(None, gt=0, le=1000, description="% of equity")
+    max_open_positions: int | None = Field(None, ge=1, description="symbols held at once")
+
+    def build(self, tf_ms: int) -> list[RiskRule]:
+        """The rules these limits switch on, in checking order."""
+        rules: list[RiskRule] = []
+        if self.max_price_deviation_pct is not None:
+            rules.append(MaxPriceDeviation(self.max_price_deviation_pct))
+        if self.stale_after_candles is not None:
+            rules.append(StaleData(int(self.stale_after_candles * tf_ms)))
+        if self.daily_loss_limit_pct is not None:
+            rules.append(DailyLossLimit(self.daily_loss_limit_pct))
+        if self.max_trades_per_window is not None:
+            rules.append(MaxTradesPerWindow(self.max_trades_per_window, int(self.trade_window_hours * 3_600_000)))
+        if self.max_consecutive_losses is not None:
+            rules.append(MaxConsecutiveLosses(self.max_consecutive_losses))
+        if self.max_drawdown_pct is not None:
+            rules.append(MaxDrawdown(self.max_drawdown_pct))
+        if self.max_open_positions is not None:
+            rules.append(MaxOpenPositions(self.max_open_positions))
+        if self.max_order_notional is not None:
+            rules.append(MaxOrderNotional(self.max_order_notional))
+        if self.max_position_notional is not None:
+            rules.append(MaxPositionNotional(self.max_position_notional))
+        if self.max_gross_exposure_pct is not None:
+            rules.append(MaxGrossExposure(self.max_gross_exposure_pct))
+        return rules

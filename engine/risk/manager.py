@@ -1,0 +1,146 @@
+"""RiskManager: every order passes here, and the circuit breaker lives here.
+
+``check`` turns the rules' verdicts into one :class:`RiskDecision` (approve, resize or
+reject; a ``halt`` verdict also trips the breaker); ``on_candle`` updates the view and runs
+state rules (drawdown, losing streak), which may trip the breaker. Decisions and breaker
+changes come back as events for the journal; the manager itself does no I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from engine.events import BreakerChanged, BreakerTripped, Event, RiskDecided
+from engine.models import Fill, Side
+from engine.risk.base import HALT, REJECT, RESIZE, Proposal, RiskRule, RiskView, Verdict
+from engine.risk.breaker import BreakerState, CircuitBreaker
+
+_DAY_MS = 86_400_000
+
+
+@dataclass
+class RiskDecision:
+    """The outcome for one proposal: approved with ``notional_quote`` (maybe resized), or not."""
+
+    approved: bool
+    notional_quote: Decimal
+    verdicts: list[Verdict] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+
+    @property
+    def reason(self) -> str:
+        """The deciding verdict's rule and reason, '' when approved as proposed."""
+        return "; ".join(f"{v.rule}: {v.reason}" for v in self.verdicts)
+
+
+class RiskManager:
+    """Pre-trade checks and the circuit breaker for one account.
+
+    Args:
+        rules: from :meth:`engine.risk.limits.RiskLimits.build`.
+        breaker: the persisted breaker state (running on a fresh store).
+    """
+
+    def __init__(self, rules: list[RiskRule], breaker: CircuitBreaker | None = None):
+        self.rules = rules
+        self.breaker = breaker or CircuitBreaker()
+        self.view = RiskView()
+        self._cost: dict[str, Decimal] = {}
+
+    def check(self, p: Proposal) -> RiskDecision:
+        """Decide on a proposal. Entries need a running breaker; exits pass every rule that
+        does not apply to exits. Raises nothing: a refusal is a decision."""
+        verdicts: list[Verdict] = []
+        events: list[Event] = []
+        notional = p.notional_quote
+        if p.is_entry and not self.breaker.allows_entries:
+            verdicts.append(Verdict("circuit_breaker", REJECT, f"breaker {self.breaker.state.value}: {self.breaker.reason}",
+                                    0.0, 0.0))
+        else:
+            for rule in self.rules:
+                if not p.is_entry and not rule.applies_to_exits:
+                    continue
+                v = rule.check(Proposal(p.strategy, p.symbol, p.side, p.is_entry, notional, p.price, p.ts_ms,
+                                        p.candle_close_ms), self.view)
+                if v is None:
+                    continue
+                verdicts.append(v)
+                if v.action == RESIZE:
+                    notional = v.notional_quote
+                    continue
+                if v.action == HALT:
+                    events += self._trip(v, p.ts_ms)
+                break
+        approved = not any(v.action in (REJECT, HALT) for v in verdicts)
+        last = verdicts[-1] if verdicts else None
+        action = ("resize" if verdicts else "approve") if approved else "reject"
+        events.insert(0, RiskDecided(p.ts_ms, action, last.rule if last else "", last.reason if last else "",
+                                     last.value if last else 0.0, last.threshold if last else 0.0, p.strategy,
+                                     p.symbol, p.side.value, str(p.notional_quote), str(notional if approved else 0)))
+        return RiskDecision(approved, notional if approved else Decimal(0), verdicts, events)
+
+    def on_candle(self, symbol: str, close: float, position_qty: float, equity: float, ts_ms: int) -> list[Event]:
+        """Update the view after a candle (``ts_ms``: its open time) and run state rules."""
+        v = self.view
+        v.last_close[symbol] = close
+        v.position_value[symbol] = position_qty * close
+        v.equity = equity
+        v.peak_equity = max(v.peak_equity, equity)
+        if ts_ms // _DAY_MS != v.day:
+            v.day, v.day_start_equity = ts_ms // _DAY_MS, equity
+        events: list[Event] = []
+        for rule in self.rules:
+            verdict = rule.on_state(v)
+            if verdict is not None and verdict.action == HALT:
+                events += self._trip(verdict, ts_ms)
+        return events
+
+    def on_fill(self, fill: Fill, position_qty_after: Decimal) -> None:
+        """Track entries (for the trade-rate rule) and round-trip results (for the losing streak)."""
+        if fill.side is Side.BUY:
+            self.view.entry_times.append(fill.ts_ms)
+            while len(self.view.entry_times) > 1000:
+                self.view.entry_times.popleft()
+            self._cost[fill.symbol] = self._cost.get(fill.symbol, Decimal(0)) + fill.notional + fill.fee
+            return
+        self._cost[fill.symbol] = self._cost.get(fill.symbol, Decimal(0)) - (fill.notional - fill.fee)
+        if position_qty_after == 0:
+            pnl = -self._cost.pop(fill.symbol)
+            if fill.ts_ms >= self.view.streak_since_ms:
+                self.view.consecutive_losses = self.view.consecutive_losses + 1 if pnl < 0 else 0
+
+    def operator(self, command: str, by: str, ts_ms: int) -> tuple[str, list[Event]]:
+        """Apply an operator command (pause, resume). Resume also clears the losing streak
+        and restarts the drawdown peak from current equity, so a halt does not re-trip at once."""
+        before = self.breaker.state
+        if command == "pause":
+            text = self.breaker.pause(by, ts_ms)
+        elif command == "resume":
+            text = self.breaker.resume(by, ts_ms)
+            if before is not BreakerState.RUNNING:
+                self.view.consecutive_losses, self.view.streak_since_ms = 0, ts_ms
+                self.view.peak_equity = self.view.equity
+        else:
+            return f"unknown command {command!r}: use pause or resume", []
+        if self.breaker.state is before:
+            return text, []
+        return text, [BreakerChanged(ts_ms, self.breaker.state.value, self.breaker.reason, by, self.view.equity)]
+
+    def snapshot(self) -> dict:
+        """Limits, utilisation and breaker state, JSON-ready (for status and the bot)."""
+        v = self.view
+        dd = (1 - v.equity / v.peak_equity) * 100 if v.peak_equity > 0 else 0.0
+        return {
+            "breaker": {"state": self.breaker.state.value, "reason": self.breaker.reason, "since_ms": self.breaker.since_ms},
+            "rules": [r.describe() for r in self.rules],
+            "equity": v.equity, "peak_equity": v.peak_equity, "drawdown_pct": dd,
+            "gross_exposure": v.gross_exposure, "open_positions": v.open_positions,
+            "consecutive_losses": v.consecutive_losses,
+        }
+
+    def _trip(self, verdict: Verdict, ts_ms: int) -> list[Event]:
+        reason = f"{verdict.rule}: {verdict.reason}"
+        if not self.breaker.trip(reason, ts_ms):
+            return []
+        return [BreakerTripped(ts_ms, BreakerState.HALTED.value, reason, verdict.rule, self.view.equity)]

@@ -1,0 +1,31 @@
+"""Position level: cap the value of the position in one symbol."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from engine.risk.base import REJECT, RESIZE, Proposal, RiskRule, RiskView, Verdict
+
+
+class MaxPositionNotional(RiskRule):
+    """Position value (at the last close) plus the entry may not exceed ``limit`` quote:
+    the entry is resized to the headroom, or rejected when there is none."""
+
+    name = "max_position_notional"
+
+    def __init__(self, limit: Decimal):
+        self.limit = Decimal(limit)
+
+    def check(self, proposal: Proposal, view: RiskView) -> Verdict | None:
+        held = Decimal(repr(view.position_value.get(proposal.symbol, 0.0)))
+        after = held + proposal.notional_quote
+        if after <= self.limit:
+            return None
+        headroom = self.limit - held
+        text = f"position {proposal.symbol} would be {after:.2f} > limit {self.limit}"
+        if headroom <= 0:
+            return Verdict(self.name, REJECT, text, float(after), float(self.limit))
+        return Verdict(self.name, RESIZE, text, float(after), float(self.limit), headroom)
+
+    def describe(self) -> str:
+        return f"{self.name} {self.limit} quote per symbol"
