@@ -22,7 +22,7 @@ from engine.events import EventBus
 from engine.live import LiveEngine, wall_ms
 from engine.oms import OrderManager
 from engine.risk.manager import RiskManager
-from engine.risk.sizing import StakeSizer
+from engine.risk.sizing import parse_stake
 from engine.runner import StrategyRunner
 from engine.store import SqlJournal, load_state, open_store
 from engine.store.state import init_account
@@ -63,7 +63,7 @@ def build_engine(settings: Settings) -> tuple[LiveEngine, ReplayMarketData, obje
     tf_ms = timeframe_to_ms(strat.timeframe)
     risk = RiskManager(settings.risk.build(tf_ms), state.breaker)
     runner = StrategyRunner(create(strat.name, strat.params), strat.symbol, strat.timeframe, oms,
-                            StakeSizer.parse(strat.stake, settings.paper.fee), journal, risk)
+                            parse_stake(strat.stake, settings.paper.fee), journal, risk)
     data_path = settings.replay.data or sample_path()
     df, report = load_ohlcv(data_path, timeframe=strat.timeframe)
     log.info("market data: %s", report.summary())

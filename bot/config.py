@@ -25,7 +25,7 @@ from pydantic_settings import (
 from engine.errors import ConfigError, QuantdError
 from engine.models import Instrument
 from engine.risk.limits import RiskLimits
-from engine.risk.sizing import StakeSizer
+from engine.risk.sizing import parse_stake
 from engine.strategy import create
 from engine.timeframes import timeframe_to_ms
 
@@ -144,7 +144,7 @@ def _check_semantics(s: Settings) -> None:
     try:
         create(s.strategy.name, s.strategy.params)
         timeframe_to_ms(s.strategy.timeframe)
-        StakeSizer.parse(s.strategy.stake, s.paper.fee)
+        parse_stake(s.strategy.stake, s.paper.fee)
     except QuantdError as exc:
         raise ConfigError(f"invalid setting strategy: {exc}") from None
     if "/" not in s.strategy.symbol:

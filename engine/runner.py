@@ -21,8 +21,9 @@ from engine.oms import OrderManager
 from engine.ports import Journal
 from engine.risk.base import Proposal
 from engine.risk.manager import RiskManager
-from engine.risk.sizing import StakeSizer
+from engine.risk.sizing import SizingContext, StakeSizer
 from engine.strategy.base import Strategy, StrategyContext
+from engine.strategy.indicators import ATR
 from engine.timeframes import timeframe_to_ms
 
 
@@ -59,11 +60,13 @@ class StrategyRunner:
         self.risk = risk
         self.key = f"{strategy.name}|{symbol}|{timeframe}"
         self._ctx = StrategyContext(symbol, timeframe)
+        self.atr = ATR(14)
         oms.fill_listeners.append(self._on_fill)
 
     def warmup(self, candles: list[Candle]) -> None:
         """Feed already-processed candles to the strategy so its indicators match; no orders."""
         for candle in candles:
+            self.atr.update(candle.high, candle.low, candle.close)
             self.strategy.on_candle(candle, self._ctx)
 
     def on_candle(self, candle: Candle, now_ms: int | None = None) -> Decision | None:
@@ -74,6 +77,7 @@ class StrategyRunner:
         working = bool(self.oms.open_orders(self.symbol))
         ctx = self._ctx
         ctx.position_qty, ctx.has_open_order = float(pos.qty), working
+        self.atr.update(candle.high, candle.low, candle.close)
         signal = self.strategy.on_candle(candle, ctx)
         if signal is None:
             return None
@@ -113,7 +117,10 @@ class StrategyRunner:
         return decision
 
     def _enter(self, candle: Candle, now: int) -> Decision:
-        notional = self.sizer.entry_notional(self.oms.portfolio.cash)
+        portfolio = self.oms.portfolio
+        sizing = SizingContext(portfolio.cash, portfolio.equity({self.symbol: candle.close}), candle.close,
+                               self.atr.value, self.risk.view.trade_returns)
+        notional = self.sizer.entry_notional(sizing)
         if notional <= Decimal(0):
             return Decision(Signal.BUY, "ignored: no cash")
         decision = self._decide(Side.BUY, notional, candle, now, is_entry=True)

@@ -23,7 +23,7 @@ from engine.oms import OrderManager
 from engine.portfolio import Portfolio
 from engine.risk.limits import RiskLimits
 from engine.risk.manager import RiskManager
-from engine.risk.sizing import StakeSizer
+from engine.risk.sizing import parse_stake
 from engine.runner import StrategyRunner
 from engine.strategy.base import Strategy
 from engine.timeframes import timeframe_to_ms
@@ -101,7 +101,7 @@ def run_backtest(df: pd.DataFrame, strategy: Strategy, config: BacktestConfig) -
     oms = OrderManager(exchange, log, portfolio)
     risk = RiskManager(config.limits.build(tf_ms))
     runner = StrategyRunner(strategy, config.symbol, config.timeframe, oms,
-                            StakeSizer.parse(config.stake, config.fee_rate), log, risk)
+                            parse_stake(config.stake, config.fee_rate), log, risk)
     cols = [df[k].to_numpy() for k in ("timestamp", "open", "high", "low", "close", "volume")]
     ts, op, hi, lo, cl, vo = (c.tolist() for c in cols)
     equity = np.empty(n)

@@ -75,6 +75,7 @@ class RiskView:
         entry_times: times of recent entry fills; consecutive_losses: closed round trips
             with a loss since the last winning one, counting only exits at or after
             ``streak_since_ms`` (the last operator resume).
+        trade_returns: net return on cost of each closed round trip, oldest first (for sizing).
     """
 
     equity: float = 0.0
@@ -86,6 +87,7 @@ class RiskView:
     entry_times: deque = field(default_factory=deque)
     consecutive_losses: int = 0
     streak_since_ms: int = 0
+    trade_returns: list[float] = field(default_factory=list)
 
     @property
     def open_positions(self) -> int:

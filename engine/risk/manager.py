@@ -47,6 +47,7 @@ class RiskManager:
         self.breaker = breaker or CircuitBreaker()
         self.view = RiskView()
         self._cost: dict[str, Decimal] = {}
+        self._entry_cost: dict[str, Decimal] = {}
 
     def check(self, p: Proposal) -> RiskDecision:
         """Decide on a proposal. Entries need a running breaker; exits pass every rule that
@@ -103,10 +104,14 @@ class RiskManager:
             while len(self.view.entry_times) > 1000:
                 self.view.entry_times.popleft()
             self._cost[fill.symbol] = self._cost.get(fill.symbol, Decimal(0)) + fill.notional + fill.fee
+            self._entry_cost[fill.symbol] = self._entry_cost.get(fill.symbol, Decimal(0)) + fill.notional + fill.fee
             return
         self._cost[fill.symbol] = self._cost.get(fill.symbol, Decimal(0)) - (fill.notional - fill.fee)
         if position_qty_after == 0:
+            cost = self._entry_cost.pop(fill.symbol, Decimal(0))
             pnl = -self._cost.pop(fill.symbol)
+            if cost > 0:
+                self.view.trade_returns.append(float(pnl / cost))
             if fill.ts_ms >= self.view.streak_since_ms:
                 self.view.consecutive_losses = self.view.consecutive_losses + 1 if pnl < 0 else 0
 

@@ -79,3 +79,38 @@ class RSI:
         if self._avg_loss == 0.0:
             return 100.0
         return 100.0 - 100.0 / (1.0 + self._avg_gain / self._avg_loss)
+
+
+class ATR:
+    """Average True Range with Wilder's smoothing (Wilder 1978; the TA-Lib definition).
+
+    True range ``TR = max(high - low, |high - prev_close|, |low - prev_close|)``; the first
+    ATR is the mean of the first ``period`` TRs (from the second candle on), then
+    ``atr = (atr * (period - 1) + TR) / period``. Units: quote per base.
+    """
+
+    __slots__ = ("period", "_prev_close", "_sum", "_n", "value")
+
+    def __init__(self, period: int = 14):
+        if period < 1:
+            raise ValueError("ATR period must be >= 1")
+        self.period = period
+        self._prev_close: float | None = None
+        self._sum = 0.0
+        self._n = 0
+        self.value: float | None = None
+
+    def update(self, high: float, low: float, close: float) -> float | None:
+        """Add a closed candle; the ATR once warm, else None."""
+        prev, self._prev_close = self._prev_close, close
+        if prev is None:
+            return None
+        tr = max(high - low, abs(high - prev), abs(low - prev))
+        self._n += 1
+        if self._n < self.period:
+            self._sum += tr
+        elif self._n == self.period:
+            self.value = (self._sum + tr) / self.period
+        else:
+            self.value = (self.value * (self.period - 1) + tr) / self.period
+        return self.value
