@@ -11,8 +11,15 @@ import pytest
 from engine.backtest.engine import BacktestConfig, run_backtest
 from engine.data import load_ohlcv
 from engine.errors import ConfigError
-from engine.risk.sizing import (AllCash, FixedQuote, HalfKelly, PercentOfEquity, SizingContext, VolatilityTarget,
-                                parse_stake)
+from engine.risk.sizing import (
+    AllCash,
+    FixedQuote,
+    HalfKelly,
+    PercentOfEquity,
+    SizingContext,
+    VolatilityTarget,
+    parse_stake,
+)
 from engine.strategy import create
 from engine.strategy.indicators import ATR
 
