@@ -21,6 +21,7 @@ from engine.oms import OrderManager
 from engine.ports import Journal
 from engine.risk.base import Proposal
 from engine.risk.manager import RiskManager
+from engine.risk.signal_sanity import check_signal
 from engine.risk.sizing import SizingContext, StakeSizer
 from engine.strategy.base import Strategy, StrategyContext
 from engine.strategy.indicators import ATR
@@ -31,7 +32,7 @@ from engine.timeframes import timeframe_to_ms
 class Decision:
     """What happened to a signal: the order it produced, or why it was ignored."""
 
-    signal: Signal
+    signal: object
     action: str
     client_order_id: str | None = None
 
@@ -61,6 +62,7 @@ class StrategyRunner:
         self.key = f"{strategy.name}|{symbol}|{timeframe}"
         self._ctx = StrategyContext(symbol, timeframe)
         self.atr = ATR(14)
+        self._last_signal: object = None
         oms.fill_listeners.append(self._on_fill)
 
     def warmup(self, candles: list[Candle]) -> None:
@@ -79,6 +81,13 @@ class StrategyRunner:
         ctx.position_qty, ctx.has_open_order = float(pos.qty), working
         self.atr.update(candle.high, candle.low, candle.close)
         signal = self.strategy.on_candle(candle, ctx)
+        previous, self._last_signal = self._last_signal, signal
+        verdict = check_signal(signal, pos.is_open, previous)
+        if verdict is not None:
+            events = self.risk.refuse(verdict, self.strategy.name, self.symbol, now)
+            self.journal.risk_recorded(events, self.risk.breaker)
+            self.oms.pending_events.extend(events)
+            return Decision(signal, f"rejected: {verdict.rule}: {verdict.reason}")
         if signal is None:
             return None
         if working:

@@ -167,3 +167,16 @@ def test_store_written_by_a_newer_schema_is_refused(tmp_path):
     store.close()
     with pytest.raises(StoreError, match="schema version 99"):
         open_store(url)
+
+
+def test_accepted_order_too_small_to_fill_expires_instead_of_an_illegal_rejection(tmp_path, data_dir):
+    c = _candles(data_dir)
+    dust = Instrument("BTC/USDT", Decimal("0.00001"), Decimal("0.01"), Decimal(0))
+    store, oms, gw = _stack(f"sqlite:///{tmp_path / 's.sqlite'}",
+                            PaperGateway([dust], FillModel(Decimal("0.001"), Decimal(0)), []))
+    order = oms.submit(strategy="t", symbol="BTC/USDT", side=Side.BUY, signal_ts_ms=c[0].ts_ms, now_ms=1,
+                       quote_qty=Decimal("0.0001"))
+    assert order.status is OrderStatus.OPEN
+    assert oms.sync("BTC/USDT", c[1], 2) == []
+    assert order.status is OrderStatus.EXPIRED and "less than one amount step" in order.reason
+    assert oms.portfolio.cash == Decimal(10_000)

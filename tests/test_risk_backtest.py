@@ -97,3 +97,13 @@ def _eth_1h(data_dir):
     if "eth" not in _CACHE:
         _CACHE["eth"] = load_ohlcv(data_dir / "binance/ETH_USDT-1h.csv.gz")[0]
     return _CACHE["eth"]
+
+
+def test_invalid_signals_are_rejected_with_a_reason_and_never_trade(data_dir):
+    df = _eth_1h(data_dir).iloc[:40].reset_index(drop=True)
+    script = [None] * 5 + [float("nan"), (Signal.BUY, Signal.SELL), "buy", Signal.SELL] + [None] * 5
+    res = run_backtest(df, Scripted(script), BacktestConfig("ETH/USDT", "1h"))
+    assert res.trades == [] and not [e for e in res.events if e.kind == "fill"]
+    reasons = [e.reason for e in res.events if e.kind == "risk_decision"]
+    assert len(reasons) == 4 and res.rejections == {"signal_sanity": 4}
+    assert "contradictory" in reasons[1] and "repeated SELL" in reasons[3]

@@ -152,3 +152,44 @@ def test_limits_are_validated():
         RiskLimits(max_open_positions=0)
     with pytest.raises(ValueError, match="max_drawdwn_pct"):
         RiskLimits(max_drawdwn_pct=5)
+
+
+@pytest.mark.parametrize("held, expected", [(1_999.99 - 1000, None), (1_000.0, None), (1_000.01, RESIZE),
+                                            (2_000.0, REJECT)])
+def test_max_asset_concentration(held, expected):
+    from engine.risk.concentration import MaxAssetConcentration
+
+    view = RiskView(equity=10_000.0, position_value={"BTC/USDT": held, "ETH/USDT": 5_000.0})
+    assert action(MaxAssetConcentration(20.0).check(prop("1000"), view)) == expected
+
+
+@pytest.mark.parametrize("spread, expected", [(None, None), (9.99, None), (10.0, None), (10.01, REJECT)])
+def test_max_spread(spread, expected):
+    from engine.risk.market_state import MaxSpread
+
+    view = RiskView(spread_bps={} if spread is None else {"BTC/USDT": spread})
+    assert action(MaxSpread(10.0).check(prop(), view)) == expected
+
+
+def test_market_closed():
+    from engine.risk.market_state import MarketClosed
+
+    assert MarketClosed().check(prop(), RiskView()) is None
+    assert MarketClosed().check(prop(), RiskView(market_open={"BTC/USDT": True})) is None
+    assert action(MarketClosed().check(prop(), RiskView(market_open={"BTC/USDT": False}))) == REJECT
+
+
+def test_signal_sanity():
+    from engine.models import Signal
+    from engine.risk.signal_sanity import check_signal
+
+    assert check_signal(None, False, None) is None
+    assert check_signal(Signal.BUY, False, None) is None
+    assert "not finite" in check_signal(float("nan"), False, None).reason or "nan" in check_signal(
+        float("nan"), False, None).reason
+    assert "inf" in check_signal(float("inf"), False, None).reason
+    assert "invalid signal 'buy'" in check_signal("buy", False, None).reason
+    assert "contradictory" in check_signal((Signal.BUY, Signal.SELL), False, None).reason
+    assert "repeated BUY: position already open" in check_signal(Signal.BUY, True, None).reason
+    assert check_signal(Signal.BUY, True, Signal.BUY) is None, "reported once per streak"
+    assert "repeated SELL: position already flat" in check_signal(Signal.SELL, False, Signal.BUY).reason

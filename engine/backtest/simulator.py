@@ -129,8 +129,8 @@ class SimulatedExchange:
         remaining = None if order.qty is None else order.qty - order.filled_qty
         qty = round_qty(order.quote_qty / price, inst) if remaining is None else remaining
         del self._resting[order.client_order_id]
-        if qty <= 0:
-            update = OrderUpdate(order.client_order_id, OrderStatus.REJECTED, order.exchange_order_id,
+        if qty <= 0:  # accepted earlier, so it cannot be rejected now: it expires unfilled
+            update = OrderUpdate(order.client_order_id, OrderStatus.EXPIRED, order.exchange_order_id,
                                  f"notional {order.quote_qty} buys less than one amount step at {price}")
         else:
             fee = qty * price * self.model.fee_rate

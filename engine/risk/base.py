@@ -76,6 +76,8 @@ class RiskView:
             with a loss since the last winning one, counting only exits at or after
             ``streak_since_ms`` (the last operator resume).
         trade_returns: net return on cost of each closed round trip, oldest first (for sizing).
+        spread_bps, market_open: from the venue's ticker and market status where a gateway
+            provides them (absent in replays: those checks then pass).
     """
 
     equity: float = 0.0
@@ -88,6 +90,8 @@ class RiskView:
     consecutive_losses: int = 0
     streak_since_ms: int = 0
     trade_returns: list[float] = field(default_factory=list)
+    spread_bps: dict[str, float] = field(default_factory=dict)
+    market_open: dict[str, bool] = field(default_factory=dict)
 
     @property
     def open_positions(self) -> int:
@@ -117,3 +121,10 @@ class RiskRule:
     def describe(self) -> str:
         """One line: the rule and its threshold."""
         return self.name
+
+
+def headroom_verdict(rule: str, text: str, value: float, threshold: float, headroom: Decimal) -> Verdict:
+    """Resize to ``headroom`` (quote) when there is some, else reject."""
+    if headroom <= 0:
+        return Verdict(rule, REJECT, text, value, threshold)
+    return Verdict(rule, RESIZE, text, value, threshold, headroom)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from engine.risk.base import REJECT, RESIZE, Proposal, RiskRule, RiskView, Verdict, exceeds
+from engine.risk.base import REJECT, Proposal, RiskRule, RiskView, Verdict, exceeds, headroom_verdict
 
 
 class MaxGrossExposure(RiskRule):
@@ -23,11 +23,9 @@ class MaxGrossExposure(RiskRule):
         after = view.gross_exposure + float(proposal.notional_quote)
         if not exceeds(after, limit):
             return None
-        headroom = limit - view.gross_exposure
         text = f"exposure would be {after / view.equity * 100:.1f}% of equity > {self.pct}%"
-        if headroom <= 0:
-            return Verdict(self.name, REJECT, text, after / view.equity * 100, self.pct)
-        return Verdict(self.name, RESIZE, text, after / view.equity * 100, self.pct, Decimal(repr(headroom)))
+        return headroom_verdict(self.name, text, after / view.equity * 100, self.pct,
+                                Decimal(repr(limit - view.gross_exposure)))
 
     def describe(self) -> str:
         return f"{self.name} {self.pct}%"

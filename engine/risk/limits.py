@@ -1,5 +1,5 @@
 """Risk limits as validated settings, and the rules they build. Every limit is off (None)
-unless set, except the stale-data guard."""
+unless set, except the stale-data guard and the market-closed check."""
 
 from __future__ import annotations
 
@@ -8,10 +8,12 @@ from decimal import Decimal
 from pydantic import BaseModel, ConfigDict, Field
 
 from engine.risk.base import RiskRule
+from engine.risk.concentration import MaxAssetConcentration
 from engine.risk.consecutive_losses import MaxConsecutiveLosses
 from engine.risk.daily_loss import DailyLossLimit
 from engine.risk.drawdown import MaxDrawdown
 from engine.risk.exposure import MaxGrossExposure
+from engine.risk.market_state import MarketClosed, MaxSpread
 from engine.risk.open_positions import MaxOpenPositions
 from engine.risk.order_notional import MaxOrderNotional
 from engine.risk.position_notional import MaxPositionNotional
@@ -36,10 +38,14 @@ class RiskLimits(BaseModel):
     max_drawdown_pct: float | None = Field(None, gt=0, le=100, description="% below the equity peak, then halt")
     max_gross_exposure_pct: float | None = Field(None, gt=0, le=1000, description="% of equity")
     max_open_positions: int | None = Field(None, ge=1, description="symbols held at once")
+    max_asset_concentration_pct: float | None = Field(None, gt=0, le=1000, description="one symbol, % of equity")
+    max_spread_bps: float | None = Field(None, gt=0, description="no entries above this bid/ask spread")
 
     def build(self, tf_ms: int) -> list[RiskRule]:
         """The rules these limits switch on, in checking order."""
-        rules: list[RiskRule] = []
+        rules: list[RiskRule] = [MarketClosed()]
+        if self.max_spread_bps is not None:
+            rules.append(MaxSpread(self.max_spread_bps))
         if self.max_price_deviation_pct is not None:
             rules.append(MaxPriceDeviation(self.max_price_deviation_pct))
         if self.stale_after_candles is not None:
@@ -60,4 +66,6 @@ class RiskLimits(BaseModel):
             rules.append(MaxPositionNotional(self.max_position_notional))
         if self.max_gross_exposure_pct is not None:
             rules.append(MaxGrossExposure(self.max_gross_exposure_pct))
+        if self.max_asset_concentration_pct is not None:
+            rules.append(MaxAssetConcentration(self.max_asset_concentration_pct))
         return rules

@@ -81,6 +81,11 @@ class RiskManager:
                                      p.symbol, p.side.value, str(p.notional_quote), str(notional if approved else 0)))
         return RiskDecision(approved, notional if approved else Decimal(0), verdicts, events)
 
+    def refuse(self, verdict: Verdict, strategy: str, symbol: str, ts_ms: int) -> list[Event]:
+        """Record a refusal decided outside :meth:`check` (signal sanity) as a decision event."""
+        return [RiskDecided(ts_ms, "reject", verdict.rule, verdict.reason, verdict.value, verdict.threshold,
+                            strategy, symbol, "", "0", "0")]
+
     def on_candle(self, symbol: str, close: float, position_qty: float, equity: float, ts_ms: int) -> list[Event]:
         """Update the view after a candle (``ts_ms``: its open time) and run state rules."""
         v = self.view
@@ -98,7 +103,10 @@ class RiskManager:
         return events
 
     def on_fill(self, fill: Fill, position_qty_after: Decimal) -> None:
-        """Track entries (for the trade-rate rule) and round-trip results (for the losing streak)."""
+        """Track entries (for the trade-rate rule), round-trip results (for the losing streak and
+        sizing) and the position's value, which later checks in the same candle must see."""
+        self.view.position_value[fill.symbol] = float(position_qty_after) * self.view.last_close.get(
+            fill.symbol, float(fill.price))
         if fill.side is Side.BUY:
             self.view.entry_times.append(fill.ts_ms)
             while len(self.view.entry_times) > 1000:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from engine.risk.base import REJECT, RESIZE, Proposal, RiskRule, RiskView, Verdict
+from engine.risk.base import Proposal, RiskRule, RiskView, Verdict, headroom_verdict
 
 
 class MaxPositionNotional(RiskRule):
@@ -21,11 +21,8 @@ class MaxPositionNotional(RiskRule):
         after = held + proposal.notional_quote
         if after <= self.limit:
             return None
-        headroom = self.limit - held
         text = f"position {proposal.symbol} would be {after:.2f} > limit {self.limit}"
-        if headroom <= 0:
-            return Verdict(self.name, REJECT, text, float(after), float(self.limit))
-        return Verdict(self.name, RESIZE, text, float(after), float(self.limit), headroom)
+        return headroom_verdict(self.name, text, float(after), float(self.limit), self.limit - held)
 
     def describe(self) -> str:
         return f"{self.name} {self.limit} quote per symbol"

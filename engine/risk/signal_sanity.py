@@ -1,0 +1,41 @@
+"""Strategy level: signal sanity. A strategy's output is checked before anything acts on it."""
+
+from __future__ import annotations
+
+import math
+
+from engine.models import Signal
+from engine.risk.base import REJECT, Verdict
+
+NAME = "signal_sanity"
+
+
+def check_signal(value: object, position_open: bool, previous: object) -> Verdict | None:
+    """Why a strategy's return value must not be acted on, or None when it is a usable signal.
+
+    Refused: anything but a :class:`Signal` or None (NaN, inf, numbers, strings); a collection
+    holding both BUY and SELL (contradictory); BUY while long or SELL while flat when the
+    previous candle's signal was different (repeated: reported once per streak, later repeats
+    are silently ignored).
+    """
+    if value is None:
+        return None
+    if isinstance(value, Signal) and value is previous and _redundant(value, position_open):
+        return None  # the same redundant signal again: already reported at the start of the streak
+    if isinstance(value, (list, tuple, set, frozenset)):
+        kinds = set(value)
+        if {Signal.BUY, Signal.SELL} <= kinds:
+            return Verdict(NAME, REJECT, "contradictory signals: BUY and SELL on the same candle", 0.0, 0.0)
+        return Verdict(NAME, REJECT, f"a strategy returns one signal, not {type(value).__name__}", 0.0, 0.0)
+    if not isinstance(value, Signal):
+        if isinstance(value, float) and not math.isfinite(value):
+            return Verdict(NAME, REJECT, f"signal is {value}", 0.0, 0.0)
+        return Verdict(NAME, REJECT, f"invalid signal {value!r}: return Signal.BUY, Signal.SELL or None", 0.0, 0.0)
+    if _redundant(value, position_open):
+        state = "open" if position_open else "flat"
+        return Verdict(NAME, REJECT, f"repeated {value.name}: position already {state}", 0.0, 0.0)
+    return None
+
+
+def _redundant(signal: Signal, position_open: bool) -> bool:
+    return (signal is Signal.BUY and position_open) or (signal is Signal.SELL and not position_open)
