@@ -28,6 +28,10 @@ def format_event(event: Event) -> str | None:
         return f"circuit breaker {p['state']}: {p['reason']}"
     if event.kind == "risk_decision" and p["action"] == "reject":
         return f"RISK REJECTED {p['side']} {p['symbol']} ({p['strategy']}): {p['rule']}: {p['reason']}"
+    if event.kind == "unprotected_position":
+        return f"ALERT {p['reason']}"
+    if event.kind == "protection_set":
+        return f"protection {p['symbol']}: stop {p['stop_price'] or 'none'}, take-profit {p['take_profit_price'] or 'none'}"
     if event.kind == "startup":
         return f"quantd started in {p['mode']} mode" + (" (resumed from the store)" if p["resumed"] else "")
     if event.kind == "shutdown":
@@ -39,5 +43,5 @@ def log_alert(event: Event) -> None:
     """Event-bus handler: log alerts at INFO (rejections at WARNING)."""
     text = format_event(event)
     if text:
-        loud = event.kind in ("rejection", "breaker_tripped") or event.kind == "risk_decision"
+        loud = event.kind in ("rejection", "breaker_tripped", "risk_decision", "unprotected_position")
         log.log(logging.WARNING if loud else logging.INFO, text)

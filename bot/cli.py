@@ -40,7 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true", help="print JSON")
     status.set_defaults(func=_status)
     for name, text in (("pause", "stop new entries (exits still work)"),
-                       ("resume", "leave paused or halted (operator decision)")):
+                       ("resume", "leave paused or halted (operator decision)"),
+                       ("kill", "kill switch: halt and close every position at market")):
         cmd = sub.add_parser(name, help=text)
         cmd.add_argument("--config", default=None, help="YAML config file")
         cmd.add_argument("--db", default=None, help="SQLite file of the store")

@@ -147,3 +147,22 @@ class BreakerTripped(BreakerChanged):
     """A limit halted trading: ``reason`` names the rule, its value and threshold."""
 
     kind: ClassVar[str] = "breaker_tripped"
+
+
+@dataclass(frozen=True, slots=True)
+class ProtectionSet(Event):
+    """Exit levels were set for a new position (quote per base, '' when absent)."""
+
+    kind: ClassVar[str] = "protection_set"
+    symbol: str
+    stop_price: str
+    take_profit_price: str
+
+
+@dataclass(frozen=True, slots=True)
+class PositionUnprotected(Event):
+    """An open position has no active stop although a stop-loss is configured."""
+
+    kind: ClassVar[str] = "unprotected_position"
+    symbol: str
+    reason: str

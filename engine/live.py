@@ -69,6 +69,7 @@ class LiveEngine:
         self._restore_risk(fills or [], peak_equity)
         history = self.market.history(max(self.runner.strategy.warmup, 1) * WARMUP_FACTOR)
         self.runner.warmup(history)
+        self.runner.verify_protection(self._now())
         pos = oms.portfolio.position(self.runner.symbol)
         log.info("started %s mode, %s on %s %s; %s; position %s %s, cash %s %s, %d open order(s)",
                  self.mode, self.runner.strategy.describe(), self.runner.symbol, self.runner.timeframe,
@@ -102,6 +103,9 @@ class LiveEngine:
             text, events = self.runner.risk.operator(command, by, now)
             self.journal.command_applied(command_id, text, now, self.runner.risk.breaker, events)
             log.warning("operator %s by %s: %s", command, by, text)
+            if not self.runner.risk.breaker.allows_entries:
+                self.runner.cancel_entries(f"operator {command}", now)
+                events = events + self.runner.oms.take_events()
             self.bus.publish(events)
 
     def stop(self, reason: str) -> None:

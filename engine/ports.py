@@ -10,6 +10,7 @@ from engine.events import Event
 from engine.models import Candle, Fill, Order, OrderUpdate
 from engine.portfolio import Portfolio
 from engine.risk.breaker import CircuitBreaker
+from engine.risk.protection import Protection
 
 
 class ExchangeGateway(Protocol):
@@ -62,6 +63,9 @@ class Journal(Protocol):
 
     def risk_recorded(self, events: list[Event], breaker: CircuitBreaker) -> None:
         """Persist risk decisions and the breaker state they leave behind."""
+
+    def protection_changed(self, symbol: str, protection: Protection | None, events: list[Event]) -> None:
+        """Persist a position's exit levels (None: cleared)."""
 
     def candle_processed(self, key: str, candle: Candle, portfolio: Portfolio, equity: float) -> None:
         """Persist that ``candle`` is done for ``key`` (strategy/symbol/timeframe), with an equity snapshot."""

@@ -88,6 +88,10 @@ class StrategyRunner:
             self.journal.risk_recorded(events, self.risk.breaker)
             self.oms.pending_events.extend(events)
             return Decision(signal, f"rejected: {verdict.rule}: {verdict.reason}")
+        if pos.is_open and not working:
+            reason = self._forced_exit(candle)
+            if reason:
+                return self._exit(candle, now, pos, reason)
         if signal is None:
             return None
         if working:
@@ -104,8 +108,12 @@ class StrategyRunner:
         equity = float(portfolio.equity({self.symbol: candle.close}))
         qty = float(portfolio.position(self.symbol).qty)
         events = self.risk.on_candle(self.symbol, candle.close, qty, equity, candle.ts_ms)
+        breaker = self.risk.breaker
+        if breaker.flatten_pending and qty == 0 and not self.oms.open_orders(self.symbol):
+            breaker.flatten_pending = False  # flat: nothing left to close
+            self.journal.risk_recorded([], breaker)
         if events:
-            self.journal.risk_recorded(events, self.risk.breaker)
+            self.journal.risk_recorded(events, breaker)
             self.oms.pending_events.extend(events)
             self.cancel_entries("circuit breaker halted", candle.ts_ms + self.tf_ms)
         self.journal.candle_processed(self.key, candle, portfolio, equity)
@@ -140,16 +148,42 @@ class StrategyRunner:
                                 intent=f"{self.strategy.describe()} BUY")
         return Decision(Signal.BUY, order.status.value, order.client_order_id)
 
-    def _exit(self, candle: Candle, now: int, pos: Position) -> Decision:
+    def _exit(self, candle: Candle, now: int, pos: Position, intent: str | None = None) -> Decision:
         notional = pos.qty * Decimal(repr(candle.close))
         decision = self._decide(Side.SELL, notional, candle, now, is_entry=False)
         if not decision.approved:
             return Decision(Signal.SELL, f"rejected: {decision.reason}")
         order = self.oms.submit(strategy=self.strategy.name, symbol=self.symbol, side=Side.SELL,
                                 signal_ts_ms=candle.ts_ms, now_ms=now, qty=pos.qty,
-                                intent=f"{self.strategy.describe()} SELL")
+                                intent=intent or f"{self.strategy.describe()} SELL")
         return Decision(Signal.SELL, order.status.value, order.client_order_id)
 
+    def _forced_exit(self, candle: Candle) -> str | None:
+        """Why the position must be closed now regardless of the strategy, or None."""
+        if self.risk.breaker.flatten_pending:
+            return f"flatten: {self.risk.breaker.reason}"
+        protection = self.risk.protections.get(self.symbol)
+        return protection.triggered(candle) if protection else None
+
+    def verify_protection(self, now_ms: int) -> None:
+        """At start-up: a position without the stop the policy wants gets an alert, then levels
+        from its average entry price and the current ATR."""
+        pos = self.oms.portfolio.position(self.symbol)
+        if not pos.is_open:
+            return
+        events = self.risk.verify(self.symbol, now_ms)
+        if events:
+            events += self.risk.protect(self.symbol, pos.avg_price, self.atr.value, now_ms)
+            self.journal.protection_changed(self.symbol, self.risk.protections[self.symbol], events)
+            self.oms.pending_events.extend(events)
+
     def _on_fill(self, fill: Fill, position: Position) -> None:
-        if fill.symbol == self.symbol:
-            self.risk.on_fill(fill, position.qty)
+        if fill.symbol != self.symbol:
+            return
+        self.risk.on_fill(fill, position.qty)
+        if fill.side is Side.BUY and self.symbol not in self.risk.protections:
+            events = self.risk.protect(self.symbol, position.avg_price, self.atr.value, fill.ts_ms)
+            self.journal.protection_changed(self.symbol, self.risk.protections[self.symbol], events)
+            self.oms.pending_events.extend(events)
+        elif not position.is_open and self.risk.protections.pop(self.symbol, None) is not None:
+            self.journal.protection_changed(self.symbol, None, [])

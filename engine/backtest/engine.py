@@ -99,7 +99,8 @@ def run_backtest(df: pd.DataFrame, strategy: Strategy, config: BacktestConfig) -
     portfolio = Portfolio(config.cash, inst.quote)
     log = TradeLog()
     oms = OrderManager(exchange, log, portfolio)
-    risk = RiskManager(config.limits.build(tf_ms))
+    risk = RiskManager(config.limits.build(tf_ms), policy=config.limits.protection(),
+                       flatten_on_halt=config.limits.flatten_on_halt)
     runner = StrategyRunner(strategy, config.symbol, config.timeframe, oms,
                             parse_stake(config.stake, config.fee_rate), log, risk)
     cols = [df[k].to_numpy() for k in ("timestamp", "open", "high", "low", "close", "volume")]

@@ -69,6 +69,9 @@ class TradeLog:
     def risk_recorded(self, events: list[Event], breaker) -> None:
         self.events.extend(events)
 
+    def protection_changed(self, symbol: str, protection, events: list[Event]) -> None:
+        self.events.extend(events)
+
     def candle_processed(self, key: str, candle: Candle, portfolio: Portfolio, equity: float) -> None:
         pass
 

@@ -30,14 +30,18 @@ class CircuitBreaker:
     state: BreakerState = BreakerState.RUNNING
     reason: str = ""
     since_ms: int = 0
+    flatten_pending: bool = False
+    """True from a kill switch (or a halt with flatten_on_halt) until every position is closed."""
 
     @property
     def allows_entries(self) -> bool:
         """True only while running."""
         return self.state is BreakerState.RUNNING
 
-    def trip(self, reason: str, ts_ms: int) -> bool:
-        """Halt; the first reason is kept while halted. Returns True when the state changed."""
+    def trip(self, reason: str, ts_ms: int, flatten: bool = False) -> bool:
+        """Halt (and optionally ask for positions to be closed); the first reason is kept while
+        halted. Returns True when the state changed."""
+        self.flatten_pending = self.flatten_pending or flatten
         if self.state is BreakerState.HALTED:
             return False
         self.state, self.reason, self.since_ms = BreakerState.HALTED, reason, ts_ms
@@ -56,4 +60,5 @@ class CircuitBreaker:
             return "already running"
         was = f"{self.state.value} ({self.reason})"
         self.state, self.reason, self.since_ms = BreakerState.RUNNING, f"resumed by {by}", ts_ms
+        self.flatten_pending = False
         return f"resumed from {was}"

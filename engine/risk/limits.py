@@ -18,6 +18,7 @@ from engine.risk.open_positions import MaxOpenPositions
 from engine.risk.order_notional import MaxOrderNotional
 from engine.risk.position_notional import MaxPositionNotional
 from engine.risk.price_deviation import MaxPriceDeviation
+from engine.risk.protection import ProtectionPolicy
 from engine.risk.stale_data import StaleData
 from engine.risk.trade_rate import MaxTradesPerWindow
 
@@ -40,6 +41,15 @@ class RiskLimits(BaseModel):
     max_open_positions: int | None = Field(None, ge=1, description="symbols held at once")
     max_asset_concentration_pct: float | None = Field(None, gt=0, le=1000, description="one symbol, % of equity")
     max_spread_bps: float | None = Field(None, gt=0, description="no entries above this bid/ask spread")
+    stop_loss_pct: float | None = Field(None, gt=0, lt=100, description="% below the entry price")
+    take_profit_pct: float | None = Field(None, gt=0, description="% above the entry price")
+    stop_loss_atr: float | None = Field(None, gt=0, description="ATR(14) multiples below the entry")
+    take_profit_atr: float | None = Field(None, gt=0, description="ATR(14) multiples above the entry")
+    flatten_on_halt: bool = Field(False, description="close positions when the breaker halts")
+
+    def protection(self) -> ProtectionPolicy:
+        """The protective-exit policy these limits configure."""
+        return ProtectionPolicy(self.stop_loss_pct, self.take_profit_pct, self.stop_loss_atr, self.take_profit_atr)
 
     def build(self, tf_ms: int) -> list[RiskRule]:
         """The rules these limits switch on, in checking order."""

@@ -11,10 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from engine.events import BreakerChanged, BreakerTripped, Event, RiskDecided
+from engine.events import BreakerChanged, BreakerTripped, Event, PositionUnprotected, ProtectionSet, RiskDecided
 from engine.models import Fill, Side
 from engine.risk.base import HALT, REJECT, RESIZE, Proposal, RiskRule, RiskView, Verdict
 from engine.risk.breaker import BreakerState, CircuitBreaker
+from engine.risk.protection import Protection, ProtectionPolicy
 
 _DAY_MS = 86_400_000
 
@@ -40,11 +41,19 @@ class RiskManager:
     Args:
         rules: from :meth:`engine.risk.limits.RiskLimits.build`.
         breaker: the persisted breaker state (running on a fresh store).
+        policy: how protective exit levels are set.
+        protections: persisted levels of open positions, by symbol.
+        flatten_on_halt: a trip also asks for every position to be closed.
     """
 
-    def __init__(self, rules: list[RiskRule], breaker: CircuitBreaker | None = None):
+    def __init__(self, rules: list[RiskRule], breaker: CircuitBreaker | None = None,
+                 policy: ProtectionPolicy | None = None, protections: dict[str, Protection] | None = None,
+                 flatten_on_halt: bool = False):
         self.rules = rules
         self.breaker = breaker or CircuitBreaker()
+        self.policy = policy or ProtectionPolicy()
+        self.protections: dict[str, Protection] = dict(protections or {})
+        self.flatten_on_halt = flatten_on_halt
         self.view = RiskView()
         self._cost: dict[str, Decimal] = {}
         self._entry_cost: dict[str, Decimal] = {}
@@ -127,6 +136,11 @@ class RiskManager:
         """Apply an operator command (pause, resume). Resume also clears the losing streak
         and restarts the drawdown peak from current equity, so a halt does not re-trip at once."""
         before = self.breaker.state
+        if command == "kill":
+            changed = self.breaker.trip(f"kill switch by {by}", ts_ms, flatten=True)
+            text = "halted and flattening: no new entries, open positions are closed at market"
+            return text, ([BreakerTripped(ts_ms, BreakerState.HALTED.value, self.breaker.reason, by, self.view.equity)]
+                          if changed else [])
         if command == "pause":
             text = self.breaker.pause(by, ts_ms)
         elif command == "resume":
@@ -135,10 +149,25 @@ class RiskManager:
                 self.view.consecutive_losses, self.view.streak_since_ms = 0, ts_ms
                 self.view.peak_equity = self.view.equity
         else:
-            return f"unknown command {command!r}: use pause or resume", []
+            return f"unknown command {command!r}: use pause, resume or kill", []
         if self.breaker.state is before:
             return text, []
         return text, [BreakerChanged(ts_ms, self.breaker.state.value, self.breaker.reason, by, self.view.equity)]
+
+    def protect(self, symbol: str, entry_price: Decimal, atr: float | None, ts_ms: int) -> list[Event]:
+        """Set exit levels for a new position; alerts when a configured stop cannot be set."""
+        levels = self.policy.levels(entry_price, atr)
+        self.protections[symbol] = levels
+        events: list[Event] = [ProtectionSet(ts_ms, symbol, str(levels.stop_price or ""),
+                                             str(levels.take_profit_price or ""))]
+        return events + self.verify(symbol, ts_ms)
+
+    def verify(self, symbol: str, ts_ms: int) -> list[Event]:
+        """An alert when the position in ``symbol`` lacks the stop the policy asks for."""
+        prot = self.protections.get(symbol)
+        if self.policy.wants_stop and (prot is None or prot.stop_price is None):
+            return [PositionUnprotected(ts_ms, symbol, f"open position {symbol} has no active stop")]
+        return []
 
     def snapshot(self) -> dict:
         """Limits, utilisation and breaker state, JSON-ready (for status and the bot)."""
@@ -150,10 +179,13 @@ class RiskManager:
             "equity": v.equity, "peak_equity": v.peak_equity, "drawdown_pct": dd,
             "gross_exposure": v.gross_exposure, "open_positions": v.open_positions,
             "consecutive_losses": v.consecutive_losses,
+            "flatten_pending": self.breaker.flatten_pending,
+            "protections": {s: {"stop": str(p.stop_price), "take_profit": str(p.take_profit_price)}
+                            for s, p in self.protections.items()},
         }
 
     def _trip(self, verdict: Verdict, ts_ms: int) -> list[Event]:
         reason = f"{verdict.rule}: {verdict.reason}"
-        if not self.breaker.trip(reason, ts_ms):
+        if not self.breaker.trip(reason, ts_ms, flatten=self.flatten_on_halt):
             return []
         return [BreakerTripped(ts_ms, BreakerState.HALTED.value, reason, verdict.rule, self.view.equity)]

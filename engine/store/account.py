@@ -25,7 +25,8 @@ class AccountRow(Base):
 
 
 class PositionRow(Base):
-    """A position per symbol: base quantity, average entry price, realized PnL (quote)."""
+    """A position per symbol: base quantity, average entry price, realized PnL (quote), and
+    its protective exit levels (quote per base)."""
 
     __tablename__ = "positions"
 
@@ -35,3 +36,5 @@ class PositionRow(Base):
     realized_pnl: Mapped[Decimal] = mapped_column(DecimalText)
     opened_ts_ms: Mapped[int] = mapped_column(BigInteger)
     updated_ts_ms: Mapped[int] = mapped_column(BigInteger)
+    stop_price: Mapped[Decimal | None] = mapped_column(DecimalText, nullable=True)
+    take_profit_price: Mapped[Decimal | None] = mapped_column(DecimalText, nullable=True)

@@ -14,6 +14,7 @@ from engine.events import Event
 from engine.models import Candle, Fill, Order
 from engine.portfolio import Portfolio
 from engine.risk.breaker import CircuitBreaker
+from engine.risk.protection import Protection
 from engine.store.account import AccountRow, PositionRow
 from engine.store.base import Store
 from engine.store.ledger import BreakerRow, CandleCursorRow, EquitySnapshotRow, EventRow, OperatorCommandRow
@@ -72,6 +73,15 @@ class SqlJournal:
             _add_events(s, events)
             _save_breaker(s, breaker)
 
+    def protection_changed(self, symbol: str, protection: Protection | None, events: list[Event]) -> None:
+        """Store (or clear) a position's exit levels with the events about them."""
+        with self.store.transaction() as s:
+            row = s.get(PositionRow, symbol)
+            if row is not None:
+                row.stop_price = protection.stop_price if protection else None
+                row.take_profit_price = protection.take_profit_price if protection else None
+            _add_events(s, events)
+
     def pending_commands(self) -> list[tuple[int, str, str]]:
         """Operator commands not yet applied, oldest first: (id, command, requested_by)."""
         with self.store.read() as s:
@@ -111,6 +121,7 @@ def _add_events(s: Session, events: list[Event]) -> None:
 def _save_breaker(s: Session, breaker: CircuitBreaker) -> None:
     row = s.get(BreakerRow, 1) or BreakerRow(id=1)
     row.state, row.reason, row.since_ms = breaker.state.value, breaker.reason[:512], breaker.since_ms
+    row.flatten_pending = breaker.flatten_pending
     s.add(row)
 
 

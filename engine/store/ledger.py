@@ -51,6 +51,7 @@ class BreakerRow(Base):
     state: Mapped[str] = mapped_column(String(16))
     reason: Mapped[str] = mapped_column(String(512))
     since_ms: Mapped[int] = mapped_column(BigInteger)
+    flatten_pending: Mapped[bool] = mapped_column(default=False)
 
 
 class OperatorCommandRow(Base):

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from engine.models import ZERO, Fill, Order, Position, Side
 from engine.portfolio import Portfolio
 from engine.risk.breaker import BreakerState, CircuitBreaker
+from engine.risk.protection import Protection
 from engine.store.account import AccountRow, PositionRow
 from engine.store.base import Store
 from engine.store.journal import ACCOUNT_ID
@@ -37,6 +38,7 @@ class StoredState:
     breaker: CircuitBreaker = field(default_factory=CircuitBreaker)
     peak_equity: float = 0.0
     fills: list[Fill] = field(default_factory=list)
+    protections: dict[str, Protection] = field(default_factory=dict)
 
 
 def init_account(store: Store, mode: str, cash: Decimal, quote: str, now_ms: int) -> None:
@@ -53,18 +55,20 @@ def load_state(store: Store) -> StoredState | None:
         acct = s.get(AccountRow, ACCOUNT_ID)
         if acct is None:
             return None
-        positions = {r.symbol: Position(r.symbol, r.qty, r.avg_price, r.realized_pnl, r.opened_ts_ms)
-                     for r in s.scalars(select(PositionRow))}
+        rows = list(s.scalars(select(PositionRow)))
+        positions = {r.symbol: Position(r.symbol, r.qty, r.avg_price, r.realized_pnl, r.opened_ts_ms) for r in rows}
+        protections = {r.symbol: Protection(r.stop_price, r.take_profit_price) for r in rows
+                       if r.qty > 0 and (r.stop_price is not None or r.take_profit_price is not None)}
         portfolio = Portfolio(acct.cash, acct.quote, acct.initial_cash, acct.fees_paid, positions)
         orders = [r.to_order() for r in s.scalars(select(OrderRow).order_by(OrderRow.id))]
         cursors = {r.key: r.last_ts_ms for r in s.scalars(select(CandleCursorRow))}
         b = s.get(BreakerRow, 1)
-        breaker = CircuitBreaker(BreakerState(b.state), b.reason, b.since_ms) if b else CircuitBreaker()
+        breaker = CircuitBreaker(BreakerState(b.state), b.reason, b.since_ms, b.flatten_pending) if b else CircuitBreaker()
         peak = s.scalars(select(EquitySnapshotRow.equity).where(EquitySnapshotRow.ts_ms >= breaker.since_ms)).all()
         fills = [Fill(r.trade_id, r.client_order_id, r.symbol, Side(r.side), r.qty, r.price, r.fee, r.ts_ms)
                  for r in s.scalars(select(FillRow).order_by(FillRow.id))]
         return StoredState(acct.mode, portfolio, orders, [f.trade_id for f in fills], cursors, breaker,
-                           float(max(peak)) if peak else 0.0, fills)
+                           float(max(peak)) if peak else 0.0, fills, protections)
 
 
 def status_summary(store: Store) -> dict | None:

@@ -1,0 +1,60 @@
+"""Protective exits: a stop-loss and a take-profit level per open position.
+
+Enforced by the engine on every closed candle (the simulated venue has no native stop
+orders yet; the ccxt gateway will place them on exchanges that support them): a candle
+whose low reaches the stop, or whose high reaches the take-profit, triggers a market exit
+that fills at the next candle's open, in backtest and paper alike. When both are touched
+in one candle the stop wins (the pessimistic reading).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from engine.models import Candle
+
+
+@dataclass(frozen=True, slots=True)
+class Protection:
+    """Exit levels of one position, quote per base; None when not set."""
+
+    stop_price: Decimal | None
+    take_profit_price: Decimal | None
+
+    def triggered(self, candle: Candle) -> str | None:
+        """The exit reason this candle triggers, or None."""
+        if self.stop_price is not None and candle.low <= self.stop_price:
+            return f"stop_loss: low {candle.low} reached stop {self.stop_price}"
+        if self.take_profit_price is not None and candle.high >= self.take_profit_price:
+            return f"take_profit: high {candle.high} reached {self.take_profit_price}"
+        return None
+
+
+@dataclass(frozen=True)
+class ProtectionPolicy:
+    """How levels are set from the entry price: percent below/above it, or ATR multiples
+    (``entry - k x ATR``). Percent wins when both are configured."""
+
+    stop_loss_pct: float | None = None
+    take_profit_pct: float | None = None
+    stop_loss_atr: float | None = None
+    take_profit_atr: float | None = None
+
+    @property
+    def wants_stop(self) -> bool:
+        """True when a stop-loss is configured (so a position without one is an alert)."""
+        return self.stop_loss_pct is not None or self.stop_loss_atr is not None
+
+    def levels(self, entry_price: Decimal, atr: float | None) -> Protection:
+        """Levels for a long entry at ``entry_price``; ATR-based levels are None before ATR is warm."""
+        return Protection(self._level(entry_price, atr, self.stop_loss_pct, self.stop_loss_atr, -1),
+                          self._level(entry_price, atr, self.take_profit_pct, self.take_profit_atr, +1))
+
+    @staticmethod
+    def _level(entry: Decimal, atr: float | None, pct: float | None, mult: float | None, sign: int) -> Decimal | None:
+        if pct is not None:
+            return entry * (1 + sign * Decimal(repr(pct)) / 100)
+        if mult is not None and atr:
+            return entry + sign * Decimal(repr(mult)) * Decimal(repr(atr))
+        return None

@@ -1,0 +1,138 @@
+"""Protective exits on real data, the unprotected-position alert, and the kill switch in a paper daemon."""
+
+from __future__ import annotations
+
+import sqlite3
+from decimal import Decimal
+
+import numpy as np
+import pytest
+
+from bot.app import build_engine
+from bot.config import load_settings
+from engine.backtest.engine import BacktestConfig, run_backtest
+from engine.data import load_ohlcv
+from engine.models import Signal
+from engine.risk.limits import RiskLimits
+from engine.risk.protection import Protection, ProtectionPolicy
+from engine.store.journal import queue_command
+from engine.strategy import create
+from tests.test_risk_backtest import Scripted
+
+
+def test_levels_from_percent_and_atr():
+    policy = ProtectionPolicy(stop_loss_pct=2, take_profit_pct=5)
+    assert policy.levels(Decimal(100), None) == Protection(Decimal(98), Decimal(105))
+    atr = ProtectionPolicy(stop_loss_atr=2, take_profit_atr=3)
+    assert atr.levels(Decimal(100), 1.5) == Protection(Decimal("97.0"), Decimal("104.5"))
+    assert atr.levels(Decimal(100), None) == Protection(None, None)
+
+
+def test_stop_and_take_profit_exits_on_real_data_follow_the_candles(data_dir):
+    df, _ = load_ohlcv(data_dir / "binance/BTC_USDT-1h.csv.gz")
+    df = df.iloc[20_000:30_000].reset_index(drop=True)
+    limits = RiskLimits(stop_loss_pct=2, take_profit_pct=4)
+    res = run_backtest(df, create("sma_cross", {"fast": 10, "slow": 30}),
+                       BacktestConfig("BTC/USDT", "1h", slippage_bps=Decimal(5), limits=limits))
+    stops = [t for t in res.trades if t.exit_reason.startswith("stop_loss")]
+    targets = [t for t in res.trades if t.exit_reason.startswith("take_profit")]
+    assert len(stops) > 20 and len(targets) > 5
+    ts = df["timestamp"].to_numpy()
+    for t in stops + targets:
+        entry = float(t.entry_price)
+        stop, target = entry * 0.98, entry * 1.04
+        i, j = np.searchsorted(ts, t.entry_ts_ms), np.searchsorted(ts, t.exit_ts_ms)
+        lows, highs = df["low"].to_numpy()[i:j], df["high"].to_numpy()[i:j]
+        # the trigger is the candle before the exit fill, and it is the first to touch a level
+        hit = np.flatnonzero((lows <= stop) | (highs >= target))
+        assert hit.size and hit[0] == j - 1 - i, t
+        assert float(t.exit_price) == pytest.approx(df["open"].iloc[j] * (1 - 0.0005), rel=1e-12)
+        if t in stops:
+            assert lows[-1] <= stop
+        else:
+            assert highs[-1] >= target and lows[-1] > stop
+
+
+def test_entry_before_atr_is_warm_raises_the_unprotected_alert(data_dir):
+    df, _ = load_ohlcv(data_dir / "binance/ETH_USDT-1h.csv.gz")
+    res = run_backtest(df.iloc[:30].reset_index(drop=True), Scripted([Signal.BUY]),
+                       BacktestConfig("ETH/USDT", "1h", limits=RiskLimits(stop_loss_atr=2)))
+    alerts = [e for e in res.events if e.kind == "unprotected_position"]
+    assert [a.reason for a in alerts] == ["open position ETH/USDT has no active stop"]
+
+
+class _Clock:
+    def __init__(self):
+        self.t = 0.0
+
+    def __call__(self):
+        return self.t
+
+
+def _daemon(tmp_path, **risk):
+    settings = load_settings(store={"url": f"sqlite:///{tmp_path / 'q.sqlite'}"}, replay={"speed": 1.0}, risk=risk)
+    engine, market, store = build_engine(settings)
+    clock = _Clock()
+    market._clock = clock
+    return engine, clock, store
+
+
+def _advance(engine, clock, candles=1):
+    for _ in range(candles):
+        clock.t += 1.0
+        engine.step()
+
+
+def _open_position(engine, clock):
+    for _ in range(400):
+        _advance(engine, clock)
+        if engine.runner.oms.portfolio.position("BTC/USDT").is_open:
+            return
+    raise AssertionError("no entry within 400 candles")
+
+
+def _sql(tmp_path, query):
+    con = sqlite3.connect(tmp_path / "q.sqlite")
+    try:
+        return con.execute(query).fetchall()
+    finally:
+        con.close()
+
+
+def test_kill_switch_halts_cancels_and_flattens_and_stays_halted_after_restart(tmp_path):
+    engine, clock, store = _daemon(tmp_path)
+    _open_position(engine, clock)
+    queue_command(store, "kill", "ops", 0)
+    _advance(engine, clock, 3)  # command applied, flatten order sent, filled at the next open
+    pos = engine.runner.oms.portfolio.position("BTC/USDT")
+    assert not pos.is_open
+    breaker = engine.runner.risk.breaker
+    assert breaker.state.value == "halted" and breaker.reason == "kill switch by ops" and not breaker.flatten_pending
+    ((intent, status),) = _sql(tmp_path, "SELECT intent, status FROM orders ORDER BY id DESC LIMIT 1")
+    assert intent == "flatten: kill switch by ops" and status == "filled"
+    _advance(engine, clock, 200)  # 200 more candles while halted: no order at all
+    assert _sql(tmp_path, "SELECT intent FROM orders ORDER BY id DESC LIMIT 1") == [("flatten: kill switch by ops",)]
+    refused = _sql(tmp_path, "SELECT count(*) FROM events WHERE kind='risk_decision' "
+                             "AND json_extract(payload, '$.rule')='circuit_breaker'")[0][0]
+    assert refused > 0, "the strategy kept signalling; the breaker refused"
+    engine.stop("test")
+    store.close()
+    engine2, clock2, store2 = _daemon(tmp_path)
+    assert engine2.runner.risk.breaker.reason == "kill switch by ops"
+    assert not engine2.runner.risk.breaker.allows_entries
+    store2.close()
+
+
+def test_startup_verifies_the_stop_of_an_open_position(tmp_path):
+    engine, clock, store = _daemon(tmp_path)
+    _open_position(engine, clock)
+    engine.stop("test")
+    store.close()
+    assert _sql(tmp_path, "SELECT stop_price FROM positions") == [(None,)]
+    engine2, clock2, store2 = _daemon(tmp_path, stop_loss_pct=3)
+    avg = engine2.runner.oms.portfolio.position("BTC/USDT").avg_price
+    assert _sql(tmp_path, "SELECT json_extract(payload, '$.reason') FROM events WHERE kind='unprotected_position'") == [
+        ("open position BTC/USDT has no active stop",)]
+    ((stop,),) = _sql(tmp_path, "SELECT stop_price FROM positions")
+    assert Decimal(stop) == avg * Decimal("0.97")
+    store2.close()
