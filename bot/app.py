@@ -62,7 +62,7 @@ def build_engine(settings: Settings) -> tuple[LiveEngine, ReplayMarketData, obje
     strat = settings.strategy
     tf_ms = timeframe_to_ms(strat.timeframe)
     risk = RiskManager(settings.risk.build(tf_ms), state.breaker, settings.risk.protection(), state.protections,
-                       settings.risk.flatten_on_halt)
+                       settings.risk.flatten_on_halt, settings.risk.day_start_hour_utc)
     runner = StrategyRunner(create(strat.name, strat.params), strat.symbol, strat.timeframe, oms,
                             parse_stake(strat.stake, settings.paper.fee), journal, risk)
     data_path = settings.replay.data or sample_path()

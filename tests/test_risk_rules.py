@@ -193,3 +193,32 @@ def test_signal_sanity():
     assert "repeated BUY: position already open" in check_signal(Signal.BUY, True, None).reason
     assert check_signal(Signal.BUY, True, Signal.BUY) is None, "reported once per streak"
     assert "repeated SELL: position already flat" in check_signal(Signal.SELL, False, Signal.BUY).reason
+
+
+@pytest.mark.parametrize("equity, expected", [(9_750.01, None), (9_750.0, REJECT), (9_749.99, REJECT)])
+def test_daily_loss_limit_in_quote(equity, expected):
+    view = RiskView(equity=equity, day_start_equity=10_000.0)
+    assert action(DailyLossLimit(quote=250.0).check(prop(), view)) == expected
+
+
+def test_daily_loss_day_boundary_is_configurable():
+    day = 86_400_000
+    for hour, same_day in ((0, False), (8, True)):
+        risk = RiskManager(RiskLimits(daily_loss_limit_pct=5, day_start_hour_utc=hour).build(HOUR),
+                           day_start_hour_utc=hour)
+        risk.on_candle("BTC/USDT", 100.0, 0.0, 10_000.0, 3 * day + 23 * HOUR)  # 23:00 UTC
+        risk.on_candle("BTC/USDT", 100.0, 0.0, 9_400.0, 4 * day + 1 * HOUR)  # 01:00 UTC next calendar day
+        decision = risk.check(prop(ts=4 * day + 2 * HOUR, close_ms=4 * day + 2 * HOUR))
+        # with the day starting at 08:00 UTC, 23:00 and 01:00 are the same trading day: -6% blocks
+        assert decision.approved is not same_day, hour
+
+
+def test_snapshot_reports_limits_utilisation_and_breaker():
+    risk = RiskManager(RiskLimits(max_drawdown_pct=10, max_open_positions=2).build(HOUR))
+    risk.on_candle("BTC/USDT", 100.0, 30.0, 10_000.0, 0)
+    risk.on_candle("BTC/USDT", 95.0, 30.0, 9_500.0, HOUR)
+    snap = risk.snapshot()
+    assert snap["breaker"]["state"] == "running"
+    assert "max_drawdown 10.0%" in snap["rules"] and "max_open_positions 2" in snap["rules"]
+    assert snap["drawdown_pct"] == pytest.approx(5.0) and snap["gross_exposure"] == pytest.approx(2_850.0)
+    assert snap["open_positions"] == 1

@@ -100,7 +100,8 @@ def run_backtest(df: pd.DataFrame, strategy: Strategy, config: BacktestConfig) -
     log = TradeLog()
     oms = OrderManager(exchange, log, portfolio)
     risk = RiskManager(config.limits.build(tf_ms), policy=config.limits.protection(),
-                       flatten_on_halt=config.limits.flatten_on_halt)
+                       flatten_on_halt=config.limits.flatten_on_halt,
+                       day_start_hour_utc=config.limits.day_start_hour_utc)
     runner = StrategyRunner(strategy, config.symbol, config.timeframe, oms,
                             parse_stake(config.stake, config.fee_rate), log, risk)
     cols = [df[k].to_numpy() for k in ("timestamp", "open", "high", "low", "close", "volume")]

@@ -36,6 +36,8 @@ class RiskLimits(BaseModel):
     trade_window_hours: float = Field(24.0, gt=0, description="window of max_trades_per_window")
     max_consecutive_losses: int | None = Field(None, ge=1, description="losing round trips in a row, then halt")
     daily_loss_limit_pct: float | None = Field(None, gt=0, le=100, description="% of the day's first equity")
+    daily_loss_limit_quote: float | None = Field(None, gt=0, description="quote currency lost in a day")
+    day_start_hour_utc: int = Field(0, ge=0, le=23, description="hour (UTC) at which the trading day starts")
     max_drawdown_pct: float | None = Field(None, gt=0, le=100, description="% below the equity peak, then halt")
     max_gross_exposure_pct: float | None = Field(None, gt=0, le=1000, description="% of equity")
     max_open_positions: int | None = Field(None, ge=1, description="symbols held at once")
@@ -60,8 +62,8 @@ class RiskLimits(BaseModel):
             rules.append(MaxPriceDeviation(self.max_price_deviation_pct))
         if self.stale_after_candles is not None:
             rules.append(StaleData(int(self.stale_after_candles * tf_ms)))
-        if self.daily_loss_limit_pct is not None:
-            rules.append(DailyLossLimit(self.daily_loss_limit_pct))
+        if self.daily_loss_limit_pct is not None or self.daily_loss_limit_quote is not None:
+            rules.append(DailyLossLimit(self.daily_loss_limit_pct, self.daily_loss_limit_quote))
         if self.max_trades_per_window is not None:
             rules.append(MaxTradesPerWindow(self.max_trades_per_window, int(self.trade_window_hours * 3_600_000)))
         if self.max_consecutive_losses is not None:

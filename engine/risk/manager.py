@@ -44,16 +44,18 @@ class RiskManager:
         policy: how protective exit levels are set.
         protections: persisted levels of open positions, by symbol.
         flatten_on_halt: a trip also asks for every position to be closed.
+        day_start_hour_utc: when the trading day starts, for the daily loss limit.
     """
 
     def __init__(self, rules: list[RiskRule], breaker: CircuitBreaker | None = None,
                  policy: ProtectionPolicy | None = None, protections: dict[str, Protection] | None = None,
-                 flatten_on_halt: bool = False):
+                 flatten_on_halt: bool = False, day_start_hour_utc: int = 0):
         self.rules = rules
         self.breaker = breaker or CircuitBreaker()
         self.policy = policy or ProtectionPolicy()
         self.protections: dict[str, Protection] = dict(protections or {})
         self.flatten_on_halt = flatten_on_halt
+        self.day_offset_ms = day_start_hour_utc * 3_600_000
         self.view = RiskView()
         self._cost: dict[str, Decimal] = {}
         self._entry_cost: dict[str, Decimal] = {}
@@ -102,8 +104,9 @@ class RiskManager:
         v.position_value[symbol] = position_qty * close
         v.equity = equity
         v.peak_equity = max(v.peak_equity, equity)
-        if ts_ms // _DAY_MS != v.day:
-            v.day, v.day_start_equity = ts_ms // _DAY_MS, equity
+        day = (ts_ms - self.day_offset_ms) // _DAY_MS
+        if day != v.day:
+            v.day, v.day_start_equity = day, equity
         events: list[Event] = []
         for rule in self.rules:
             verdict = rule.on_state(v)
