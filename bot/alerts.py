@@ -43,5 +43,6 @@ def log_alert(event: Event) -> None:
     """Event-bus handler: log alerts at INFO (rejections at WARNING)."""
     text = format_event(event)
     if text:
-        loud = event.kind in ("rejection", "breaker_tripped", "risk_decision", "unprotected_position")
+        loud = event.kind in ("rejection", "breaker_tripped", "unprotected_position") or (
+            event.kind == "risk_decision" and event.payload()["rule"] != "signal_sanity")
         log.log(logging.WARNING if loud else logging.INFO, text)

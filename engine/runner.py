@@ -62,7 +62,8 @@ class StrategyRunner:
         self.key = f"{strategy.name}|{symbol}|{timeframe}"
         self._ctx = StrategyContext(symbol, timeframe)
         self.atr = ATR(14)
-        self._last_signal: object = None
+        self._last_signal: object = None  # last non-None signal
+        self._repeat_reported = False
         oms.fill_listeners.append(self._on_fill)
 
     def warmup(self, candles: list[Candle]) -> None:
@@ -81,10 +82,14 @@ class StrategyRunner:
         ctx.position_qty, ctx.has_open_order = float(pos.qty), working
         self.atr.update(candle.high, candle.low, candle.close)
         signal = self.strategy.on_candle(candle, ctx)
-        previous, self._last_signal = self._last_signal, signal
-        verdict = check_signal(signal, pos.is_open, previous)
+        previous = self._last_signal
+        verdict = check_signal(signal, pos.is_open, previous, self._repeat_reported)
+        if signal is not None:
+            self._repeat_reported = signal is previous and (self._repeat_reported or verdict is not None)
+            self._last_signal = signal
         if verdict is not None:
-            events = self.risk.refuse(verdict, self.strategy.name, self.symbol, now)
+            side = signal.value if isinstance(signal, Signal) else ""
+            events = self.risk.refuse(verdict, self.strategy.name, self.symbol, side, now)
             self.journal.risk_recorded(events, self.risk.breaker)
             self.oms.pending_events.extend(events)
             return Decision(signal, f"rejected: {verdict.rule}: {verdict.reason}")

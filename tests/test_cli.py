@@ -93,3 +93,22 @@ def test_bad_yaml_config_names_the_field(tmp_path):
 
 def test_status_without_a_store_explains(tmp_path):
     _assert_one_line_error(quantd("status", cwd=tmp_path), "no store at var/quantd.sqlite")
+
+
+def test_alert_lines_for_fills_rejections_and_the_breaker(caplog):
+    import logging
+
+    from bot.alerts import format_event, log_alert
+    from engine.events import BreakerTripped, OrderFilled, RiskDecided
+
+    fill = OrderFilled(0, "qd-sma_cross-1", "BTC/USDT", "buy", "0.51754", "19188.00", "9.93", "filled")
+    assert format_event(fill) == ("FILL BUY 0.51754 BTC @ 19,188.00 USDT (notional 9,930.56, fee 9.9300) "
+                                  "order qd-sma_cross-1 filled")
+    trip = BreakerTripped(0, "halted", "max_drawdown: drawdown 25.3%", "max_drawdown", 31923.66)
+    assert format_event(trip).startswith("CIRCUIT BREAKER HALTED at equity 31,923.66: max_drawdown")
+    caplog.set_level(logging.INFO, logger="quantd.alerts")
+    for rule in ("signal_sanity", "max_order_notional"):
+        log_alert(RiskDecided(0, "reject", rule, "why", 0.0, 0.0, "s", "BTC/USDT", "buy", "1", "0"))
+    assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
+        ("INFO", "RISK REJECTED buy BTC/USDT (s): signal_sanity: why"),
+        ("WARNING", "RISK REJECTED buy BTC/USDT (s): max_order_notional: why")]

@@ -101,9 +101,12 @@ def _eth_1h(data_dir):
 
 def test_invalid_signals_are_rejected_with_a_reason_and_never_trade(data_dir):
     df = _eth_1h(data_dir).iloc[:40].reset_index(drop=True)
-    script = [None] * 5 + [float("nan"), (Signal.BUY, Signal.SELL), "buy", Signal.SELL] + [None] * 5
+    script = [None] * 5 + [float("nan"), (Signal.BUY, Signal.SELL), "buy", Signal.SELL, Signal.SELL,
+                           Signal.SELL, None, Signal.SELL] + [None] * 5
     res = run_backtest(df, Scripted(script), BacktestConfig("ETH/USDT", "1h"))
     assert res.trades == [] and not [e for e in res.events if e.kind == "fill"]
-    reasons = [e.reason for e in res.events if e.kind == "risk_decision"]
-    assert len(reasons) == 4 and res.rejections == {"signal_sanity": 4}
-    assert "contradictory" in reasons[1] and "repeated SELL" in reasons[3]
+    decided = [e for e in res.events if e.kind == "risk_decision"]
+    assert res.rejections == {"signal_sanity": 4}
+    assert "contradictory" in decided[1].reason and "invalid signal 'buy'" in decided[2].reason
+    # the first SELL while flat is ignored quietly; its first repeat is reported once, no more
+    assert decided[3].reason == "repeated SELL: position already flat" and decided[3].side == "sell"

@@ -190,9 +190,12 @@ def test_signal_sanity():
     assert "inf" in check_signal(float("inf"), False, None).reason
     assert "invalid signal 'buy'" in check_signal("buy", False, None).reason
     assert "contradictory" in check_signal((Signal.BUY, Signal.SELL), False, None).reason
-    assert "repeated BUY: position already open" in check_signal(Signal.BUY, True, None).reason
-    assert check_signal(Signal.BUY, True, Signal.BUY) is None, "reported once per streak"
-    assert "repeated SELL: position already flat" in check_signal(Signal.SELL, False, Signal.BUY).reason
+    assert check_signal(Signal.SELL, False, Signal.BUY) is None, "a first SELL while flat is not a repeat"
+    assert check_signal(Signal.BUY, True, Signal.SELL) is None, "nor a BUY after a SELL"
+    assert "repeated BUY: position already open" in check_signal(Signal.BUY, True, Signal.BUY).reason
+    assert check_signal(Signal.BUY, True, Signal.BUY, reported=True) is None, "reported once per streak"
+    assert "repeated SELL: position already flat" in check_signal(Signal.SELL, False, Signal.SELL).reason
+    assert check_signal(Signal.BUY, False, Signal.BUY) is None, "a repeat that acts (flat again) is fine"
 
 
 @pytest.mark.parametrize("equity, expected", [(9_750.01, None), (9_750.0, REJECT), (9_749.99, REJECT)])

@@ -92,10 +92,10 @@ class RiskManager:
                                      p.symbol, p.side.value, str(p.notional_quote), str(notional if approved else 0)))
         return RiskDecision(approved, notional if approved else Decimal(0), verdicts, events)
 
-    def refuse(self, verdict: Verdict, strategy: str, symbol: str, ts_ms: int) -> list[Event]:
+    def refuse(self, verdict: Verdict, strategy: str, symbol: str, side: str, ts_ms: int) -> list[Event]:
         """Record a refusal decided outside :meth:`check` (signal sanity) as a decision event."""
         return [RiskDecided(ts_ms, "reject", verdict.rule, verdict.reason, verdict.value, verdict.threshold,
-                            strategy, symbol, "", "0", "0")]
+                            strategy, symbol, side, "0", "0")]
 
     def on_candle(self, symbol: str, close: float, position_qty: float, equity: float, ts_ms: int) -> list[Event]:
         """Update the view after a candle (``ts_ms``: its open time) and run state rules."""

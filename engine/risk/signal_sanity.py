@@ -10,18 +10,23 @@ from engine.risk.base import REJECT, Verdict
 NAME = "signal_sanity"
 
 
-def check_signal(value: object, position_open: bool, previous: object) -> Verdict | None:
+def check_signal(value: object, position_open: bool, previous: object, reported: bool = False) -> Verdict | None:
     """Why a strategy's return value must not be acted on, or None when it is a usable signal.
 
+    Args:
+        value: what ``on_candle`` returned.
+        position_open: the strategy holds a position.
+        previous: the strategy's last non-None signal.
+        reported: a repeat of ``previous`` was already reported in this streak.
+
     Refused: anything but a :class:`Signal` or None (NaN, inf, numbers, strings); a collection
-    holding both BUY and SELL (contradictory); BUY while long or SELL while flat when the
-    previous candle's signal was different (repeated: reported once per streak, later repeats
-    are silently ignored).
+    holding both BUY and SELL (contradictory); the same signal as the previous one while it
+    has no effect (BUY while long, SELL while flat): repeated, reported once per streak. A
+    signal that merely fits no position (a first SELL while flat) is not refused; the
+    runner ignores it.
     """
     if value is None:
         return None
-    if isinstance(value, Signal) and value is previous and _redundant(value, position_open):
-        return None  # the same redundant signal again: already reported at the start of the streak
     if isinstance(value, (list, tuple, set, frozenset)):
         kinds = set(value)
         if {Signal.BUY, Signal.SELL} <= kinds:
@@ -31,7 +36,7 @@ def check_signal(value: object, position_open: bool, previous: object) -> Verdic
         if isinstance(value, float) and not math.isfinite(value):
             return Verdict(NAME, REJECT, f"signal is {value}", 0.0, 0.0)
         return Verdict(NAME, REJECT, f"invalid signal {value!r}: return Signal.BUY, Signal.SELL or None", 0.0, 0.0)
-    if _redundant(value, position_open):
+    if value is previous and not reported and _redundant(value, position_open):
         state = "open" if position_open else "flat"
         return Verdict(NAME, REJECT, f"repeated {value.name}: position already {state}", 0.0, 0.0)
     return None
