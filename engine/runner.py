@@ -153,13 +153,21 @@ class StrategyRunner:
                                 intent=f"{self.strategy.describe()} BUY")
         return Decision(Signal.BUY, order.status.value, order.client_order_id)
 
-    def _exit(self, candle: Candle, now: int, pos: Position, intent: str | None = None) -> Decision:
+    def close_position(self, candle: Candle, now: int, intent: str) -> Decision | None:
+        """Close the whole position at market, through risk like any exit (the backtest's
+        end-of-data settlement). The order is keyed to ``now``, not to the candle, so it never
+        collides with a strategy order of the same candle."""
+        pos = self.oms.portfolio.position(self.symbol)
+        return self._exit(candle, now, pos, intent, key_ts=now) if pos.is_open else None
+
+    def _exit(self, candle: Candle, now: int, pos: Position, intent: str | None = None,
+              key_ts: int | None = None) -> Decision:
         notional = pos.qty * Decimal(repr(candle.close))
         decision = self._decide(Side.SELL, notional, candle, now, is_entry=False)
         if not decision.approved:
             return Decision(Signal.SELL, f"rejected: {decision.reason}")
         order = self.oms.submit(strategy=self.strategy.name, symbol=self.symbol, side=Side.SELL,
-                                signal_ts_ms=candle.ts_ms, now_ms=now, qty=pos.qty,
+                                signal_ts_ms=candle.ts_ms if key_ts is None else key_ts, now_ms=now, qty=pos.qty,
                                 intent=intent or f"{self.strategy.describe()} SELL")
         return Decision(Signal.SELL, order.status.value, order.client_order_id)
 

@@ -18,7 +18,7 @@ from engine.backtest.metrics import Metrics, compute_metrics
 from engine.backtest.simulator import FillModel, SimulatedExchange
 from engine.backtest.trades import END_OF_DATA, Trade, TradeLog
 from engine.errors import DataError
-from engine.models import Candle, Instrument, Side
+from engine.models import Candle, Instrument
 from engine.oms import OrderManager
 from engine.portfolio import Portfolio
 from engine.risk.limits import RiskLimits
@@ -115,21 +115,18 @@ def run_backtest(df: pd.DataFrame, strategy: Strategy, config: BacktestConfig) -
         runner.on_candle(candle)
         equity[i] = runner.finish_candle(candle)
         in_pos[i] = position.is_open
-    _close_at_end(oms, exchange, portfolio, candle, config.symbol, strategy.name, tf_ms)
+    _close_at_end(runner, exchange, candle)
     equity[-1] = float(portfolio.cash)
     metrics = compute_metrics(equity, float(config.cash), log.trades, in_pos, ts[0], ts[-1], tf_ms)
     return BacktestResult(config, strategy.describe(), metrics, log.trades, cols[0], equity, log.events)
 
 
-def _close_at_end(oms: OrderManager, exchange: SimulatedExchange, portfolio: Portfolio, last: Candle,
-                  symbol: str, strategy: str, tf_ms: int) -> None:
-    """Cancel orders that have no next candle to fill on; close an open position at the last close."""
-    now = last.ts_ms + tf_ms
+def _close_at_end(runner: StrategyRunner, exchange: SimulatedExchange, last: Candle) -> None:
+    """Cancel orders that have no next candle to fill on; close an open position at the last
+    close, through risk like any exit."""
+    oms, symbol, now = runner.oms, runner.symbol, last.ts_ms + runner.tf_ms
     for update in exchange.cancel_all(symbol, "end of data: no next candle to fill on"):
         oms.apply_update(oms.orders[update.client_order_id], update, now)
-    pos = portfolio.position(symbol)
-    if pos.is_open:
-        oms.submit(strategy=strategy, symbol=symbol, side=Side.SELL, signal_ts_ms=now, now_ms=now,
-                   qty=pos.qty, intent=END_OF_DATA)
+    if runner.close_position(last, now, END_OF_DATA) is not None:
         for update in exchange.fill_at_close(symbol, last):
             oms.apply_update(oms.orders[update.client_order_id], update, now)
