@@ -2,31 +2,17 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
+from engine.risk.base import Proposal, RiskView
+from engine.risk.exposure import ShareOfEquityRule
 
-from engine.risk.base import REJECT, Proposal, RiskRule, RiskView, Verdict, exceeds, headroom_verdict
 
-
-class MaxAssetConcentration(RiskRule):
-    """The symbol's position value plus the entry may not exceed ``pct`` percent of equity:
-    resized to the headroom, or rejected when there is none."""
+class MaxAssetConcentration(ShareOfEquityRule):
+    """The symbol's position value plus the entry, as a share of equity."""
 
     name = "max_asset_concentration"
 
-    def __init__(self, pct: float):
-        self.pct = float(pct)
+    def held(self, proposal: Proposal, view: RiskView) -> float:
+        return view.position_value.get(proposal.symbol, 0.0)
 
-    def check(self, proposal: Proposal, view: RiskView) -> Verdict | None:
-        if view.equity <= 0:
-            return Verdict(self.name, REJECT, "equity is not positive", view.equity, 0.0)
-        held = view.position_value.get(proposal.symbol, 0.0)
-        limit = view.equity * self.pct / 100.0
-        after = held + float(proposal.notional_quote)
-        if not exceeds(after, limit):
-            return None
-        share = after / view.equity * 100
-        return headroom_verdict(self.name, f"{proposal.symbol} would be {share:.1f}% of equity > {self.pct}%",
-                                share, self.pct, Decimal(repr(limit - held)))
-
-    def describe(self) -> str:
-        return f"{self.name} {self.pct}%"
+    def label(self, proposal: Proposal) -> str:
+        return proposal.symbol
