@@ -24,7 +24,7 @@ from engine.oms import OrderManager
 from engine.risk.manager import RiskManager
 from engine.risk.sizing import parse_stake
 from engine.runner import StrategyRunner
-from engine.store import SqlJournal, load_state, open_store
+from engine.store import SqlJournal, Store, load_state, open_store
 from engine.store.state import init_account
 from engine.strategy import create
 from engine.timeframes import timeframe_to_ms
@@ -38,7 +38,7 @@ TICK_SECS = 0.1
 """How often the scheduler asks market data for newly closed candles (replay)."""
 
 
-def build_engine(settings: Settings) -> tuple[LiveEngine, ReplayMarketData, object]:
+def build_engine(settings: Settings) -> tuple[LiveEngine, ReplayMarketData, Store]:
     """Wire the paper daemon from settings and the stored state; returns (engine, market, store).
 
     Raises:

@@ -12,7 +12,7 @@ import logging
 import time
 
 from engine.events import EngineStarted, EngineStopped, EventBus
-from engine.models import Candle
+from engine.models import Candle, Side
 from engine.ports import MarketData
 from engine.runner import StrategyRunner
 from engine.store.journal import SqlJournal
@@ -119,8 +119,8 @@ class LiveEngine:
         runner.finish_candle(candle)
         self.last_processed_ms = candle.ts_ms
         self.candles_processed += 1
-        if decision is not None:
-            log.debug("candle %s: %s -> %s", iso_utc(candle.ts_ms), decision.signal.value, decision.action)
+        if decision is not None and log.isEnabledFor(logging.DEBUG):
+            log.debug("candle %s: %r -> %s", iso_utc(candle.ts_ms), decision.signal, decision.action)
         self.bus.publish(runner.oms.take_events())
 
     def _now(self) -> int:
@@ -133,7 +133,7 @@ class LiveEngine:
             risk.view.streak_since_ms = breaker.since_ms  # losses before the operator's resume do not count
         held: dict = {}
         for fill in fills:
-            held[fill.symbol] = held.get(fill.symbol, 0) + (fill.qty if fill.side.value == "buy" else -fill.qty)
+            held[fill.symbol] = held.get(fill.symbol, 0) + (fill.qty if fill.side is Side.BUY else -fill.qty)
             risk.on_fill(fill, held[fill.symbol])
         risk.view.peak_equity = peak_equity
 

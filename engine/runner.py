@@ -184,9 +184,9 @@ class StrategyRunner:
         pos = self.oms.portfolio.position(self.symbol)
         if not pos.is_open:
             return
-        events = self.risk.verify(self.symbol, now_ms)
-        if events:
-            events += self.risk.protect(self.symbol, pos.avg_price, self.atr.value, now_ms)
+        missing = self.risk.verify(self.symbol, now_ms)
+        if missing:
+            events = missing + self.risk.protect(self.symbol, pos.avg_price, self.atr.value, now_ms)
             self.journal.protection_changed(self.symbol, self.risk.protections[self.symbol], events)
             self.oms.pending_events.extend(events)
 
@@ -196,6 +196,7 @@ class StrategyRunner:
         self.risk.on_fill(fill, position.qty)
         if fill.side is Side.BUY and self.symbol not in self.risk.protections:
             events = self.risk.protect(self.symbol, position.avg_price, self.atr.value, fill.ts_ms)
+            events += self.risk.verify(self.symbol, fill.ts_ms)
             self.journal.protection_changed(self.symbol, self.risk.protections[self.symbol], events)
             self.oms.pending_events.extend(events)
         elif not position.is_open and self.risk.protections.pop(self.symbol, None) is not None:

@@ -136,3 +136,43 @@ def test_startup_verifies_the_stop_of_an_open_position(tmp_path):
     ((stop,),) = _sql(tmp_path, "SELECT stop_price FROM positions")
     assert Decimal(stop) == avg * Decimal("0.97")
     store2.close()
+
+
+def test_a_strategy_returning_garbage_is_refused_and_the_daemon_keeps_running(tmp_path, caplog):
+    import logging
+
+    caplog.set_level(logging.DEBUG, logger="quantd.engine")  # the debug line must not choke on it either
+    engine, clock, store = _daemon(tmp_path)
+    engine.runner.strategy.on_candle = lambda candle, ctx: float("nan")
+    _advance(engine, clock, 6)
+    assert engine.candles_processed >= 4
+    assert _sql(tmp_path, "SELECT json_extract(payload, '$.reason') FROM events WHERE kind='risk_decision'") == [
+        ("signal is nan",)] * engine.candles_processed
+    assert _sql(tmp_path, "SELECT count(*) FROM orders") == [(0,)]
+    store.close()
+
+
+class _ColdATR:
+    """As if ATR(14) were not warm yet."""
+
+    value = None
+
+    def update(self, *candle):
+        return None
+
+
+def test_a_position_without_its_stop_alerts_exactly_once_on_entry_and_at_startup(tmp_path, monkeypatch):
+    engine, clock, store = _daemon(tmp_path, stop_loss_atr=2)
+    engine.runner.atr = _ColdATR()
+    _open_position(engine, clock)
+    count = "SELECT count(*) FROM events WHERE kind='unprotected_position'"
+    assert _sql(tmp_path, count) == [(1,)], "one alert for the entry"
+    engine.stop("test")
+    store.close()
+    # restart: the start-up check finds the position still without a stop; ATR is cold again
+    settings = load_settings(store={"url": f"sqlite:///{tmp_path / 'q.sqlite'}"}, replay={"speed": 1.0},
+                             risk={"stop_loss_atr": 2})
+    monkeypatch.setattr("engine.runner.ATR", lambda period: _ColdATR())
+    engine2, _, store2 = build_engine(settings)
+    assert _sql(tmp_path, count) == [(2,)], "one more alert at start-up, not two"
+    store2.close()

@@ -8,7 +8,7 @@ changes come back as events for the journal; the manager itself does no I/O.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 from engine.events import BreakerChanged, BreakerTripped, Event, PositionUnprotected, ProtectionSet, RiskDecided
@@ -57,15 +57,15 @@ class RiskManager:
         self.flatten_on_halt = flatten_on_halt
         self.day_offset_ms = day_start_hour_utc * 3_600_000
         self.view = RiskView()
-        self._cost: dict[str, Decimal] = {}
-        self._entry_cost: dict[str, Decimal] = {}
+        self._spent: dict[str, Decimal] = {}  # quote paid for the open position, fees included
+        self._received: dict[str, Decimal] = {}  # quote received from its partial exits, net of fees
 
     def check(self, p: Proposal) -> RiskDecision:
         """Decide on a proposal. Entries need a running breaker; exits pass every rule that
         does not apply to exits. Raises nothing: a refusal is a decision."""
         verdicts: list[Verdict] = []
         events: list[Event] = []
-        notional = p.notional_quote
+        current = p
         if p.is_entry and not self.breaker.allows_entries:
             verdicts.append(Verdict("circuit_breaker", REJECT, f"breaker {self.breaker.state.value}: {self.breaker.reason}",
                                     0.0, 0.0))
@@ -73,18 +73,18 @@ class RiskManager:
             for rule in self.rules:
                 if not p.is_entry and not rule.applies_to_exits:
                     continue
-                v = rule.check(Proposal(p.strategy, p.symbol, p.side, p.is_entry, notional, p.price, p.ts_ms,
-                                        p.candle_close_ms), self.view)
+                v = rule.check(current, self.view)
                 if v is None:
                     continue
                 verdicts.append(v)
                 if v.action == RESIZE:
-                    notional = v.notional_quote
+                    current = replace(current, notional_quote=v.notional_quote)
                     continue
                 if v.action == HALT:
                     events += self._trip(v, p.ts_ms)
                 break
         approved = not any(v.action in (REJECT, HALT) for v in verdicts)
+        notional = current.notional_quote
         last = verdicts[-1] if verdicts else None
         action = ("resize" if verdicts else "approve") if approved else "reject"
         events.insert(0, RiskDecided(p.ts_ms, action, last.rule if last else "", last.reason if last else "",
@@ -123,21 +123,21 @@ class RiskManager:
             self.view.entry_times.append(fill.ts_ms)
             while len(self.view.entry_times) > 1000:
                 self.view.entry_times.popleft()
-            self._cost[fill.symbol] = self._cost.get(fill.symbol, Decimal(0)) + fill.notional + fill.fee
-            self._entry_cost[fill.symbol] = self._entry_cost.get(fill.symbol, Decimal(0)) + fill.notional + fill.fee
+            self._spent[fill.symbol] = self._spent.get(fill.symbol, Decimal(0)) + fill.notional + fill.fee
             return
-        self._cost[fill.symbol] = self._cost.get(fill.symbol, Decimal(0)) - (fill.notional - fill.fee)
+        self._received[fill.symbol] = self._received.get(fill.symbol, Decimal(0)) + fill.notional - fill.fee
         if position_qty_after == 0:
-            cost = self._entry_cost.pop(fill.symbol, Decimal(0))
-            pnl = -self._cost.pop(fill.symbol)
-            if cost > 0:
-                self.view.trade_returns.append(float(pnl / cost))
+            spent = self._spent.pop(fill.symbol, Decimal(0))
+            pnl = self._received.pop(fill.symbol) - spent
+            if spent > 0:
+                self.view.trade_returns.append(float(pnl / spent))
             if fill.ts_ms >= self.view.streak_since_ms:
                 self.view.consecutive_losses = self.view.consecutive_losses + 1 if pnl < 0 else 0
 
     def operator(self, command: str, by: str, ts_ms: int) -> tuple[str, list[Event]]:
-        """Apply an operator command (pause, resume). Resume also clears the losing streak
-        and restarts the drawdown peak from current equity, so a halt does not re-trip at once."""
+        """Apply an operator command: pause, resume, or kill (halt and flatten). Resume also
+        clears the losing streak and restarts the drawdown peak from current equity, so a halt
+        does not re-trip at once. Returns what happened, in words, and the events."""
         before = self.breaker.state
         if command == "kill":
             changed = self.breaker.trip(f"kill switch by {by}", ts_ms, flatten=True)
@@ -158,12 +158,11 @@ class RiskManager:
         return text, [BreakerChanged(ts_ms, self.breaker.state.value, self.breaker.reason, by, self.view.equity)]
 
     def protect(self, symbol: str, entry_price: Decimal, atr: float | None, ts_ms: int) -> list[Event]:
-        """Set exit levels for a new position; alerts when a configured stop cannot be set."""
+        """Set exit levels for a new position; returns the ProtectionSet event (check the
+        result with :meth:`verify`)."""
         levels = self.policy.levels(entry_price, atr)
         self.protections[symbol] = levels
-        events: list[Event] = [ProtectionSet(ts_ms, symbol, str(levels.stop_price or ""),
-                                             str(levels.take_profit_price or ""))]
-        return events + self.verify(symbol, ts_ms)
+        return [ProtectionSet(ts_ms, symbol, str(levels.stop_price or ""), str(levels.take_profit_price or ""))]
 
     def verify(self, symbol: str, ts_ms: int) -> list[Event]:
         """An alert when the position in ``symbol`` lacks the stop the policy asks for."""
