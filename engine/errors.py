@@ -9,6 +9,10 @@
      +-- OrderError                an order cannot be created or moved
      |    +-- IllegalTransition    a status change the order state machine forbids
      +-- StoreError                the SQLite/SQL store is unusable or inconsistent
+     +-- VenueError                the exchange answered with an error we cannot act on
+     |    +-- VenueUnavailable     network, rate limit or maintenance: retry later
+     |         +-- SubmissionUnknown  create_order's outcome is unknown: look the order up
+     +-- VaultError                secrets missing or stored with loose permissions
 
 Messages say what went wrong, where, and what to do; the CLI prints them as one line.
 """
@@ -58,3 +62,23 @@ class IllegalTransition(OrderError):
 
 class StoreError(QuantdError):
     """The store is unusable (schema too new, unreadable file, inconsistent rows)."""
+
+
+class VenueError(QuantdError):
+    """The exchange refused a request for a reason retrying cannot fix (bad symbol, bad
+    credentials, permission); the message carries the exchange's own text."""
+
+
+class VenueUnavailable(VenueError):
+    """The exchange could not be reached or asked us to back off (timeout, 429/418,
+    5xx, maintenance), even after the bounded retries of reads."""
+
+
+class SubmissionUnknown(VenueUnavailable):
+    """An order was sent but no answer came back: it may or may not be on the book.
+
+    Never resend on this error: look the order up by its client order id first."""
+
+
+class VaultError(ConfigError):
+    """A secret is missing, or its file can be read by group or others."""

@@ -23,10 +23,11 @@ class Side(str, enum.Enum):
 
 
 class OrderType(str, enum.Enum):
-    """Order type (limit and stop orders arrive with the live-trading work)."""
+    """Order type. ``STOP_LIMIT`` rests until ``stop_price`` trades, then becomes a limit order."""
 
     MARKET = "market"
     LIMIT = "limit"
+    STOP_LIMIT = "stop_limit"
 
 
 class OrderStatus(str, enum.Enum):
@@ -127,6 +128,7 @@ class Order:
     qty: Decimal | None = None
     quote_qty: Decimal | None = None
     price: Decimal | None = None
+    stop_price: Decimal | None = None
     status: OrderStatus = OrderStatus.NEW
     filled_qty: Decimal = ZERO
     avg_fill_price: Decimal = ZERO
@@ -143,7 +145,11 @@ class Fill:
 
     Attributes:
         trade_id: the venue's trade id; fills are de-duplicated by it.
-        qty: base currency; price: quote per base; fee: quote currency.
+        qty: base currency traded (gross of any fee taken in base); price: quote per base.
+        fee: commission, in ``fee_asset``.
+        fee_asset: currency of the fee: "" means the quote currency (the simulators); a live
+            venue names it ("USDT", or "BTC" when Binance takes a buy's fee from the base
+            received, or "BNB").
         ts_ms: execution time, ms UTC.
     """
 
@@ -155,6 +161,7 @@ class Fill:
     price: Decimal
     fee: Decimal
     ts_ms: int
+    fee_asset: str = ""
 
     @property
     def notional(self) -> Decimal:

@@ -6,9 +6,13 @@ Submission protocol (docs/adr/0003-order-submission.md):
    id ``qd-<strategy>-<seq>`` and an intent key (strategy, symbol, side, signal candle);
    the journal commits it **before** the gateway is called.
 2. The gateway's answer moves it to ``open`` (or ``rejected``); that is committed too.
-3. Re-submitting the same intent (a restart that re-processes the same candle) returns the
-   existing order. An order still ``new`` is first looked up at the venue by its client
-   order id: adopted if the venue has it, sent again with the same id only if it does not.
+3. No answer (timeout, dropped connection, 5xx: :class:`~engine.errors.SubmissionUnknown`)
+   leaves the order ``new`` with the reason recorded. An order still ``new`` (after such an
+   error, or found at start-up) is looked up at the venue by its client order id: adopted if
+   the venue has it, sent again with the same id only if the venue proves it does not; while
+   the venue cannot answer, it stays ``new`` and blocks new orders on its symbol.
+4. Re-submitting the same intent (a restart that re-processes the same candle) returns the
+   existing order.
 
 Allowed transitions::
 
@@ -23,7 +27,7 @@ from __future__ import annotations
 import logging
 from decimal import Decimal
 
-from engine.errors import IllegalTransition
+from engine.errors import IllegalTransition, SubmissionUnknown, VenueUnavailable
 from engine.events import (
     Event,
     OrderCanceled,
@@ -123,9 +127,22 @@ class OrderManager:
         self._send(order, now_ms)
         return order
 
-    def cancel(self, order: Order, reason: str, now_ms: int) -> None:
-        """Ask the venue to cancel a working order and apply its answer."""
-        self.apply_update(order, self.gateway.cancel_order(order.client_order_id, reason), now_ms)
+    def cancel(self, order: Order, reason: str, now_ms: int) -> bool:
+        """Ask the venue to cancel a working order and apply its answer.
+
+        Returns False (logged; the order stays working and reconciliation retries) when the
+        venue cannot be reached."""
+        if order.status is S.NEW:
+            self._resolve_unacknowledged(order, now_ms)
+            if order.status.is_terminal:
+                return True
+        try:
+            update = self.gateway.cancel_order(order, reason)
+        except VenueUnavailable as exc:
+            log.warning("cancel of %s failed, the venue did not answer: %s", order.client_order_id, exc)
+            return False
+        self.apply_update(order, update, now_ms)
+        return True
 
     def recover(self, now_ms: int) -> None:
         """At start-up: resolve every order that was persisted but never acknowledged."""
@@ -134,9 +151,21 @@ class OrderManager:
                 self._resolve_unacknowledged(order, now_ms)
 
     def sync(self, symbol: str, candle: Candle, now_ms: int) -> list[Fill]:
-        """Pull updates from the gateway after ``candle`` closed; returns the fills booked."""
+        """Pull updates from the gateway after ``candle`` closed; returns the fills booked.
+
+        Unacknowledged orders of ``symbol`` are resolved first. A venue that cannot answer is
+        logged and tried again on the next candle."""
         booked: list[Fill] = []
-        for update in self.gateway.sync(symbol, candle):
+        for order in self.open_orders(symbol):
+            if order.status is S.NEW:
+                self._resolve_unacknowledged(order, now_ms)
+        working = [o for o in self.open_orders(symbol) if o.status is not S.NEW]
+        try:
+            updates = self.gateway.sync(symbol, candle, working)
+        except VenueUnavailable as exc:
+            log.warning("order updates for %s unavailable: %s", symbol, exc)
+            return booked
+        for update in updates:
             order = self.orders.get(update.client_order_id)
             if order is None:
                 log.warning("update for unknown order %s ignored (reconciliation handles it)", update.client_order_id)
@@ -185,13 +214,25 @@ class OrderManager:
             listener(fill, self.portfolio.position(fill.symbol))
 
     def _send(self, order: Order, now_ms: int) -> None:
-        update = self.gateway.create_order(order)
+        try:
+            update = self.gateway.create_order(order)
+        except SubmissionUnknown as exc:
+            order.reason = f"submission outcome unknown: {exc}"[:512]
+            log.warning("order %s: %s; it will be looked up by its client order id", order.client_order_id, exc)
+            self.journal.order_changed(order, order.status.value, [])
+            return
         self.apply_update(order, update, now_ms)
 
     def _resolve_unacknowledged(self, order: Order, now_ms: int) -> None:
-        update = self.gateway.fetch_order(order.client_order_id)
+        try:
+            update = self.gateway.fetch_order(order)
+        except VenueUnavailable as exc:
+            log.warning("order %s is unacknowledged and the venue cannot say whether it has it (%s): "
+                        "it stays new and blocks its symbol", order.client_order_id, exc)
+            return
         if update is None:
-            log.info("order %s was persisted but never reached the venue: sending it now", order.client_order_id)
+            log.info("order %s is provably not at the venue: sending it with the same client order id",
+                     order.client_order_id)
             self._send(order, now_ms)
         else:
             log.info("order %s found at the venue: adopting its state %s", order.client_order_id, update.status.value)

@@ -1,8 +1,10 @@
 """Cash, positions, realized PnL and equity of one account, in Decimal.
 
-Spot, long-only: cash in quote currency, positions in base currency. Fees are charged in
-quote currency on every fill (``fee = fee_rate x notional``) and kept apart from realized
-PnL, so ``realized_pnl - fees_paid`` is the net result of closed quantity.
+Spot, long-only: cash in quote currency, positions in base currency. Fees are kept apart
+from realized PnL, so ``realized_pnl - fees_paid`` is the net result of closed quantity.
+A fee is taken from whichever currency the venue charged: quote (the simulators, Binance
+sells), base (Binance buys without BNB: the position receives ``qty - fee``), or a third
+asset such as BNB, which the account does not hold and so only records.
 """
 
 from __future__ import annotations
@@ -41,8 +43,11 @@ class Portfolio:
     def apply(self, fill: Fill) -> Position:
         """Book a fill: move cash and quantity, update average price and realized PnL.
 
-        Buy: ``cash -= qty * price + fee``; the average entry price is volume-weighted.
-        Sell: ``cash += qty * price - fee``; ``realized_pnl += (price - avg_price) * qty``.
+        Buy: ``cash -= qty * price + quote_fee``; position ``+= qty - base_fee``; the average
+        entry price is volume-weighted over the gross quantity.
+        Sell: ``cash += qty * price - quote_fee``; position ``-= qty + base_fee``;
+        ``realized_pnl += (price - avg_price) * qty``. ``fees_paid`` grows by the fee's quote
+        value (a base fee valued at the fill price; a third-asset fee is not valued).
 
         Raises:
             OrderError: a sell larger than the position (spot is long-only) or a buy that
@@ -50,27 +55,36 @@ class Portfolio:
         """
         pos = self.position(fill.symbol)
         notional = fill.qty * fill.price
+        quote_fee, base_fee = self.split_fee(fill)
         if fill.side is Side.BUY:
-            cost = notional + fill.fee
+            cost = notional + quote_fee
             if cost > self.cash:
                 raise OrderError(f"fill {fill.trade_id} costs {cost} {self.quote}, cash is {self.cash}")
-            new_qty = pos.qty + fill.qty
-            pos.avg_price = (pos.avg_price * pos.qty + notional) / new_qty
             if not pos.is_open:
                 pos.opened_ts_ms = fill.ts_ms
-            pos.qty = new_qty
+            pos.avg_price = (pos.avg_price * pos.qty + notional) / (pos.qty + fill.qty)
+            pos.qty += fill.qty - base_fee
             self.cash -= cost
         else:
-            if fill.qty > pos.qty:
+            if fill.qty + base_fee > pos.qty:
                 raise OrderError(f"fill {fill.trade_id} sells {fill.qty} {fill.symbol}, position is {pos.qty}")
             pos.realized_pnl += (fill.price - pos.avg_price) * fill.qty
-            pos.qty -= fill.qty
-            self.cash += notional - fill.fee
+            pos.qty -= fill.qty + base_fee
+            self.cash += notional - quote_fee
             if pos.qty == 0:
                 pos.avg_price = ZERO
                 pos.opened_ts_ms = 0
-        self.fees_paid += fill.fee
+        self.fees_paid += quote_fee + base_fee * fill.price
         return pos
+
+    def split_fee(self, fill: Fill) -> tuple[Decimal, Decimal]:
+        """The fill's fee as (quote part, base part); a third-asset fee is neither."""
+        asset = fill.fee_asset
+        if asset in ("", self.quote):
+            return fill.fee, ZERO
+        if asset == fill.symbol.split("/")[0]:
+            return ZERO, fill.fee
+        return ZERO, ZERO
 
     def equity(self, marks: dict[str, float]) -> Decimal:
         """Cash plus each open position valued at ``marks[symbol]`` (quote per base)."""

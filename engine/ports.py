@@ -17,18 +17,26 @@ class ExchangeGateway(Protocol):
     """Where orders go: a real exchange (ccxt), the paper simulator or the backtest one."""
 
     def create_order(self, order: Order) -> OrderUpdate:
-        """Send a new order carrying its client order id; return the venue's answer."""
+        """Send a new order carrying its client order id; return the venue's answer.
 
-    def cancel_order(self, client_order_id: str, reason: str) -> OrderUpdate:
-        """Cancel a working order; the answer carries its final status."""
+        A refusal (insufficient funds, below the minimum notional) is an update with status
+        ``rejected`` and the reason. Raises :class:`~engine.errors.SubmissionUnknown` when no
+        answer came back: the order may exist, so the caller must look it up, never resend.
+        """
 
-    def fetch_order(self, client_order_id: str) -> OrderUpdate | None:
-        """The venue's view of an order by client order id, or None if it never arrived."""
+    def cancel_order(self, order: Order, reason: str) -> OrderUpdate:
+        """Cancel a working order; the answer carries its final status (an order that filled
+        meanwhile comes back ``filled``, with its fills)."""
 
-    def sync(self, symbol: str, candle: Candle) -> list[OrderUpdate]:
-        """Order updates (fills, cancels) since the last call, now that ``candle`` closed.
+    def fetch_order(self, order: Order) -> OrderUpdate | None:
+        """The venue's view of an order, looked up by client order id, with all its fills; None
+        only when the venue proves it never received it. Raises
+        :class:`~engine.errors.VenueUnavailable` when the venue cannot answer."""
 
-        Simulators match resting orders against the candle here; a live gateway polls.
+    def sync(self, symbol: str, candle: Candle, working: list[Order]) -> list[OrderUpdate]:
+        """Updates (fills, cancels) of ``working`` orders of ``symbol`` now that ``candle`` closed.
+
+        Simulators match resting orders against the candle here; a live gateway polls the venue.
         """
 
 

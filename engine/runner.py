@@ -16,7 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from engine.models import Candle, Fill, Position, Side, Signal
+from engine.backtest.simulator import round_qty
+from engine.models import Candle, Fill, Instrument, Position, Side, Signal
 from engine.oms import OrderManager
 from engine.ports import Journal
 from engine.risk.base import Proposal
@@ -47,11 +48,14 @@ class StrategyRunner:
         sizer: entry sizing.
         journal: where processed candles are recorded.
         risk: the risk manager every order passes.
+        instrument: the market's amount step and minimum notional; a remainder that cannot be
+            sold under them (dust, e.g. left by a fee taken in the base currency) counts as flat.
     """
 
     def __init__(self, strategy: Strategy, symbol: str, timeframe: str, oms: OrderManager,
-                 sizer: StakeSizer, journal: Journal, risk: RiskManager):
+                 sizer: StakeSizer, journal: Journal, risk: RiskManager, instrument: Instrument | None = None):
         self.strategy = strategy
+        self.instrument = instrument or Instrument(symbol)
         self.symbol = symbol
         self.timeframe = timeframe
         self.tf_ms = timeframe_to_ms(timeframe)
@@ -83,7 +87,8 @@ class StrategyRunner:
         self.atr.update(candle.high, candle.low, candle.close)
         signal = self.strategy.on_candle(candle, ctx)
         previous = self._last_signal
-        verdict = check_signal(signal, pos.is_open, previous, self._repeat_reported)
+        holding = self.sellable(pos, candle.close) > 0
+        verdict = check_signal(signal, holding, previous, self._repeat_reported)
         if signal is not None:
             self._repeat_reported = signal is previous and (self._repeat_reported or verdict is not None)
             self._last_signal = signal
@@ -93,7 +98,7 @@ class StrategyRunner:
             self.journal.risk_recorded(events, self.risk.breaker)
             self.oms.pending_events.extend(events)
             return Decision(signal, f"rejected: {verdict.rule}: {verdict.reason}")
-        if pos.is_open and not working:
+        if holding and not working:
             reason = self._forced_exit(candle)
             if reason:
                 return self._exit(candle, now, pos, reason)
@@ -101,11 +106,19 @@ class StrategyRunner:
             return None
         if working:
             return Decision(signal, "ignored: an order is working")
-        if signal is Signal.BUY and not pos.is_open:
+        if signal is Signal.BUY and not holding:
             return self._enter(candle, now)
-        if signal is Signal.SELL and pos.is_open:
+        if signal is Signal.SELL and holding:
             return self._exit(candle, now, pos)
-        return Decision(signal, "ignored: position already " + ("open" if pos.is_open else "flat"))
+        return Decision(signal, "ignored: position already " + ("open" if holding else "flat"))
+
+    def sellable(self, pos: Position, price: float) -> Decimal:
+        """Base quantity of ``pos`` that can be sold: rounded down to the amount step, and 0
+        when worth less than the minimum notional at ``price`` (dust)."""
+        qty = round_qty(pos.qty, self.instrument) if self.instrument.amount_step else pos.qty
+        if qty <= 0 or qty * Decimal(repr(price)) < self.instrument.min_notional:
+            return Decimal(0)
+        return qty
 
     def finish_candle(self, candle: Candle) -> float:
         """Step 4: mark equity at the close, update risk, record the candle; returns equity (quote)."""
@@ -158,16 +171,17 @@ class StrategyRunner:
         end-of-data settlement). The order is keyed to ``now``, not to the candle, so it never
         collides with a strategy order of the same candle."""
         pos = self.oms.portfolio.position(self.symbol)
-        return self._exit(candle, now, pos, intent, key_ts=now) if pos.is_open else None
+        return self._exit(candle, now, pos, intent, key_ts=now) if self.sellable(pos, candle.close) > 0 else None
 
     def _exit(self, candle: Candle, now: int, pos: Position, intent: str | None = None,
               key_ts: int | None = None) -> Decision:
-        notional = pos.qty * Decimal(repr(candle.close))
+        qty = self.sellable(pos, candle.close)
+        notional = qty * Decimal(repr(candle.close))
         decision = self._decide(Side.SELL, notional, candle, now, is_entry=False)
         if not decision.approved:
             return Decision(Signal.SELL, f"rejected: {decision.reason}")
         order = self.oms.submit(strategy=self.strategy.name, symbol=self.symbol, side=Side.SELL,
-                                signal_ts_ms=candle.ts_ms if key_ts is None else key_ts, now_ms=now, qty=pos.qty,
+                                signal_ts_ms=candle.ts_ms if key_ts is None else key_ts, now_ms=now, qty=qty,
                                 intent=intent or f"{self.strategy.describe()} SELL")
         return Decision(Signal.SELL, order.status.value, order.client_order_id)
 

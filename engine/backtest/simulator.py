@@ -85,8 +85,9 @@ class SimulatedExchange:
         self._known[order.client_order_id] = OrderUpdate(order.client_order_id, status, update.exchange_order_id, reason)
         return update
 
-    def cancel_order(self, client_order_id: str, reason: str) -> OrderUpdate:
+    def cancel_order(self, order: Order, reason: str) -> OrderUpdate:
         """Take a resting order off the book (canceled); an order no longer resting keeps its last state."""
+        client_order_id = order.client_order_id
         order = self._resting.pop(client_order_id, None)
         if order is None:
             return self._known.get(client_order_id) or OrderUpdate(client_order_id, OrderStatus.REJECTED, None,
@@ -95,9 +96,9 @@ class SimulatedExchange:
         self._known[client_order_id] = update
         return update
 
-    def fetch_order(self, client_order_id: str) -> OrderUpdate | None:
+    def fetch_order(self, order: Order) -> OrderUpdate | None:
         """Last known state of an order, None when it never arrived."""
-        return self._known.get(client_order_id)
+        return self._known.get(order.client_order_id)
 
     def restore(self, orders: list[Order]) -> None:
         """Put working orders back on the book (paper restart: the store is the book)."""
@@ -107,7 +108,7 @@ class SimulatedExchange:
                 self._known[order.client_order_id] = OrderUpdate(
                     order.client_order_id, order.status, order.exchange_order_id)
 
-    def sync(self, symbol: str, candle: Candle) -> list[OrderUpdate]:
+    def sync(self, symbol: str, candle: Candle, working: list[Order] | None = None) -> list[OrderUpdate]:
         """Fill every resting order of ``symbol`` signalled before ``candle`` at its open."""
         if not self._resting:
             return []
@@ -121,7 +122,7 @@ class SimulatedExchange:
 
     def cancel_all(self, symbol: str, reason: str) -> list[OrderUpdate]:
         """Cancel every resting order of ``symbol``."""
-        return [self.cancel_order(cid, reason) for cid, o in list(self._resting.items()) if o.symbol == symbol]
+        return [self.cancel_order(o, reason) for o in list(self._resting.values()) if o.symbol == symbol]
 
     def _fill(self, order: Order, reference: float, ts_ms: int) -> OrderUpdate:
         inst = self.instruments[order.symbol]

@@ -19,7 +19,9 @@ from sqlalchemy.types import TypeDecorator
 
 from engine.errors import StoreError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""2: fills.fee_asset, orders.stop_price, order_transitions.exchange_order_id, the
+reconciliation tables. Older stores are refused (migrations arrive with Alembic)."""
 
 
 class DecimalText(TypeDecorator):
@@ -122,5 +124,8 @@ def _check_version(store: Store) -> None:
             s.add(MetaRow(key="schema_version", value=str(SCHEMA_VERSION)))
         elif int(row.value) > SCHEMA_VERSION:
             raise StoreError(f"the store has schema version {row.value}, this quantd knows {SCHEMA_VERSION}: upgrade quantd")
+        elif int(row.value) < SCHEMA_VERSION:
+            raise StoreError(f"the store has schema version {row.value}, older than this quantd's {SCHEMA_VERSION}, and "
+                             "this version cannot migrate it: keep it for the old version and point store.url at a new file")
     with store.read() as s:
         s.execute(select(MetaRow.key)).all()

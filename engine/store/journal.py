@@ -39,16 +39,17 @@ class SqlJournal:
             _add_events(s, events)
 
     def order_changed(self, order: Order, previous: str, events: list[Event]) -> None:
-        """Update the order row and record the transition."""
+        """Update the order row and record the transition (a note when the status is unchanged)."""
         with self.store.transaction() as s:
-            self._update_order(s, order)
+            self._update_order(s, order, always=True)
             _add_events(s, events)
 
     def fill_applied(self, order: Order, fill: Fill, portfolio: Portfolio, events: list[Event]) -> None:
         """Insert the fill; update the order, the position and the account."""
         with self.store.transaction() as s:
             s.add(FillRow(trade_id=fill.trade_id, client_order_id=fill.client_order_id, symbol=fill.symbol,
-                          side=fill.side.value, qty=fill.qty, price=fill.price, fee=fill.fee, ts_ms=fill.ts_ms))
+                          side=fill.side.value, qty=fill.qty, price=fill.price, fee=fill.fee,
+                          fee_asset=fill.fee_asset, ts_ms=fill.ts_ms))
             self._update_order(s, order)
             pos = portfolio.position(fill.symbol)
             row = s.get(PositionRow, fill.symbol) or PositionRow(symbol=fill.symbol)
@@ -104,13 +105,14 @@ class SqlJournal:
             _add_events(s, events)
 
     @staticmethod
-    def _update_order(s: Session, order: Order) -> None:
+    def _update_order(s: Session, order: Order, always: bool = False) -> None:
         row = s.query(OrderRow).filter_by(client_order_id=order.client_order_id).one()
         previous = row.status
         row.update_from(order)
-        if previous != order.status.value:
+        if always or previous != order.status.value:
             s.add(OrderTransitionRow(client_order_id=order.client_order_id, ts_ms=order.updated_ts_ms,
-                                     from_status=previous, to_status=order.status.value, reason=order.reason[:512]))
+                                     from_status=previous, to_status=order.status.value, reason=order.reason[:512],
+                                     exchange_order_id=order.exchange_order_id))
 
 
 def _add_events(s: Session, events: list[Event]) -> None:

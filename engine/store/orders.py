@@ -33,6 +33,7 @@ class OrderRow(Base):
     qty: Mapped[Decimal | None] = mapped_column(DecimalText)
     quote_qty: Mapped[Decimal | None] = mapped_column(DecimalText)
     price: Mapped[Decimal | None] = mapped_column(DecimalText)
+    stop_price: Mapped[Decimal | None] = mapped_column(DecimalText)
     status: Mapped[str] = mapped_column(String(20))
     filled_qty: Mapped[Decimal] = mapped_column(DecimalText)
     avg_fill_price: Mapped[Decimal] = mapped_column(DecimalText)
@@ -52,7 +53,7 @@ class OrderRow(Base):
         """A new row for a new order."""
         row = cls(client_order_id=o.client_order_id, strategy=o.strategy, symbol=o.symbol, side=o.side.value,
                   type=o.type.value, signal_ts_ms=o.signal_ts_ms, created_ts_ms=o.created_ts_ms, qty=o.qty,
-                  quote_qty=o.quote_qty, price=o.price, intent=o.intent[:256])
+                  quote_qty=o.quote_qty, price=o.price, stop_price=o.stop_price, intent=o.intent[:256])
         row.update_from(o)
         return row
 
@@ -61,13 +62,15 @@ class OrderRow(Base):
         return Order(client_order_id=self.client_order_id, strategy=self.strategy, symbol=self.symbol,
                      side=Side(self.side), type=OrderType(self.type), signal_ts_ms=self.signal_ts_ms,
                      created_ts_ms=self.created_ts_ms, qty=self.qty, quote_qty=self.quote_qty, price=self.price,
+                     stop_price=self.stop_price,
                      status=OrderStatus(self.status), filled_qty=self.filled_qty, avg_fill_price=self.avg_fill_price,
                      fee_paid=self.fee_paid, updated_ts_ms=self.updated_ts_ms,
                      exchange_order_id=self.exchange_order_id, reason=self.reason, intent=self.intent)
 
 
 class OrderTransitionRow(Base):
-    """Every status change of an order, with its time and reason."""
+    """Every status change of an order (and every note on an unchanged one, such as a submission
+    whose outcome is unknown), with its time, reason and the venue's order id."""
 
     __tablename__ = "order_transitions"
 
@@ -77,6 +80,7 @@ class OrderTransitionRow(Base):
     from_status: Mapped[str | None] = mapped_column(String(20))
     to_status: Mapped[str] = mapped_column(String(20))
     reason: Mapped[str] = mapped_column(String(512), default="")
+    exchange_order_id: Mapped[str | None] = mapped_column(String(64))
 
 
 class FillRow(Base):
@@ -92,4 +96,5 @@ class FillRow(Base):
     qty: Mapped[Decimal] = mapped_column(DecimalText)
     price: Mapped[Decimal] = mapped_column(DecimalText)
     fee: Mapped[Decimal] = mapped_column(DecimalText)
+    fee_asset: Mapped[str] = mapped_column(String(16), default="")
     ts_ms: Mapped[int] = mapped_column(BigInteger, index=True)

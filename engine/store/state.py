@@ -65,7 +65,7 @@ def load_state(store: Store) -> StoredState | None:
         b = s.get(BreakerRow, 1)
         breaker = CircuitBreaker(BreakerState(b.state), b.reason, b.since_ms, b.flatten_pending) if b else CircuitBreaker()
         peak = s.scalars(select(EquitySnapshotRow.equity).where(EquitySnapshotRow.ts_ms >= breaker.since_ms)).all()
-        fills = [Fill(r.trade_id, r.client_order_id, r.symbol, Side(r.side), r.qty, r.price, r.fee, r.ts_ms)
+        fills = [Fill(r.trade_id, r.client_order_id, r.symbol, Side(r.side), r.qty, r.price, r.fee, r.ts_ms, r.fee_asset)
                  for r in s.scalars(select(FillRow).order_by(FillRow.id))]
         return StoredState(acct.mode, portfolio, orders, [f.trade_id for f in fills], cursors, breaker,
                            float(max(peak)) if peak else 0.0, fills, protections)
