@@ -16,8 +16,10 @@ def format_event(event: Event) -> str | None:
     if event.kind == "fill":
         qty, price, fee = Decimal(p["qty"]), Decimal(p["price"]), Decimal(p["fee"])
         base, quote = p["symbol"].split("/")
+        fee_asset = p.get("fee_asset") or quote
         return (f"FILL {p['side'].upper()} {qty.normalize():f} {base} @ {price:,.2f} {quote} "
-                f"(notional {qty * price:,.2f}, fee {fee:,.4f}) order {p['client_order_id']} {p['status']}")
+                f"(notional {qty * price:,.2f}, fee {fee.normalize():f} {fee_asset}) order {p['client_order_id']} "
+                f"{p['status']}")
     if event.kind == "rejection":
         return f"REJECTED {p['side']} {p['symbol']} order {p['client_order_id']}: {p['reason']}"
     if event.kind == "order_canceled":
@@ -32,6 +34,15 @@ def format_event(event: Event) -> str | None:
         return f"ALERT {p['reason']}"
     if event.kind == "protection_set":
         return f"protection {p['symbol']}: stop {p['stop_price'] or 'none'}, take-profit {p['take_profit_price'] or 'none'}"
+    if event.kind == "reconciliation_drift":
+        return f"RECONCILIATION {p['issue']} {p['symbol']} {p['client_order_id']}: {p['action']} ({p['detail']})"
+    if event.kind == "external_order":
+        return (f"EXTERNAL ORDER on {p['symbol']}: {p['side']} {p['amount']} @ {p['price']} (exchange id "
+                f"{p['exchange_order_id']}, client id {p['client_order_id']}): not placed by quantd, left alone")
+    if event.kind == "stale_data":
+        return f"STALE DATA {p['symbol']}: {p['reason']}; no new entries until fresh candles arrive"
+    if event.kind == "stale_data_recovered":
+        return f"data fresh again for {p['symbol']} after {p['stale_secs']:.0f}s; entries allowed"
     if event.kind == "startup":
         return f"quantd started in {p['mode']} mode" + (" (resumed from the store)" if p["resumed"] else "")
     if event.kind == "shutdown":
@@ -43,6 +54,7 @@ def log_alert(event: Event) -> None:
     """Event-bus handler: log alerts at INFO (rejections at WARNING)."""
     text = format_event(event)
     if text:
-        loud = event.kind in ("rejection", "breaker_tripped", "unprotected_position") or (
+        loud = event.kind in ("rejection", "breaker_tripped", "unprotected_position", "reconciliation_drift",
+                              "external_order", "stale_data") or (
             event.kind == "risk_decision" and event.payload()["rule"] != "signal_sanity")
         log.log(logging.WARNING if loud else logging.INFO, text)

@@ -33,6 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--speed", type=float, default=None, help="replay speed, candles per second")
     run.add_argument("--db", default=None, help="SQLite file of the store (default var/quantd.sqlite)")
     run.add_argument("--exit-when-done", action="store_true", default=None, help="stop when the replay ends")
+    run.add_argument("--mode", choices=["paper", "live"], default=None,
+                     help="paper (default: replayed data, simulated fills) or live (real orders via ccxt)")
     run.set_defaults(func=_run)
     status = sub.add_parser("status", help="print mode, positions, orders, cash, equity and PnL from the store")
     status.add_argument("--config", default=None, help="YAML config file")
@@ -59,6 +61,8 @@ def _overrides(args: argparse.Namespace) -> dict:
         out.setdefault("replay", {})["exit_when_done"] = True
     if getattr(args, "db", None):
         out["store"] = {"url": f"sqlite:///{args.db}"}
+    if getattr(args, "mode", None):
+        out["mode"] = args.mode
     return out
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -65,6 +65,32 @@ class ReplaySettings(_Section):
     exit_when_done: bool = Field(False, description="stop the daemon when the file is exhausted")
 
 
+class ExchangeSettings(_Section):
+    """The exchange of live mode (ccxt). Credentials come from the vault, or from
+    ``QUANTD_EXCHANGE__API_KEY`` / ``QUANTD_EXCHANGE__SECRET``; they are never logged."""
+
+    id: str = Field("binance", description="ccxt exchange id")
+    sandbox: bool = Field(False, description="trade on the exchange's testnet (ccxt set_sandbox_mode)")
+    api_url: str | None = Field(None, description="replace the exchange's REST host (tests, private mirrors)")
+    api_key: SecretStr | None = None
+    secret: SecretStr | None = None
+    timeout_ms: int = Field(10_000, ge=100, le=120_000, description="HTTP timeout per request")
+    poll_secs: float = Field(2.0, gt=0, le=3600, description="how often candles and working orders are polled")
+    reconcile_secs: float = Field(60.0, gt=0, description="seconds between reconciliations (also run at start-up)")
+    balance_tolerance_pct: Decimal = Field(Decimal("0.5"), ge=0, le=100,
+                                           description="balance drift allowed before the breaker halts, percent")
+    stale_after_candles: float = Field(2.0, gt=0, description="no new closed candle for this many timeframes: stale")
+    unreachable_after_secs: float = Field(60.0, gt=0, description="exchange unreachable this long: stale")
+    capital: Decimal | None = Field(None, gt=0, description="quote the daemon may trade with; default: the whole "
+                                                            "quote balance at the first start")
+
+
+class VaultSettings(_Section):
+    """Where secret files live (``<dir>/<exchange id>.json``, mode 600)."""
+
+    dir: Path = Path("vault")
+
+
 class StoreSettings(_Section):
     """Where state lives (SQLAlchemy URL)."""
 
@@ -77,11 +103,13 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="QUANTD_", env_nested_delimiter="__", extra="forbid",
                                       nested_model_default_partial_update=True)
 
-    mode: Literal["paper"] = "paper"
+    mode: Literal["paper", "live"] = "paper"
     strategy: StrategySettings = Field(default_factory=StrategySettings)
     paper: PaperSettings = Field(default_factory=PaperSettings)
     replay: ReplaySettings = Field(default_factory=ReplaySettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
+    exchange: ExchangeSettings = Field(default_factory=ExchangeSettings)
+    vault: VaultSettings = Field(default_factory=VaultSettings)
     risk: RiskLimits = Field(default_factory=RiskLimits)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 

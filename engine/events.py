@@ -39,7 +39,7 @@ class OrderSubmitted(Event):
 
 @dataclass(frozen=True, slots=True)
 class OrderFilled(Event):
-    """A fill was applied. qty base, price quote per base, fee quote."""
+    """A fill was applied. qty base, price quote per base, fee in ``fee_asset`` ("" = quote)."""
 
     kind: ClassVar[str] = "fill"
     client_order_id: str
@@ -49,6 +49,7 @@ class OrderFilled(Event):
     price: str
     fee: str
     status: str
+    fee_asset: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,3 +167,47 @@ class PositionUnprotected(Event):
     kind: ClassVar[str] = "unprotected_position"
     symbol: str
     reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReconciliationDrift(Event):
+    """Reconciliation found the store and the exchange disagreeing (``issue``: one of
+    :data:`engine.reconcile.ISSUE_KINDS`) and says what it did about it."""
+
+    kind: ClassVar[str] = "reconciliation_drift"
+    issue: str
+    symbol: str
+    client_order_id: str
+    action: str
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class ExternalOrder(Event):
+    """An open order on the account that this daemon did not place; it is left alone."""
+
+    kind: ClassVar[str] = "external_order"
+    symbol: str
+    exchange_order_id: str
+    client_order_id: str
+    side: str
+    amount: str
+    price: str
+
+
+@dataclass(frozen=True, slots=True)
+class StaleData(Event):
+    """No fresh closed candle for ``symbol`` (or the venue unreachable): entries stop for it."""
+
+    kind: ClassVar[str] = "stale_data"
+    symbol: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class StaleDataRecovered(Event):
+    """Fresh candles for ``symbol`` again; entries resume. ``stale_secs``: how long it lasted."""
+
+    kind: ClassVar[str] = "stale_data_recovered"
+    symbol: str
+    stale_secs: float

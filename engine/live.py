@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 
-from engine.events import EngineStarted, EngineStopped, EventBus
+from engine.events import EngineStarted, EngineStopped, EventBus, StaleData, StaleDataRecovered
 from engine.models import Candle, Side
 from engine.ports import MarketData
 from engine.runner import StrategyRunner
@@ -41,10 +41,14 @@ class LiveEngine:
         mode: "paper" or "live".
         last_processed_ms: the stored candle cursor of ``runner.key``; candles at or before
             it are never processed again.
+        reconciler: live only: runs at start-up before any order, then every ``reconcile_secs``.
+        stale_after_ms: live only: no closed candle newer than this (venue clock), or the venue
+            unreachable for ``unreachable_after_secs``, stops entries until data is fresh again.
     """
 
     def __init__(self, runner: StrategyRunner, market: MarketData, journal: SqlJournal, bus: EventBus,
-                 mode: str, last_processed_ms: int | None):
+                 mode: str, last_processed_ms: int | None, reconciler=None, reconcile_secs: float = 60.0,
+                 stale_after_ms: int | None = None, unreachable_after_secs: float = 60.0):
         self.runner = runner
         self.market = market
         self.journal = journal
@@ -55,6 +59,12 @@ class LiveEngine:
         self.heartbeat_ms = 0
         self.stop_requested = False
         """Set from a signal handler: the running step returns after its current candle."""
+        self.reconciler = reconciler
+        self.reconcile_secs = reconcile_secs
+        self._last_reconcile_s = 0.0
+        self.stale_after_ms = stale_after_ms
+        self.unreachable_after_secs = unreachable_after_secs
+        self.stale_since_ms: int | None = None
 
     def start(self, resumed: bool, fills: list | None = None, peak_equity: float = 0.0) -> None:
         """Recover unacknowledged orders, restore the risk view, warm up the strategy,
@@ -67,6 +77,8 @@ class LiveEngine:
         oms = self.runner.oms
         oms.recover(self._now())
         self._restore_risk(fills or [], peak_equity)
+        if self.reconciler is not None:
+            self.reconcile()
         history = self.market.history(max(self.runner.strategy.warmup, 1) * WARMUP_FACTOR)
         self.runner.warmup(history)
         self.runner.verify_protection(self._now())
@@ -92,9 +104,48 @@ class LiveEngine:
             for candle in batch:
                 if self.last_processed_ms is not None and candle.ts_ms <= self.last_processed_ms:
                     continue
+                if self.stale_after_ms is not None:
+                    self.check_stale()
                 self._process(candle)
                 done += 1
+        if self.stale_after_ms is not None:
+            self.check_stale()
+        if self.reconciler is not None and time.monotonic() - self._last_reconcile_s >= self.reconcile_secs:
+            self.reconcile()
         return done
+
+    def reconcile(self) -> None:
+        """Run reconciliation now and publish what it found."""
+        self._last_reconcile_s = time.monotonic()
+        report = self.reconciler.run(self._now())
+        if report.issues or not report.complete:
+            log.warning("reconciliation: %d issue(s)%s", len(report.issues),
+                        "" if report.complete else "; the exchange did not answer everything")
+        self.bus.publish(self.runner.oms.take_events())
+
+    def check_stale(self) -> None:
+        """Start or end a stale-data episode for the runner's symbol (events persisted, published)."""
+        market, runner = self.market, self.runner
+        now = self._now()
+        newest = getattr(market, "newest_close_ms", 0)
+        down_since = getattr(market, "unreachable_since_s", None)
+        reason = None
+        if down_since is not None and time.monotonic() - down_since > self.unreachable_after_secs:
+            reason = f"exchange unreachable for {time.monotonic() - down_since:.0f}s"
+        elif newest and now - newest > self.stale_after_ms:
+            reason = f"newest closed candle ended {iso_utc(newest)}, {(now - newest) / 1000:.0f}s ago"
+        if reason and self.stale_since_ms is None:
+            self.stale_since_ms = now
+            runner.entries_blocked = f"stale data: {reason}"
+            events = [StaleData(now, runner.symbol, reason)]
+        elif reason is None and self.stale_since_ms is not None:
+            events = [StaleDataRecovered(now, runner.symbol, (now - self.stale_since_ms) / 1000)]
+            self.stale_since_ms, runner.entries_blocked = None, None
+        else:
+            return
+        log.warning("%s %s: %s", events[0].kind, runner.symbol, reason or "fresh candles again")
+        self.journal.record_events(events)
+        self.bus.publish(events)
 
     def apply_operator_commands(self) -> None:
         """Apply pause/resume commands queued in the store (by the CLI or the bot)."""

@@ -99,13 +99,15 @@ class OrderManager:
         self._seen_trades.update(trade_ids)
 
     def submit(self, *, strategy: str, symbol: str, side: Side, signal_ts_ms: int, now_ms: int,
-               qty: Decimal | None = None, quote_qty: Decimal | None = None, intent: str = "") -> Order:
+               qty: Decimal | None = None, quote_qty: Decimal | None = None, intent: str = "",
+               order_type: OrderType = OrderType.MARKET, price: Decimal | None = None) -> Order:
         """Create (or find) the order for an intent and send it; see the module docstring.
 
         Args:
             qty: base currency to trade, or
             quote_qty: quote currency notional to buy (market buy with cost).
             intent: human-readable reason kept on the order (the signal).
+            order_type, price: a limit order rests at ``price`` (quote per base).
 
         Returns:
             The order, in whatever status the venue's answer put it.
@@ -119,8 +121,8 @@ class OrderManager:
         self._seq += 1
         order = Order(
             client_order_id=f"{self.id_prefix}-{strategy[:20]}-{self._seq}", strategy=strategy, symbol=symbol,
-            side=side, type=OrderType.MARKET, signal_ts_ms=signal_ts_ms, created_ts_ms=now_ms,
-            updated_ts_ms=now_ms, qty=qty, quote_qty=quote_qty, intent=intent,
+            side=side, type=order_type, signal_ts_ms=signal_ts_ms, created_ts_ms=now_ms,
+            updated_ts_ms=now_ms, qty=qty, quote_qty=quote_qty, price=price, intent=intent,
         )
         self._track(order)
         self.journal.order_created(order, [])
@@ -180,6 +182,7 @@ class OrderManager:
             IllegalTransition: the update would move a terminal order.
         """
         booked = []
+        order.exchange_order_id = update.exchange_order_id or order.exchange_order_id
         for fill in update.fills:
             if fill.trade_id in self._seen_trades:
                 continue
@@ -207,7 +210,7 @@ class OrderManager:
         order.status, order.updated_ts_ms = status, now_ms
         self._seen_trades.add(fill.trade_id)
         event = OrderFilled(fill.ts_ms, order.client_order_id, order.symbol, order.side.value,
-                            str(fill.qty), str(fill.price), str(fill.fee), status.value)
+                            str(fill.qty), str(fill.price), str(fill.fee), status.value, fill.fee_asset)
         self.journal.fill_applied(order, fill, self.portfolio, [event])
         self.pending_events.append(event)
         for listener in self.fill_listeners:

@@ -68,6 +68,8 @@ class StrategyRunner:
         self.atr = ATR(14)
         self._last_signal: object = None  # last non-None signal
         self._repeat_reported = False
+        self.entries_blocked: str | None = None
+        """Why new entries are stopped for this symbol (stale data), None when they are not."""
         oms.fill_listeners.append(self._on_fill)
 
     def warmup(self, candles: list[Candle]) -> None:
@@ -152,6 +154,8 @@ class StrategyRunner:
         return decision
 
     def _enter(self, candle: Candle, now: int) -> Decision:
+        if self.entries_blocked:
+            return Decision(Signal.BUY, f"ignored: {self.entries_blocked}")
         portfolio = self.oms.portfolio
         sizing = SizingContext(portfolio.cash, portfolio.equity({self.symbol: candle.close}), candle.close,
                                self.atr.value, self.risk.view.trade_returns)

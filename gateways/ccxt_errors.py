@@ -83,7 +83,7 @@ async def read(exchange: ccxt.Exchange, policy: RetryPolicy, what: str, call, *a
         VenueError: the venue refused (bad symbol, credentials, permissions).
         ccxt.OrderNotFound: passed through, callers decide what absence means.
     """
-    backoff = wait_exponential_jitter(initial=policy.initial_secs, max=policy.max_wait_secs, jitter=policy.jitter_secs)
+    backoff = wait_exponential_jitter(multiplier=policy.initial_secs, max=policy.max_wait_secs, jitter=policy.jitter_secs)
 
     def wait(state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None

@@ -16,9 +16,10 @@ from engine.portfolio import Portfolio
 from engine.risk.breaker import CircuitBreaker
 from engine.risk.protection import Protection
 from engine.store.account import AccountRow, PositionRow
-from engine.store.base import Store
+from engine.store.base import MetaRow, Store
 from engine.store.ledger import BreakerRow, CandleCursorRow, EquitySnapshotRow, EventRow, OperatorCommandRow
 from engine.store.orders import FillRow, OrderRow, OrderTransitionRow
+from engine.store.reconciliation import ReconciliationIssueRow
 
 ACCOUNT_ID = "main"
 
@@ -98,6 +99,20 @@ class SqlJournal:
             row.applied_ts_ms, row.result = ts_ms, result[:512]
             _save_breaker(s, breaker)
             _add_events(s, events)
+
+    def reconciliation_recorded(self, issues: list, events: list[Event], breaker: CircuitBreaker, ts_ms: int) -> None:
+        """Store what a reconciliation run found (:class:`engine.reconcile.Issue` list), its
+        events and the breaker state it leaves, in one transaction."""
+        with self.store.transaction() as s:
+            for i in issues:
+                s.add(ReconciliationIssueRow(ts_ms=ts_ms, kind=i.kind, symbol=i.symbol,
+                                             client_order_id=i.client_order_id[:64], action=i.action[:256],
+                                             detail=i.detail))
+            _add_events(s, events)
+            _save_breaker(s, breaker)
+            meta = s.get(MetaRow, "last_reconciliation_ms") or MetaRow(key="last_reconciliation_ms")
+            meta.value = str(ts_ms)
+            s.add(meta)
 
     def record_events(self, events: list[Event]) -> None:
         """Persist events that change no other state (start-up, shutdown)."""

@@ -12,10 +12,11 @@ from engine.portfolio import Portfolio
 from engine.risk.breaker import BreakerState, CircuitBreaker
 from engine.risk.protection import Protection
 from engine.store.account import AccountRow, PositionRow
-from engine.store.base import Store
+from engine.store.base import MetaRow, Store
 from engine.store.journal import ACCOUNT_ID
 from engine.store.ledger import BreakerRow, CandleCursorRow, EquitySnapshotRow, EventRow, OperatorCommandRow
 from engine.store.orders import FillRow, OrderRow
+from engine.store.reconciliation import BalanceBaselineRow, ReconciliationIssueRow
 
 
 @dataclass
@@ -39,14 +40,23 @@ class StoredState:
     peak_equity: float = 0.0
     fills: list[Fill] = field(default_factory=list)
     protections: dict[str, Protection] = field(default_factory=dict)
+    baseline: dict[str, Decimal] = field(default_factory=dict)
+    """Live: asset -> exchange total when the account was created."""
+    reported_external: set[str] = field(default_factory=set)
+    """Exchange ids of external orders already reported by reconciliation."""
+    last_reconciliation_ms: int | None = None
 
 
-def init_account(store: Store, mode: str, cash: Decimal, quote: str, now_ms: int) -> None:
-    """Create the account row on the first start (no-op when it exists)."""
+def init_account(store: Store, mode: str, cash: Decimal, quote: str, now_ms: int,
+                 baseline: dict[str, Decimal] | None = None) -> None:
+    """Create the account row on the first start (no-op when it exists), with the exchange
+    balances a live account starts from (``baseline``, asset -> total), in one transaction."""
     with store.transaction() as s:
         if s.get(AccountRow, ACCOUNT_ID) is None:
             s.add(AccountRow(id=ACCOUNT_ID, mode=mode, quote=quote, initial_cash=cash, cash=cash,
                              fees_paid=ZERO, updated_ts_ms=now_ms))
+            for asset, amount in (baseline or {}).items():
+                s.add(BalanceBaselineRow(asset=asset, amount=amount, ts_ms=now_ms))
 
 
 def load_state(store: Store) -> StoredState | None:
@@ -67,8 +77,13 @@ def load_state(store: Store) -> StoredState | None:
         peak = s.scalars(select(EquitySnapshotRow.equity).where(EquitySnapshotRow.ts_ms >= breaker.since_ms)).all()
         fills = [Fill(r.trade_id, r.client_order_id, r.symbol, Side(r.side), r.qty, r.price, r.fee, r.ts_ms, r.fee_asset)
                  for r in s.scalars(select(FillRow).order_by(FillRow.id))]
+        baseline = {r.asset: r.amount for r in s.scalars(select(BalanceBaselineRow))}
+        external = {r.detail.get("exchange_order_id", "") for r in s.scalars(
+            select(ReconciliationIssueRow).where(ReconciliationIssueRow.kind == "external_order"))}
+        meta = s.get(MetaRow, "last_reconciliation_ms")
+        last_rec = int(meta.value) if meta else None
         return StoredState(acct.mode, portfolio, orders, [f.trade_id for f in fills], cursors, breaker,
-                           float(max(peak)) if peak else 0.0, fills, protections)
+                           float(max(peak)) if peak else 0.0, fills, protections, baseline, external, last_rec)
 
 
 def status_summary(store: Store) -> dict | None:

@@ -1,0 +1,243 @@
+"""Reconciliation: the store's view against the exchange's, on start-up and every N seconds.
+
+Every discrepancy becomes an :class:`Issue`, an event (for alerts) and a row in the store;
+nothing is fixed silently. The decisions are pure functions of (store state, exchange
+report); :class:`Reconciler` fetches the reports and applies the results.
+
+Cases, per order the store holds as working (``new``, ``open``, ``partially_filled``):
+
+* the exchange has more fills, or a final status (filled, canceled or expired while we were
+  down): the missing fills and the status are applied through the OMS
+  (``order_changed_while_away``);
+* the exchange does not know an acknowledged order: it is marked ``expired`` with the reason
+  (``unknown_on_venue``); an unacknowledged (``new``) one follows the submission protocol
+  instead (looked up, resent only if provably absent);
+* the exchange cannot answer: nothing is decided, the next run tries again.
+
+Per symbol, open orders on the exchange that the store does not know (placed by hand or by
+another program) are reported once each (``external_order``) and never touched.
+
+Balances: the expected total of each traded asset is its balance when the live account was
+created (the baseline) plus the net effect of every stored fill. A difference beyond the
+tolerance is a ``balance_drift``: alert and trip the circuit breaker (halted), because the
+daemon no longer knows what it holds. It is checked only when no order is unacknowledged.
+
+The candle cursor (last processed candle per strategy) is the store's; it is reported so an
+operator sees that no candle will be handled twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Protocol
+
+from engine.errors import VenueError, VenueUnavailable
+from engine.events import BreakerTripped, Event, ExternalOrder, ReconciliationDrift
+from engine.models import ZERO, Fill, Order, OrderStatus, OrderUpdate, Side
+from engine.oms import OrderManager
+from engine.risk.manager import RiskManager
+
+log = logging.getLogger("quantd.reconcile")
+
+ISSUE_KINDS = ("order_changed_while_away", "unknown_on_venue", "external_order", "balance_drift")
+
+
+class ReconcileVenue(Protocol):
+    """What reconciliation needs from the exchange (the ccxt gateway implements it)."""
+
+    def fetch_order(self, order: Order) -> OrderUpdate | None: ...
+
+    def fetch_open_orders(self, symbol: str) -> list: ...
+
+    def fetch_balances(self) -> dict[str, Decimal]: ...
+
+
+@dataclass(frozen=True)
+class Issue:
+    """One discrepancy. ``detail`` holds both sides' values as strings."""
+
+    kind: str
+    symbol: str = ""
+    client_order_id: str = ""
+    action: str = ""
+    detail: dict = field(default_factory=dict)
+
+    def event(self, ts_ms: int) -> Event:
+        """The alert-ready event of this issue."""
+        if self.kind == "external_order":
+            d = self.detail
+            return ExternalOrder(ts_ms, self.symbol, d.get("exchange_order_id", ""), self.client_order_id,
+                                 d.get("side", ""), d.get("amount", ""), d.get("price", ""))
+        text = ", ".join(f"{k}={v}" for k, v in self.detail.items())
+        return ReconciliationDrift(ts_ms, self.kind, self.symbol, self.client_order_id, self.action, text)
+
+
+@dataclass
+class Report:
+    """What one reconciliation run saw and did."""
+
+    ts_ms: int
+    issues: list[Issue] = field(default_factory=list)
+    orders_checked: int = 0
+    complete: bool = True
+    """False when the exchange could not answer part of the run."""
+
+
+def order_issue(order: Order, venue: OrderUpdate | None) -> Issue | None:
+    """Compare a working order with the exchange's report of it (None: the exchange does not
+    know it). Returns the issue, or None when they agree."""
+    if venue is None:
+        if order.status is OrderStatus.NEW:
+            return None  # the submission protocol resolves it
+        return Issue("unknown_on_venue", order.symbol, order.client_order_id, "marked expired",
+                     {"store_status": order.status.value, "venue": "order does not exist"})
+    venue_filled = sum((f.qty for f in venue.fills), ZERO)
+    if venue.status is order.status and venue_filled <= order.filled_qty:
+        return None
+    return Issue("order_changed_while_away", order.symbol, order.client_order_id,
+                 f"applied the exchange's state {venue.status.value}",
+                 {"store_status": order.status.value, "store_filled": str(order.filled_qty),
+                  "venue_status": venue.status.value, "venue_filled": str(venue_filled)})
+
+
+def fill_deltas(fill: Fill, quote: str) -> dict[str, Decimal]:
+    """The change a fill makes to each asset's exchange balance (base and quote units)."""
+    base = fill.symbol.split("/")[0]
+    sign = 1 if fill.side is Side.BUY else -1
+    deltas = {base: sign * fill.qty, quote: -sign * fill.qty * fill.price}
+    fee_asset = fill.fee_asset or quote
+    deltas[fee_asset] = deltas.get(fee_asset, ZERO) - fill.fee
+    return deltas
+
+
+def balance_issues(expected: dict[str, Decimal], actual: dict[str, Decimal], tolerance_pct: Decimal,
+                   min_abs: dict[str, Decimal]) -> list[Issue]:
+    """Assets whose exchange total differs from the expected one by more than
+    ``max(tolerance_pct% of expected, min_abs[asset])``."""
+    issues = []
+    for asset, want in sorted(expected.items()):
+        have = actual.get(asset, ZERO)
+        drift = have - want
+        allowed = max(abs(want) * tolerance_pct / 100, min_abs.get(asset, ZERO))
+        if abs(drift) > allowed:
+            issues.append(Issue("balance_drift", asset, "", "circuit breaker halted",
+                                {"asset": asset, "expected": str(want), "exchange": str(have), "drift": str(drift),
+                                 "tolerance": str(allowed)}))
+    return issues
+
+
+class Reconciler:
+    """Runs reconciliation against a venue and applies its results.
+
+    Args:
+        oms: the order manager (its orders and portfolio are the store's view).
+        venue: the exchange.
+        journal: the SQL journal (``reconciliation_recorded``).
+        risk: the risk manager whose breaker a balance drift trips.
+        symbols: the traded symbols.
+        baseline: asset -> total balance when the live account was created.
+        fills: every stored fill, oldest first.
+        tolerance_pct: allowed balance difference, percent of the expected total.
+        min_abs: per asset, an absolute floor of the tolerance (e.g. the amount step).
+        reported_external: exchange order ids already reported (from the store).
+    """
+
+    def __init__(self, oms: OrderManager, venue: ReconcileVenue, journal, risk: RiskManager, symbols: list[str],
+                 baseline: dict[str, Decimal], fills: list[Fill], tolerance_pct: Decimal,
+                 min_abs: dict[str, Decimal] | None = None, reported_external: set[str] | None = None):
+        self.oms, self.venue, self.journal, self.risk = oms, venue, journal, risk
+        self.symbols = symbols
+        self.quote = oms.portfolio.quote
+        self.expected = dict(baseline)
+        self.tolerance_pct = tolerance_pct
+        self.min_abs = min_abs or {}
+        self.reported_external = set(reported_external or ())
+        self._drift_seen: dict[str, str] = {}
+        self.last_report: Report | None = None
+        for fill in fills:
+            self._book(fill, None)
+        oms.fill_listeners.append(self._book)
+
+    def _book(self, fill: Fill, _position) -> None:
+        for asset, delta in fill_deltas(fill, self.quote).items():
+            self.expected[asset] = self.expected.get(asset, ZERO) + delta
+
+    def run(self, now_ms: int) -> Report:
+        """One reconciliation pass; returns its report (also kept as ``last_report``)."""
+        report = Report(now_ms)
+        self.oms.recover(now_ms)
+        for order in list(self.oms.open_orders()):
+            report.orders_checked += 1
+            try:
+                venue = self.venue.fetch_order(order)
+            except (VenueUnavailable, VenueError) as exc:
+                log.warning("reconciliation: order %s not checked: %s", order.client_order_id, exc)
+                report.complete = False
+                continue
+            issue = order_issue(order, venue)
+            if issue is None:
+                continue
+            report.issues.append(issue)
+            if issue.kind == "unknown_on_venue":
+                venue = OrderUpdate(order.client_order_id, OrderStatus.EXPIRED, order.exchange_order_id,
+                                    "unknown on the exchange at reconciliation")
+            self.oms.apply_update(order, venue, now_ms)
+        for symbol in self.symbols:
+            report.issues.extend(self._external(symbol, report))
+        if report.complete and not any(o.status is OrderStatus.NEW for o in self.oms.open_orders()):
+            report.issues.extend(self._balances(report))
+        self._record(report)
+        self.last_report = report
+        return report
+
+    def _external(self, symbol: str, report: Report) -> list[Issue]:
+        try:
+            open_orders = self.venue.fetch_open_orders(symbol)
+        except (VenueUnavailable, VenueError) as exc:
+            log.warning("reconciliation: open orders of %s not checked: %s", symbol, exc)
+            report.complete = False
+            return []
+        issues = []
+        for vo in open_orders:
+            if vo.client_order_id in self.oms.orders or vo.exchange_order_id in self.reported_external:
+                continue
+            self.reported_external.add(vo.exchange_order_id)
+            issues.append(Issue("external_order", symbol, vo.client_order_id, "left alone (not placed by quantd)",
+                                {"exchange_order_id": vo.exchange_order_id, "side": vo.side, "amount": str(vo.amount),
+                                 "price": str(vo.price), "status": vo.status.value}))
+        return issues
+
+    def _balances(self, report: Report) -> list[Issue]:
+        try:
+            actual = self.venue.fetch_balances()
+        except (VenueUnavailable, VenueError) as exc:
+            log.warning("reconciliation: balances not checked: %s", exc)
+            report.complete = False
+            return []
+        issues = []
+        for issue in balance_issues(self.expected, actual, self.tolerance_pct, self.min_abs):
+            if self._drift_seen.get(issue.symbol) != issue.detail["drift"]:  # report each new drift once
+                issues.append(issue)
+            self._drift_seen[issue.symbol] = issue.detail["drift"]
+        drifting = {i.symbol for i in balance_issues(self.expected, actual, self.tolerance_pct, self.min_abs)}
+        for asset in list(self._drift_seen):
+            if asset not in drifting:
+                del self._drift_seen[asset]
+        return issues
+
+    def _record(self, report: Report) -> None:
+        events: list[Event] = [i.event(report.ts_ms) for i in report.issues]
+        drift = [i for i in report.issues if i.kind == "balance_drift"]
+        if drift:
+            reason = "balance drift: " + "; ".join(
+                f"{i.symbol} exchange {i.detail['exchange']} vs expected {i.detail['expected']}" for i in drift)
+            if self.risk.breaker.trip(reason, report.ts_ms):
+                events.append(BreakerTripped(report.ts_ms, self.risk.breaker.state.value, reason, "reconciliation",
+                                             self.risk.view.equity))
+        for issue in report.issues:
+            log.warning("reconciliation: %s %s %s: %s (%s)", issue.kind, issue.symbol, issue.client_order_id,
+                        issue.action, issue.detail)
+        self.journal.reconciliation_recorded(report.issues, events, self.risk.breaker, report.ts_ms)
+        self.oms.pending_events.extend(events)

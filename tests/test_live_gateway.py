@@ -1,0 +1,227 @@
+"""Live trading through the real ccxt binance class against a fake Binance on 127.0.0.1.
+
+Every fault test ends by checking that the store and the exchange agree: one venue order per
+client order id, the same fills, the same balances.
+"""
+
+from __future__ import annotations
+
+import time
+from decimal import Decimal
+
+import pytest
+
+from engine.errors import VenueUnavailable
+from engine.models import OrderStatus, OrderType, Side
+from engine.risk.breaker import BreakerState
+from engine.store import load_state
+from engine.store.reconciliation import ReconciliationIssueRow
+from gateways.ccxt_errors import RetryPolicy
+from tests.live_helpers import candle_now, expected_from_fills, make_gateway, make_venue, open_desk
+
+BTC_STEP = Decimal("0.00001")
+
+
+@pytest.fixture
+def venue(data_dir):
+    v = make_venue(data_dir)
+    yield v
+    v.stop()
+
+
+@pytest.fixture
+def gateway(venue):
+    gw = make_gateway(venue)
+    yield gw
+    gw.close()
+
+
+@pytest.fixture
+def desk(tmp_path, gateway):
+    d = open_desk(tmp_path, gateway, {"USDT": Decimal("1000"), "BTC": Decimal(0)})
+    yield d
+    d.store.close()
+
+
+def assert_store_matches_venue(desk, venue, tmp_path):
+    """Every stored order is on the venue once, fills equal the venue's trades, balances agree."""
+    state = load_state(desk.store)
+    for order in state.orders:
+        on_venue = venue.orders_by_client_id(order.client_order_id)
+        assert len(on_venue) <= 1, f"{order.client_order_id} is on the venue {len(on_venue)} times"
+        if order.status in (OrderStatus.FILLED, OrderStatus.PARTIALLY_FILLED, OrderStatus.OPEN):
+            assert len(on_venue) == 1
+    ours = {str(t["id"]) for t in venue.trades if any(o.client_order_id == c.client_order_id
+                                                       for o in venue.orders.values() if o.order_id == t["orderId"]
+                                                       for c in state.orders)}
+    assert {f.trade_id for f in state.fills} == ours
+    cash, btc = expected_from_fills(state.fills, Decimal("1000"))
+    assert state.portfolio.cash == cash
+    assert state.portfolio.position("BTC/USDT").qty == btc == venue.total("BTC")
+
+
+def test_markets_come_from_the_real_exchange_info(gateway):
+    inst = gateway.instrument("BTC/USDT")
+    assert (inst.amount_step, inst.price_step, inst.min_notional) == (BTC_STEP, Decimal("0.01"), Decimal("10.0"))
+
+
+def test_market_buy_books_the_fee_taken_in_btc(desk, venue, tmp_path):
+    order = desk.submit_buy("100")
+    assert order.status is OrderStatus.FILLED and order.exchange_order_id
+    pos = desk.oms.portfolio.position("BTC/USDT")
+    trade = venue.trades[0]
+    assert trade["commissionAsset"] == "BTC"
+    assert pos.qty == Decimal(trade["qty"]) - Decimal(trade["commission"]) == venue.total("BTC")
+    assert desk.oms.portfolio.cash == Decimal("1000") - Decimal(trade["quoteQty"]) == venue.total("USDT")
+    assert_store_matches_venue(desk, venue, tmp_path)
+
+
+@pytest.mark.parametrize("fault", ["timeout_after", "drop_after", "unknown_1007", "http_503"])
+def test_lost_answer_with_the_order_placed_is_adopted_not_duplicated(desk, venue, tmp_path, fault):
+    venue.inject("POST /api/v3/order", fault)
+    order = desk.submit_buy("100")
+    assert order.status is OrderStatus.NEW and "outcome unknown" in order.reason
+    desk.oms.sync("BTC/USDT", candle_now(venue), 2)  # the next candle resolves it by client order id
+    assert order.status is OrderStatus.FILLED
+    assert len(venue.orders_by_client_id(order.client_order_id)) == 1
+    posts = [r for r in venue.requests if r[:2] == ("POST", "/api/v3/order")]
+    assert len(posts) == 1
+    assert_store_matches_venue(desk, venue, tmp_path)
+
+
+@pytest.mark.parametrize("fault", ["timeout_before", "drop_before"])
+def test_lost_request_is_resent_once_with_the_same_client_id(desk, venue, tmp_path, fault):
+    venue.inject("POST /api/v3/order", fault)
+    order = desk.submit_buy("100")
+    assert order.status is OrderStatus.NEW
+    desk.oms.sync("BTC/USDT", candle_now(venue), 2)
+    assert order.status is OrderStatus.FILLED
+    ids = [r[2]["newClientOrderId"] for r in venue.requests if r[:2] == ("POST", "/api/v3/order")]
+    lookups = [r for r in venue.requests if r[:2] == ("GET", "/api/v3/order")]
+    assert ids == [order.client_order_id] and lookups, "resent only after the lookup proved it absent"
+    assert len(venue.orders_by_client_id(order.client_order_id)) == 1
+    assert_store_matches_venue(desk, venue, tmp_path)
+
+
+def test_unanswerable_lookup_keeps_the_order_new_and_blocks_nothing_else(desk, venue):
+    venue.inject("POST /api/v3/order", "timeout_before")
+    order = desk.submit_buy("100")
+    venue.inject("GET /api/v3/order", *["http_429"] * 3)
+    desk.oms.sync("BTC/USDT", candle_now(venue), 2)
+    assert order.status is OrderStatus.NEW, "never resent while the venue cannot say whether it has it"
+    assert not [r for r in venue.requests if r[:2] == ("POST", "/api/v3/order")][1:]
+    desk.oms.sync("BTC/USDT", candle_now(venue), 3)
+    assert order.status is OrderStatus.FILLED and len(venue.orders_by_client_id(order.client_order_id)) == 1
+
+
+def test_insufficient_funds_is_rejected_once_with_an_event(desk, venue):
+    order = desk.submit_buy("5000")
+    assert order.status is OrderStatus.REJECTED and "InsufficientFunds" in order.reason
+    assert len([r for r in venue.requests if r[:2] == ("POST", "/api/v3/order")]) == 1
+    assert [e.kind for e in desk.drain()] == ["rejection"]
+    desk.oms.sync("BTC/USDT", candle_now(venue), 2)
+    assert len([r for r in venue.requests if r[:2] == ("POST", "/api/v3/order")]) == 1, "no retry"
+
+
+def test_below_min_notional_is_rejected_locally_without_a_request(desk, venue):
+    order = desk.submit_buy("9.99")
+    assert order.status is OrderStatus.REJECTED and "minimum 10" in order.reason
+    assert not [r for r in venue.requests if r[0] == "POST"]
+    assert [e.kind for e in desk.drain()] == ["rejection"]
+
+
+def test_venue_side_filter_failure_is_a_rejection_not_a_retry(desk, venue):
+    sell = desk.oms.submit(strategy="t", symbol="BTC/USDT", side=Side.SELL, signal_ts_ms=1, now_ms=1,
+                           qty=Decimal("0.001"), order_type=OrderType.LIMIT, price=Decimal("5"))
+    assert sell.status is OrderStatus.REJECTED  # 0.001 x 5 USDT is below the minimum notional
+    assert not [r for r in venue.requests if r[0] == "POST"], "caught locally from the market's limits"
+
+
+def test_reads_back_off_on_429_418_and_maintenance_honouring_retry_after(venue):
+    gw = make_gateway(venue, RetryPolicy(attempts=4, initial_secs=0.01, max_wait_secs=2, jitter_secs=0.01))
+    try:
+        venue.inject("GET /api/v3/account", "http_429", "http_418", "maintenance")
+        start = time.monotonic()
+        balances = gw.fetch_balances()
+        assert balances["USDT"] == Decimal("1000")
+        assert time.monotonic() - start >= 2.0, "Retry-After: 1 honoured twice"
+        venue.inject("GET /api/v3/account", *["maintenance"] * 4)
+        with pytest.raises(VenueUnavailable, match="OnMaintenance"):
+            gw.fetch_balances()
+    finally:
+        gw.close()
+
+
+def test_partial_fill_then_cancel(desk, venue, tmp_path):
+    order = desk.oms.submit(strategy="t", symbol="BTC/USDT", side=Side.BUY, signal_ts_ms=1, now_ms=1,
+                            qty=Decimal("0.002"), order_type=OrderType.LIMIT, price=Decimal("50000"))
+    assert order.status is OrderStatus.OPEN
+    venue.fill_partially(order.client_order_id, "0.0008")
+    fills = desk.oms.sync("BTC/USDT", candle_now(venue), 2)
+    assert order.status is OrderStatus.PARTIALLY_FILLED and [f.qty for f in fills] == [Decimal("0.0008")]
+    assert desk.oms.portfolio.position("BTC/USDT").qty == Decimal("0.0008") - Decimal("0.0000008")
+    assert desk.oms.cancel(order, "operator cancel", 3)
+    assert order.status is OrderStatus.CANCELED and order.filled_qty == Decimal("0.0008")
+    assert venue.orders_by_client_id(order.client_order_id)[0].status == "CANCELED"
+    assert venue.total("USDT") == desk.oms.portfolio.cash
+    assert_store_matches_venue(desk, venue, tmp_path)
+
+
+def test_a_fill_reported_twice_is_booked_once(desk, venue, tmp_path):
+    venue.duplicate_fill_reports = True
+    order = desk.oms.submit(strategy="t", symbol="BTC/USDT", side=Side.BUY, signal_ts_ms=1, now_ms=1,
+                            qty=Decimal("0.002"), order_type=OrderType.LIMIT, price=Decimal("50000"))
+    venue.fill_partially(order.client_order_id, "0.002")
+    assert len(desk.oms.sync("BTC/USDT", candle_now(venue), 2)) == 1
+    assert desk.oms.sync("BTC/USDT", candle_now(venue), 3) == []
+    assert order.filled_qty == Decimal("0.002") and order.status is OrderStatus.FILLED
+    assert_store_matches_venue(desk, venue, tmp_path)
+
+
+def test_external_order_is_reported_once_and_left_alone(desk, venue):
+    venue.place_external("BTCUSDT", "BUY", "0.001", "30000")
+    report = desk.reconciler.run(1)
+    assert [i.kind for i in report.issues] == ["external_order"]
+    assert [e.kind for e in desk.drain()] == ["external_order"]
+    assert desk.reconciler.run(2).issues == []
+    assert [o.status for o in venue.orders.values()] == ["NEW"], "never touched"
+    with desk.store.read() as s:
+        assert s.query(ReconciliationIssueRow).filter_by(kind="external_order").count() == 1
+
+
+def test_balance_drift_alerts_and_halts(desk, venue):
+    desk.submit_buy("100")
+    assert desk.reconciler.run(1).issues == []
+    venue.free["BTC"] -= Decimal("0.001")  # someone sold part of it by hand
+    report = desk.reconciler.run(2)
+    assert [i.kind for i in report.issues] == ["balance_drift"]
+    assert desk.risk.breaker.state is BreakerState.HALTED and "BTC" in desk.risk.breaker.reason
+    assert [e.kind for e in desk.drain()][-2:] == ["reconciliation_drift", "breaker_tripped"]
+    assert desk.reconciler.run(3).issues == [], "the same drift is reported once"
+    assert load_state(desk.store).breaker.state is BreakerState.HALTED
+
+
+def test_order_that_filled_while_we_were_down_gets_its_fills(tmp_path, venue, gateway, desk):
+    order = desk.oms.submit(strategy="t", symbol="BTC/USDT", side=Side.BUY, signal_ts_ms=1, now_ms=1,
+                            qty=Decimal("0.002"), order_type=OrderType.LIMIT, price=Decimal("50000"))
+    desk.store.close()
+    venue.fill_partially(order.client_order_id, "0.002")  # while the daemon is stopped
+    again = open_desk(tmp_path, gateway, {})
+    report = again.reconciler.run(5)
+    assert [i.kind for i in report.issues] == ["order_changed_while_away"]
+    state = load_state(again.store)
+    assert state.orders[0].status is OrderStatus.FILLED and len(state.fills) == 1
+    assert state.portfolio.position("BTC/USDT").qty == venue.total("BTC")
+    again.store.close()
+
+
+def test_order_unknown_to_the_venue_is_marked_and_alerted(tmp_path, venue, gateway, desk):
+    order = desk.oms.submit(strategy="t", symbol="BTC/USDT", side=Side.BUY, signal_ts_ms=1, now_ms=1,
+                            qty=Decimal("0.002"), order_type=OrderType.LIMIT, price=Decimal("50000"))
+    with venue.lock:  # the venue loses it (e.g. an account reset on a testnet)
+        venue._release(venue.orders_by_client_id(order.client_order_id)[0])
+        venue.orders.clear()
+    report = desk.reconciler.run(5)
+    assert [i.kind for i in report.issues] == ["unknown_on_venue"]
+    assert order.status is OrderStatus.EXPIRED
+    assert "reconciliation_drift" in [e.kind for e in desk.drain()]
