@@ -102,8 +102,10 @@ def test_alert_lines_for_fills_rejections_and_the_breaker(caplog):
     from engine.events import BreakerTripped, OrderFilled, RiskDecided
 
     fill = OrderFilled(0, "qd-sma_cross-1", "BTC/USDT", "buy", "0.51754", "19188.00", "9.93", "filled")
-    assert format_event(fill) == ("FILL BUY 0.51754 BTC @ 19,188.00 USDT (notional 9,930.56, fee 9.9300) "
+    assert format_event(fill) == ("FILL BUY 0.51754 BTC @ 19,188.00 USDT (notional 9,930.56, fee 9.93 USDT) "
                                   "order qd-sma_cross-1 filled")
+    base_fee = OrderFilled(0, "qd-sma_cross-1", "BTC/USDT", "buy", "0.00176", "56647.39", "0.00000176", "filled", "BTC")
+    assert "fee 0.00000176 BTC)" in format_event(base_fee)
     trip = BreakerTripped(0, "halted", "max_drawdown: drawdown 25.3%", "max_drawdown", 31923.66)
     assert format_event(trip).startswith("CIRCUIT BREAKER HALTED at equity 31,923.66: max_drawdown")
     caplog.set_level(logging.INFO, logger="quantd.alerts")
