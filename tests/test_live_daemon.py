@@ -73,6 +73,7 @@ def test_sigkill_around_the_first_order_then_restart_leaves_exactly_one(data_dir
         out, _ = proc.communicate(timeout=60)
         assert proc.returncode == 0, out[-3000:]
         assert ("found at the venue" if placed else "provably not at the venue") in out
+        assert "test-secret" not in out and "test-key" not in out, "keys never reach the logs"
         orders = _agree(tmp_path, venue)
         again = next(o for o in orders if o.client_order_id == first.client_order_id)
         assert again.status is OrderStatus.FILLED
