@@ -216,16 +216,10 @@ class Reconciler:
             log.warning("reconciliation: balances not checked: %s", exc)
             report.complete = False
             return []
-        issues = []
-        for issue in balance_issues(self.expected, actual, self.tolerance_pct, self.min_abs):
-            if self._drift_seen.get(issue.symbol) != issue.detail["drift"]:  # report each new drift once
-                issues.append(issue)
-            self._drift_seen[issue.symbol] = issue.detail["drift"]
-        drifting = {i.symbol for i in balance_issues(self.expected, actual, self.tolerance_pct, self.min_abs)}
-        for asset in list(self._drift_seen):
-            if asset not in drifting:
-                del self._drift_seen[asset]
-        return issues
+        found = balance_issues(self.expected, actual, self.tolerance_pct, self.min_abs)
+        new = [i for i in found if self._drift_seen.get(i.symbol) != i.detail["drift"]]  # each drift once
+        self._drift_seen = {i.symbol: i.detail["drift"] for i in found}
+        return new
 
     def _record(self, report: Report) -> None:
         events: list[Event] = [i.event(report.ts_ms) for i in report.issues]

@@ -84,6 +84,8 @@ class CcxtGateway:
         self._thread.start()
         self.exchange = self._run(self._make(exchange_id, api_key, secret, sandbox, api_url, timeout_ms))
         self._markets_loaded = False
+        self._last_close: dict[str, Decimal] = {}
+        """symbol -> close of the last candle synced: the reference price of market sells' minimum notional."""
 
     async def _make(self, exchange_id, api_key, secret, sandbox, api_url, timeout_ms):
         ex = getattr(ccxt_async, exchange_id)({
@@ -134,18 +136,16 @@ class CcxtGateway:
         return dec((self.exchange.markets[symbol]["limits"].get("amount") or {}).get("min"))
 
     # ----- orders -----------------------------------------------------------------------------
-    def create_order(self, order: Order, reference_price: Decimal | None = None) -> OrderUpdate:
+    def create_order(self, order: Order) -> OrderUpdate:
         """Send ``order`` with its client order id (see :class:`engine.ports.ExchangeGateway`).
-
-        Args:
-            reference_price: quote per base used to check a market sell's minimum notional.
+        A market sell's notional is checked at the last synced candle's close.
 
         Raises:
             SubmissionUnknown: no answer; the order may or may not exist.
         """
         self.load_markets()
         try:
-            args = self._order_args(order, reference_price)
+            args = self._order_args(order)
         except _LocalReject as exc:
             log.warning("order %s rejected before sending: %s", order.client_order_id, exc)
             return OrderUpdate(order.client_order_id, OrderStatus.REJECTED, None, f"rejected locally: {exc}")
@@ -160,7 +160,7 @@ class CcxtGateway:
             raise mapped from None
         return self._update(order, result, result.get("trades") or [])
 
-    def _order_args(self, order: Order, reference_price: Decimal | None) -> tuple:
+    def _order_args(self, order: Order) -> tuple:
         symbol, ex = order.symbol, self.exchange
         params: dict = {"clientOrderId": order.client_order_id}
         price = None
@@ -183,7 +183,7 @@ class CcxtGateway:
         if amount <= 0 or amount < self._min_amount(symbol):
             raise _LocalReject(f"amount {order.qty} rounds to {amount}, below the market's minimum "
                                f"{self._min_amount(symbol)}")
-        ref = Decimal(repr(price)) if price is not None else reference_price
+        ref = Decimal(repr(price)) if price is not None else self._last_close.get(symbol)
         if ref is not None and amount * ref < min_cost:
             raise _LocalReject(f"notional {amount * ref} is below the market's minimum {min_cost}")
         ccxt_type = "market" if order.type is OrderType.MARKET else "limit"
@@ -221,6 +221,8 @@ class CcxtGateway:
 
     def sync(self, symbol: str, candle: Candle, working: list[Order]) -> list[OrderUpdate]:
         """Poll each working order of ``symbol``; fills are fetched only when the filled amount moved."""
+        if candle is not None:
+            self._last_close[symbol] = Decimal(repr(candle.close))
         updates = []
         for order in working:
             result = self._run(read(self.exchange, self.retry, f"fetch_order {order.client_order_id}",

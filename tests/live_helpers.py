@@ -14,7 +14,6 @@ from engine.models import Candle, Fill, Order, Side
 from engine.oms import OrderManager
 from engine.portfolio import Portfolio
 from engine.reconcile import Reconciler
-from engine.risk.breaker import CircuitBreaker
 from engine.risk.manager import RiskManager
 from engine.store import SqlJournal, load_state, open_store
 from engine.store.state import init_account
@@ -108,5 +107,5 @@ def expected_from_fills(fills: list[Fill], cash: Decimal) -> tuple[Decimal, Deci
     return cash, btc
 
 
-__all__ = ["CircuitBreaker", "Desk", "FAST_RETRY", "MINUTE", "candle_now", "expected_from_fills", "make_gateway",
+__all__ = ["Desk", "FAST_RETRY", "MINUTE", "candle_now", "expected_from_fills", "make_gateway",
            "make_venue", "open_desk", "real_1m"]

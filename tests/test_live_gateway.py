@@ -43,7 +43,7 @@ def desk(tmp_path, gateway):
     d.store.close()
 
 
-def assert_store_matches_venue(desk, venue, tmp_path):
+def assert_store_matches_venue(desk, venue):
     """Every stored order is on the venue once, fills equal the venue's trades, balances agree."""
     state = load_state(desk.store)
     for order in state.orders:
@@ -51,10 +51,9 @@ def assert_store_matches_venue(desk, venue, tmp_path):
         assert len(on_venue) <= 1, f"{order.client_order_id} is on the venue {len(on_venue)} times"
         if order.status in (OrderStatus.FILLED, OrderStatus.PARTIALLY_FILLED, OrderStatus.OPEN):
             assert len(on_venue) == 1
-    ours = {str(t["id"]) for t in venue.trades if any(o.client_order_id == c.client_order_id
-                                                       for o in venue.orders.values() if o.order_id == t["orderId"]
-                                                       for c in state.orders)}
-    assert {f.trade_id for f in state.fills} == ours
+    ours = {o.client_order_id for o in state.orders}
+    venue_trades = {str(t["id"]) for t in venue.trades if venue.orders[t["orderId"]].client_order_id in ours}
+    assert {f.trade_id for f in state.fills} == venue_trades
     cash, btc = expected_from_fills(state.fills, Decimal("1000"))
     assert state.portfolio.cash == cash
     assert state.portfolio.position("BTC/USDT").qty == btc == venue.total("BTC")
@@ -65,7 +64,7 @@ def test_markets_come_from_the_real_exchange_info(gateway):
     assert (inst.amount_step, inst.price_step, inst.min_notional) == (BTC_STEP, Decimal("0.01"), Decimal("10.0"))
 
 
-def test_market_buy_books_the_fee_taken_in_btc(desk, venue, tmp_path):
+def test_market_buy_books_the_fee_taken_in_btc(desk, venue):
     order = desk.submit_buy("100")
     assert order.status is OrderStatus.FILLED and order.exchange_order_id
     pos = desk.oms.portfolio.position("BTC/USDT")
@@ -73,11 +72,11 @@ def test_market_buy_books_the_fee_taken_in_btc(desk, venue, tmp_path):
     assert trade["commissionAsset"] == "BTC"
     assert pos.qty == Decimal(trade["qty"]) - Decimal(trade["commission"]) == venue.total("BTC")
     assert desk.oms.portfolio.cash == Decimal("1000") - Decimal(trade["quoteQty"]) == venue.total("USDT")
-    assert_store_matches_venue(desk, venue, tmp_path)
+    assert_store_matches_venue(desk, venue)
 
 
 @pytest.mark.parametrize("fault", ["timeout_after", "drop_after", "unknown_1007", "http_503"])
-def test_lost_answer_with_the_order_placed_is_adopted_not_duplicated(desk, venue, tmp_path, fault):
+def test_lost_answer_with_the_order_placed_is_adopted_not_duplicated(desk, venue, fault):
     venue.inject("POST /api/v3/order", fault)
     order = desk.submit_buy("100")
     assert order.status is OrderStatus.NEW and "outcome unknown" in order.reason
@@ -86,11 +85,11 @@ def test_lost_answer_with_the_order_placed_is_adopted_not_duplicated(desk, venue
     assert len(venue.orders_by_client_id(order.client_order_id)) == 1
     posts = [r for r in venue.requests if r[:2] == ("POST", "/api/v3/order")]
     assert len(posts) == 1
-    assert_store_matches_venue(desk, venue, tmp_path)
+    assert_store_matches_venue(desk, venue)
 
 
 @pytest.mark.parametrize("fault", ["timeout_before", "drop_before"])
-def test_lost_request_is_resent_once_with_the_same_client_id(desk, venue, tmp_path, fault):
+def test_lost_request_is_resent_once_with_the_same_client_id(desk, venue, fault):
     venue.inject("POST /api/v3/order", fault)
     order = desk.submit_buy("100")
     assert order.status is OrderStatus.NEW
@@ -100,7 +99,7 @@ def test_lost_request_is_resent_once_with_the_same_client_id(desk, venue, tmp_pa
     lookups = [r for r in venue.requests if r[:2] == ("GET", "/api/v3/order")]
     assert ids == [order.client_order_id] and lookups, "resent only after the lookup proved it absent"
     assert len(venue.orders_by_client_id(order.client_order_id)) == 1
-    assert_store_matches_venue(desk, venue, tmp_path)
+    assert_store_matches_venue(desk, venue)
 
 
 def test_unanswerable_lookup_keeps_the_order_new_and_blocks_nothing_else(desk, venue):
@@ -152,7 +151,7 @@ def test_reads_back_off_on_429_418_and_maintenance_honouring_retry_after(venue):
         gw.close()
 
 
-def test_partial_fill_then_cancel(desk, venue, tmp_path):
+def test_partial_fill_then_cancel(desk, venue):
     order = desk.oms.submit(strategy="t", symbol="BTC/USDT", side=Side.BUY, signal_ts_ms=1, now_ms=1,
                             qty=Decimal("0.002"), order_type=OrderType.LIMIT, price=Decimal("50000"))
     assert order.status is OrderStatus.OPEN
@@ -164,10 +163,10 @@ def test_partial_fill_then_cancel(desk, venue, tmp_path):
     assert order.status is OrderStatus.CANCELED and order.filled_qty == Decimal("0.0008")
     assert venue.orders_by_client_id(order.client_order_id)[0].status == "CANCELED"
     assert venue.total("USDT") == desk.oms.portfolio.cash
-    assert_store_matches_venue(desk, venue, tmp_path)
+    assert_store_matches_venue(desk, venue)
 
 
-def test_a_fill_reported_twice_is_booked_once(desk, venue, tmp_path):
+def test_a_fill_reported_twice_is_booked_once(desk, venue):
     venue.duplicate_fill_reports = True
     order = desk.oms.submit(strategy="t", symbol="BTC/USDT", side=Side.BUY, signal_ts_ms=1, now_ms=1,
                             qty=Decimal("0.002"), order_type=OrderType.LIMIT, price=Decimal("50000"))
@@ -175,7 +174,7 @@ def test_a_fill_reported_twice_is_booked_once(desk, venue, tmp_path):
     assert len(desk.oms.sync("BTC/USDT", candle_now(venue), 2)) == 1
     assert desk.oms.sync("BTC/USDT", candle_now(venue), 3) == []
     assert order.filled_qty == Decimal("0.002") and order.status is OrderStatus.FILLED
-    assert_store_matches_venue(desk, venue, tmp_path)
+    assert_store_matches_venue(desk, venue)
 
 
 def test_external_order_is_reported_once_and_left_alone(desk, venue):
@@ -225,3 +224,12 @@ def test_order_unknown_to_the_venue_is_marked_and_alerted(tmp_path, venue, gatew
     assert [i.kind for i in report.issues] == ["unknown_on_venue"]
     assert order.status is OrderStatus.EXPIRED
     assert "reconciliation_drift" in [e.kind for e in desk.drain()]
+
+
+def test_market_sell_below_min_notional_is_rejected_locally_at_the_last_close(desk, venue):
+    desk.submit_buy("100")
+    desk.oms.sync("BTC/USDT", candle_now(venue), 2)  # the gateway learns the last close
+    sell = desk.oms.submit(strategy="t", symbol="BTC/USDT", side=Side.SELL, signal_ts_ms=3, now_ms=3,
+                           qty=Decimal("0.0001"))  # about 5.6 USDT at 2021-04 prices
+    assert sell.status is OrderStatus.REJECTED and "below the market's minimum" in sell.reason
+    assert len([r for r in venue.requests if r[:2] == ("POST", "/api/v3/order")]) == 1, "only the buy was sent"
