@@ -38,7 +38,7 @@ def format_event(event: Event) -> str | None:
         return f"RECONCILIATION {p['issue']} {p['symbol']} {p['client_order_id']}: {p['action']} ({p['detail']})"
     if event.kind == "external_order":
         return (f"EXTERNAL ORDER on {p['symbol']}: {p['side']} {p['amount']} @ {p['price']} (exchange id "
-                f"{p['exchange_order_id']}, client id {p['client_order_id']}): not placed by quantd, left alone")
+                f"{p['exchange_order_id']}, client id {p['client_order_id']}): not placed by quantd, {p['action']}")
     if event.kind == "stale_data":
         return f"STALE DATA {p['symbol']}: {p['reason']}; no new entries until fresh candles arrive"
     if event.kind == "stale_data_recovered":

@@ -20,21 +20,20 @@ from engine.backtest.simulator import FillModel
 from engine.data import load_ohlcv
 from engine.errors import ConfigError
 from engine.events import EventBus
-from engine.live import LiveEngine, wall_ms
+from engine.live import Lane, LiveEngine, wall_ms
 from engine.oms import OrderManager
 from engine.reconcile import Reconciler
 from engine.risk.manager import RiskManager
 from engine.risk.sizing import parse_stake
 from engine.runner import StrategyRunner
 from engine.store import SqlJournal, Store, load_state, open_store
-from engine.store.state import init_account
+from engine.store.state import add_baseline, init_account
 from engine.strategy import create
 from engine.timeframes import timeframe_to_ms
-from gateways import sample_path
 from gateways.ccxt_gateway import CcxtGateway
 from gateways.ccxt_market import CcxtMarketData
 from gateways.paper import PaperGateway
-from gateways.replay import ReplayMarketData
+from gateways.replay import ReplayFeed
 from vault import exchange_credentials
 
 log = logging.getLogger("quantd")
@@ -43,72 +42,96 @@ TICK_SECS = 0.1
 """How often the scheduler asks market data for newly closed candles (replay)."""
 
 
-def build_engine(settings: Settings) -> tuple[LiveEngine, object, Store]:
-    """Wire the daemon from settings and the stored state; returns (engine, market, store).
+def build_engine(settings: Settings) -> tuple[LiveEngine, Store]:
+    """Wire the daemon from settings and the stored state; returns (engine, store).
 
-    Paper: the replay source and the paper venue. Live: the ccxt gateway (keys from the
-    vault), its candles, and a reconciler that runs before any order.
+    One lane per configured market; the lanes share one OMS, portfolio and risk manager.
+    Paper: a replay source per market and the paper venue. Live: the ccxt gateway (keys from
+    the vault), its candles, and a reconciler that runs before any order.
 
     Raises:
-        ConfigError (VaultError): the store belongs to another mode, the data file does not
+        ConfigError (VaultError): the store belongs to another mode, a data file does not
             fit, keys are missing or loose, the exchange has no such market.
         StoreError, DataError, VenueError: store, data or exchange unusable.
     """
     store = open_store(settings.store.url)
     try:
-        return _build(settings, store)
+        return _build(settings, store), store
     except BaseException:
         store.close()
         raise
 
 
-def _build(settings: Settings, store: Store) -> tuple[LiveEngine, object, Store]:
+def _build(settings: Settings, store: Store) -> LiveEngine:
     state = load_state(store)
     resumed = state is not None
     if state is not None and state.mode != settings.mode:
         raise ConfigError(f"the store {settings.store.url} holds {state.mode} state; mode is {settings.mode}: use another store.url")
-    strat = settings.strategy
-    tf_ms = timeframe_to_ms(strat.timeframe)
+    markets = settings.markets()
     live = settings.mode == "live"
     gateway = connect_exchange(settings) if live else None
-    instrument = gateway.instrument(strat.symbol) if live else settings.instrument()
-    if state is None:
-        if live:
-            cash, baseline = _live_account(settings, gateway, instrument)
-        else:
-            cash, baseline = settings.paper.cash, None
-        init_account(store, settings.mode, cash, instrument.quote, wall_ms(), baseline)
-        state = load_state(store)
+    try:
+        instruments = [gateway.instrument(m.symbol) if live else settings.instrument(m) for m in markets]
+        if state is not None and state.portfolio.quote != instruments[0].quote:
+            raise ConfigError(f"the store {settings.store.url} keeps its cash in {state.portfolio.quote}; "
+                              f"the markets are quoted in {instruments[0].quote}: use another store.url")
+        if state is None:
+            if live:
+                cash, baseline = _live_account(settings, gateway, instruments)
+            else:
+                cash, baseline = settings.paper.cash, None
+            init_account(store, settings.mode, cash, instruments[0].quote, wall_ms(), baseline)
+            state = load_state(store)
+        elif live:
+            _extend_baseline(store, state, gateway, instruments)
+        return _wire(settings, store, state, resumed, markets, instruments, gateway)
+    except BaseException:
+        if gateway is not None:
+            gateway.close()
+        raise
+
+
+def _wire(settings: Settings, store: Store, state, resumed: bool, markets: list, instruments: list,
+          gateway: CcxtGateway | None) -> LiveEngine:
+    live = gateway is not None
     journal = SqlJournal(store)
     if not live:
-        gateway = PaperGateway([instrument], FillModel(settings.paper.fee, settings.paper.slippage_bps), state.orders)
+        gateway = PaperGateway(instruments, FillModel(settings.paper.fee, settings.paper.slippage_bps), state.orders)
     oms = OrderManager(gateway, journal, state.portfolio, state.orders)
     oms.mark_fills_seen(state.trade_ids)
-    risk = RiskManager(settings.risk.build(tf_ms), state.breaker, settings.risk.protection(), state.protections,
-                       settings.risk.flatten_on_halt, settings.risk.day_start_hour_utc)
-    runner = StrategyRunner(create(strat.name, strat.params), strat.symbol, strat.timeframe, oms,
-                            parse_stake(strat.stake, settings.paper.fee), journal, risk, instrument)
-    cursor = state.cursors.get(runner.key)
+    risk = RiskManager(settings.risk.build(min(timeframe_to_ms(m.timeframe) for m in markets)), state.breaker,
+                       settings.risk.protection(), state.protections, settings.risk.flatten_on_halt,
+                       settings.risk.day_start_hour_utc)
+    lanes = []
+    feed = None if live else ReplayFeed(settings.replay.speed)
+    for m, instrument in zip(markets, instruments):
+        runner = StrategyRunner(create(m.name, m.params), m.symbol, m.timeframe, oms,
+                                parse_stake(m.stake, settings.paper.fee), journal, risk, instrument)
+        cursor = state.cursors.get(runner.key)
+        if live:
+            market = CcxtMarketData(gateway, m.symbol, m.timeframe, cursor)
+        else:
+            df, report = load_ohlcv(settings.replay_file(m), timeframe=m.timeframe)
+            log.info("market data %s %s: %s", m.symbol, m.timeframe, report.summary())
+            market = feed.market(df, runner.tf_ms, start_after_ms=cursor)
+        lanes.append(Lane(runner, market, cursor))
     bus = EventBus()
     bus.subscribe(log_alert)
     log.info("risk: %s", ", ".join(r.describe() for r in risk.rules) or "no limits")
     if live:
         ex = settings.exchange
-        market = CcxtMarketData(gateway, strat.symbol, strat.timeframe, cursor)
-        reconciler = Reconciler(oms, gateway, journal, risk, [strat.symbol], state.baseline, state.fills,
-                                ex.balance_tolerance_pct,
-                                {instrument.base: instrument.amount_step or Decimal(0), instrument.quote: Decimal("0.01")},
-                                state.reported_external)
-        engine = LiveEngine(runner, market, journal, bus, settings.mode, cursor, reconciler, ex.reconcile_secs,
-                            int(ex.stale_after_candles * tf_ms), ex.unreachable_after_secs)
+        min_abs = {i.base: i.amount_step or Decimal(0) for i in instruments}
+        min_abs[instruments[0].quote] = Decimal("0.01")
+        reconciler = Reconciler(oms, gateway, journal, risk, [m.symbol for m in markets], state.baseline, state.fills,
+                                ex.balance_tolerance_pct, min_abs, state.reported_external, ex.adopt_external_orders)
+        for lane in lanes:
+            lane.stale_after_ms = int(ex.stale_after_candles * lane.runner.tf_ms)
+        engine = LiveEngine(lanes, journal, bus, settings.mode, reconciler, ex.reconcile_secs,
+                            ex.unreachable_after_secs)
     else:
-        df, report = load_ohlcv(settings.replay.data or sample_path(), timeframe=strat.timeframe)
-        log.info("market data: %s", report.summary())
-        market = ReplayMarketData(df, tf_ms, settings.replay.speed, start_after_ms=cursor)
-        engine = LiveEngine(runner, market, journal, bus, settings.mode, cursor)
+        engine = LiveEngine(lanes, journal, bus, settings.mode)
     engine.start(resumed, state.fills, state.peak_equity)
-    return engine, market, store
-
+    return engine
 
 def connect_exchange(settings: Settings) -> CcxtGateway:
     """The ccxt gateway with keys from the vault, markets loaded.
@@ -120,7 +143,8 @@ def connect_exchange(settings: Settings) -> CcxtGateway:
     ex = settings.exchange
     creds = exchange_credentials(ex.id, settings.vault.dir, ex.api_key, ex.secret)
     gateway = CcxtGateway(ex.id, api_key=creds.api_key.get_secret_value(), secret=creds.secret.get_secret_value(),
-                          sandbox=ex.sandbox, api_url=ex.api_url, timeout_ms=ex.timeout_ms)
+                          sandbox=ex.sandbox, api_url=ex.api_url, timeout_ms=ex.timeout_ms,
+                          rate_limit_ms=ex.rate_limit_ms)
     try:
         gateway.load_markets()
     except BaseException:
@@ -130,17 +154,31 @@ def connect_exchange(settings: Settings) -> CcxtGateway:
     return gateway
 
 
-def _live_account(settings: Settings, gateway: CcxtGateway, instrument) -> tuple[Decimal, dict[str, Decimal]]:
+def _live_account(settings: Settings, gateway: CcxtGateway, instruments: list) -> tuple[Decimal, dict[str, Decimal]]:
     """First live start: the capital the daemon may use and the balances it starts from."""
     balances = gateway.fetch_balances()
-    quote_balance = balances.get(instrument.quote, Decimal(0))
+    quote = instruments[0].quote
+    quote_balance = balances.get(quote, Decimal(0))
     capital = settings.exchange.capital or quote_balance
     if capital > quote_balance:
         raise ConfigError(f"invalid setting exchange.capital (QUANTD_EXCHANGE__CAPITAL): {capital} "
-                          f"{instrument.quote} is more than the account holds ({quote_balance})")
-    baseline = {instrument.quote: quote_balance, instrument.base: balances.get(instrument.base, Decimal(0))}
-    log.info("live account created: capital %s %s; exchange balances at start %s", capital, instrument.quote, baseline)
+                          f"{quote} is more than the account holds ({quote_balance})")
+    baseline = {quote: quote_balance} | {i.base: balances.get(i.base, Decimal(0)) for i in instruments}
+    log.info("live account created: capital %s %s; exchange balances at start %s", capital, quote, baseline)
     return capital, baseline
+
+
+def _extend_baseline(store: Store, state, gateway: CcxtGateway, instruments: list) -> None:
+    """A market added to the config since the account was created: its base asset's current
+    exchange balance joins the baseline (the store has no fill in it, so that is all it holds)."""
+    missing = [i.base for i in instruments if i.base not in state.baseline]
+    if not missing:
+        return
+    balances = gateway.fetch_balances()
+    added = {asset: balances.get(asset, Decimal(0)) for asset in missing}
+    add_baseline(store, added, wall_ms())
+    state.baseline.update(added)
+    log.info("new market(s): exchange balances %s added to the reconciliation baseline", added)
 
 
 def run(settings: Settings) -> int:
@@ -163,7 +201,7 @@ def run(settings: Settings) -> int:
 
     for sig in (signal.SIGINT, signal.SIGTERM):  # before start-up work, so an early signal is clean too
         signal.signal(sig, on_signal)
-    engine, market, store = build_engine(settings)
+    engine, store = build_engine(settings)
     built.append(engine)
 
     def step() -> None:
@@ -182,7 +220,7 @@ def run(settings: Settings) -> int:
     announced_end = False
     try:
         while not stop.wait(0.2):
-            if getattr(market, "exhausted", False) and not announced_end:
+            if engine.exhausted and not announced_end:
                 announced_end = True
                 log.info("replay finished: every candle of the data file was processed")
                 if settings.replay.exit_when_done:
@@ -192,7 +230,7 @@ def run(settings: Settings) -> int:
         scheduler.shutdown(wait=True)
         engine.stop("error" if failed.is_set() else reason["text"])
         store.close()
-        gateway = engine.runner.oms.gateway
+        gateway = engine.oms.gateway
         if isinstance(gateway, CcxtGateway):
             gateway.close()
     return 1 if failed.is_set() else 0

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -28,6 +28,7 @@ from engine.risk.limits import RiskLimits
 from engine.risk.sizing import parse_stake
 from engine.strategy import create
 from engine.timeframes import timeframe_to_ms
+from gateways import sample_path
 
 _YAML_FILE: ContextVar[Path | None] = ContextVar("quantd_yaml_file", default=None)
 
@@ -37,13 +38,21 @@ class _Section(BaseModel):
 
 
 class StrategySettings(_Section):
-    """The strategy the daemon runs on one market."""
+    """One strategy on one market. ``strategy`` is accepted for ``name`` (the issue's and
+    freqtrade's spelling in a ``strategies`` list)."""
 
-    name: str = "sma_cross"
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    name: str = Field("sma_cross", validation_alias=AliasChoices("name", "strategy"))
     symbol: str = "BTC/USDT"
     timeframe: str = "5m"
     params: dict[str, Any] = Field(default_factory=lambda: {"fast": 10, "slow": 30})
     stake: str = Field("all", description="'all' or quote amount per entry")
+    data: Path | None = Field(None, description="paper: OHLCV file replayed for this market; default: "
+                                                "replay.data, else the bundled sample of the symbol and timeframe")
+    amount_step: Decimal | None = Field(None, gt=0, description="paper: quantity increment; default paper.amount_step")
+    price_step: Decimal | None = Field(None, gt=0, description="paper: price tick; default paper.price_step")
+    min_notional: Decimal | None = Field(None, ge=0, description="paper: smallest order; default paper.min_notional")
 
 
 class PaperSettings(_Section):
@@ -75,12 +84,16 @@ class ExchangeSettings(_Section):
     api_key: SecretStr | None = None
     secret: SecretStr | None = None
     timeout_ms: int = Field(10_000, ge=100, le=120_000, description="HTTP timeout per request")
+    rate_limit_ms: int | None = Field(None, ge=1, le=60_000, description="ccxt rateLimit, ms per request of weight "
+                                                                        "1; default: the exchange's own")
     poll_secs: float = Field(2.0, gt=0, le=3600, description="how often candles and working orders are polled")
     reconcile_secs: float = Field(60.0, gt=0, description="seconds between reconciliations (also run at start-up)")
     balance_tolerance_pct: Decimal = Field(Decimal("0.5"), ge=0, le=100,
                                            description="balance drift allowed before the breaker halts, percent")
     stale_after_candles: float = Field(2.0, gt=0, description="no new closed candle for this many timeframes: stale")
     unreachable_after_secs: float = Field(60.0, gt=0, description="exchange unreachable this long: stale")
+    adopt_external_orders: bool = Field(False, description="take over open orders placed outside quantd on a "
+                                                          "traded symbol (default: report them, never touch)")
     capital: Decimal | None = Field(None, gt=0, description="quote the daemon may trade with; default: the whole "
                                                             "quote balance at the first start")
 
@@ -105,6 +118,8 @@ class Settings(BaseSettings):
 
     mode: Literal["paper", "live"] = "paper"
     strategy: StrategySettings = Field(default_factory=StrategySettings)
+    strategies: list[StrategySettings] | None = Field(
+        None, description="several markets in one daemon (one account, one risk manager); replaces strategy")
     paper: PaperSettings = Field(default_factory=PaperSettings)
     replay: ReplaySettings = Field(default_factory=ReplaySettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
@@ -123,9 +138,39 @@ class Settings(BaseSettings):
             sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=yaml_file))
         return tuple(sources)
 
-    def instrument(self) -> Instrument:
-        """Trading rules of the configured market for the paper simulator."""
-        return Instrument(self.strategy.symbol, self.paper.amount_step, self.paper.price_step, self.paper.min_notional)
+    def markets(self) -> list[StrategySettings]:
+        """What the daemon trades: ``strategies`` when given, else the single ``strategy``."""
+        return list(self.strategies) if self.strategies else [self.strategy]
+
+    def instrument(self, market: StrategySettings | None = None) -> Instrument:
+        """Paper trading rules of ``market`` (default: the first): its own steps, else ``paper``'s."""
+        m = market or self.markets()[0]
+        p = self.paper
+        return Instrument(m.symbol, m.amount_step or p.amount_step, m.price_step or p.price_step,
+                          p.min_notional if m.min_notional is None else m.min_notional)
+
+    def replay_file(self, market: StrategySettings) -> Path:
+        """The OHLCV file a paper daemon replays for ``market``.
+
+        Raises:
+            ConfigError: no file set and no bundled sample for its symbol and timeframe.
+        """
+        if market.data is not None:
+            return market.data
+        if self.replay.data is not None and len(self.markets()) == 1:
+            return self.replay.data
+        name = f"{market.symbol.replace('/', '_')}-{market.timeframe}.csv.gz"
+        path = sample_path(name)
+        if not path.is_file():
+            raise ConfigError(f"invalid setting {self._field_of(market)}.data: no bundled sample {name}; "
+                              "set the OHLCV file to replay for this market")
+        return path
+
+    def _field_of(self, market: StrategySettings) -> str:
+        for i, m in enumerate(self.strategies or []):
+            if m is market:
+                return f"strategies.{i}"
+        return "strategy"
 
 
 def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Settings:
@@ -168,12 +213,28 @@ def _describe(exc: ValidationError) -> str:
 
 
 def _check_semantics(s: Settings) -> None:
-    """Checks pydantic cannot express: the strategy, its parameters, timeframe and stake."""
-    try:
-        create(s.strategy.name, s.strategy.params)
-        timeframe_to_ms(s.strategy.timeframe)
-        parse_stake(s.strategy.stake, s.paper.fee)
-    except QuantdError as exc:
-        raise ConfigError(f"invalid setting strategy: {exc}") from None
-    if "/" not in s.strategy.symbol:
-        raise ConfigError(f"invalid setting strategy.symbol (QUANTD_STRATEGY__SYMBOL): {s.strategy.symbol!r} is not BASE/QUOTE")
+    """Checks pydantic cannot express: each strategy, its parameters, timeframe and stake; one
+    market per symbol (a position belongs to one strategy); one quote currency (one cash account)."""
+    if s.strategies is not None and "strategy" in s.model_fields_set:
+        raise ConfigError("invalid settings: set strategy (one market) or strategies (a list), not both")
+    if s.strategies is not None and not s.strategies:
+        raise ConfigError("invalid setting strategies (QUANTD_STRATEGIES): the list is empty")
+    seen: dict[str, str] = {}
+    for m in s.markets():
+        field = s._field_of(m)
+        try:
+            create(m.name, m.params)
+            timeframe_to_ms(m.timeframe)
+            parse_stake(m.stake, s.paper.fee)
+        except QuantdError as exc:
+            raise ConfigError(f"invalid setting {field}: {exc}") from None
+        if "/" not in m.symbol:
+            raise ConfigError(f"invalid setting {field}.symbol: {m.symbol!r} is not BASE/QUOTE")
+        if m.symbol in seen:
+            raise ConfigError(f"invalid setting {field}.symbol: {m.symbol} is already traded by {seen[m.symbol]}; "
+                              "one strategy per symbol, because a position belongs to one strategy")
+        seen[m.symbol] = field
+    quotes = {m.symbol.split("/")[1] for m in s.markets()}
+    if len(quotes) > 1:
+        raise ConfigError(f"invalid setting strategies: symbols quoted in {sorted(quotes)}; "
+                          "one quote currency per daemon (its cash account)")

@@ -184,7 +184,8 @@ class ReconciliationDrift(Event):
 
 @dataclass(frozen=True, slots=True)
 class ExternalOrder(Event):
-    """An open order on the account that this daemon did not place; it is left alone."""
+    """An open order on the account that this daemon did not place. ``action`` says what was
+    done: left alone (the default), adopted, or why it could not be adopted."""
 
     kind: ClassVar[str] = "external_order"
     symbol: str
@@ -193,6 +194,7 @@ class ExternalOrder(Event):
     side: str
     amount: str
     price: str
+    action: str = "left alone"
 
 
 @dataclass(frozen=True, slots=True)

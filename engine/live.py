@@ -1,15 +1,20 @@
-"""LiveEngine: runs a :class:`~engine.runner.StrategyRunner` on candles as they close.
+"""LiveEngine: runs one or more :class:`~engine.runner.StrategyRunner` on candles as they close.
 
-Lifecycle: :meth:`start` (resolve orders that were persisted but never acknowledged, warm
-the strategy up on already-processed candles, announce), :meth:`step` (called by the
-scheduler: process every newly closed candle), :meth:`stop`. The engine knows only ports:
-paper and live differ by the gateway and market data plugged in.
+Each market the daemon trades is a :class:`Lane` (runner + its candle source + its cursor
+and stale-data state). The lanes share one OMS, portfolio and risk manager. Lifecycle:
+:meth:`start` (resolve orders that were persisted but never acknowledged, reconcile, warm
+the strategies up on already-processed candles, announce), :meth:`step` (called by the
+scheduler: process every newly closed candle of every lane, in close-time order),
+:meth:`stop`. The engine knows only ports: paper and live differ by the gateway and market
+data plugged in.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections import deque
+from dataclasses import dataclass, field
 
 from engine.events import EngineStarted, EngineStopped, EventBus, StaleData, StaleDataRecovered
 from engine.models import Candle, Side
@@ -30,31 +35,65 @@ def wall_ms() -> int:
     return int(time.time() * 1000)
 
 
+@dataclass(eq=False)
+class Lane:
+    """One market of the daemon: a runner and the candles it is fed.
+
+    Attributes:
+        runner: strategy + symbol + timeframe (OMS, portfolio and risk are shared by all lanes).
+        market: closed candles of ``runner.symbol`` / ``runner.timeframe``.
+        last_processed_ms: open time (ms UTC) of the last processed candle, the stored
+            cursor of ``runner.key``; candles at or before it are never processed again.
+        stale_after_ms: live only: no closed candle newer than this (venue clock), or the venue
+            unreachable for the engine's ``unreachable_after_secs``, stops entries on the
+            symbol until its data is fresh again; None: not checked (replay).
+        stale_since_ms: when the current stale-data episode began (engine clock), None when fresh.
+    """
+
+    runner: StrategyRunner
+    market: MarketData
+    last_processed_ms: int | None = None
+    stale_after_ms: int | None = None
+    stale_since_ms: int | None = None
+    buffered: deque = field(default_factory=deque)
+
+    @property
+    def symbol(self) -> str:
+        return self.runner.symbol
+
+    def next_close_ms(self) -> int:
+        """Close time (ms UTC) of the oldest buffered candle."""
+        return self.buffered[0].ts_ms + self.runner.tf_ms
+
+
 class LiveEngine:
-    """Drives one runner from a market data source, persisting every step.
+    """Drives the lanes from their market data sources, persisting every step.
+
+    Candles of all lanes are processed one at a time in close-time order (ties in lane
+    order), so every lane sees the same clock: the marks other lanes contribute to equity
+    and risk are never from the future of the candle being processed.
 
     Args:
-        runner: strategy + OMS + portfolio for one market.
-        market: closed candles.
+        lanes: one per traded market (see :class:`Lane`); all runners share one OMS and one
+            risk manager.
         journal: the SQL journal (start/stop events).
         bus: where persisted events are published (alerts, logs).
         mode: "paper" or "live".
-        last_processed_ms: the stored candle cursor of ``runner.key``; candles at or before
-            it are never processed again.
         reconciler: live only: runs at start-up before any order, then every ``reconcile_secs``.
-        stale_after_ms: live only: no closed candle newer than this (venue clock), or the venue
-            unreachable for ``unreachable_after_secs``, stops entries until data is fresh again.
+        unreachable_after_secs: a lane whose venue has not answered for this long is stale
+            (lanes with ``stale_after_ms`` set only).
     """
 
-    def __init__(self, runner: StrategyRunner, market: MarketData, journal: SqlJournal, bus: EventBus,
-                 mode: str, last_processed_ms: int | None, reconciler=None, reconcile_secs: float = 60.0,
-                 stale_after_ms: int | None = None, unreachable_after_secs: float = 60.0):
-        self.runner = runner
-        self.market = market
+    def __init__(self, lanes: list[Lane], journal: SqlJournal, bus: EventBus, mode: str, reconciler=None,
+                 reconcile_secs: float = 60.0, unreachable_after_secs: float = 60.0):
+        if not lanes:
+            raise ValueError("LiveEngine needs at least one lane")
+        self.lanes = lanes
+        self.oms = lanes[0].runner.oms
+        self.risk = lanes[0].runner.risk
         self.journal = journal
         self.bus = bus
         self.mode = mode
-        self.last_processed_ms = last_processed_ms
         self.candles_processed = 0
         self.heartbeat_ms = 0
         self.stop_requested = False
@@ -62,33 +101,39 @@ class LiveEngine:
         self.reconciler = reconciler
         self.reconcile_secs = reconcile_secs
         self._last_reconcile_s = 0.0
-        self.stale_after_ms = stale_after_ms
         self.unreachable_after_secs = unreachable_after_secs
-        self.stale_since_ms: int | None = None
+
+    @property
+    def exhausted(self) -> bool:
+        """True when every lane's source says it has no more candles (a finished replay)."""
+        return all(getattr(lane.market, "exhausted", False) and not lane.buffered for lane in self.lanes)
 
     def start(self, resumed: bool, fills: list | None = None, peak_equity: float = 0.0) -> None:
-        """Recover unacknowledged orders, restore the risk view, warm up the strategy,
-        apply queued operator commands, record and publish the start.
+        """Recover unacknowledged orders, restore the risk view, reconcile (live), warm up
+        every strategy, apply queued operator commands, record and publish the start.
 
         Args:
             fills: every stored fill, oldest first (rebuilds trade-rate and losing-streak state).
             peak_equity: highest stored equity since the breaker last changed (drawdown peak).
         """
-        oms = self.runner.oms
+        oms = self.oms
         oms.recover(self._now())
         self._restore_risk(fills or [], peak_equity)
         if self.reconciler is not None:
             self.reconcile()
-        history = self.market.history(max(self.runner.strategy.warmup, 1) * WARMUP_FACTOR)
-        self.runner.warmup(history)
-        self.runner.verify_protection(self._now())
-        pos = oms.portfolio.position(self.runner.symbol)
-        log.info("started %s mode, %s on %s %s; %s; position %s %s, cash %s %s, %d open order(s)",
-                 self.mode, self.runner.strategy.describe(), self.runner.symbol, self.runner.timeframe,
-                 f"resuming after candle {iso_utc(self.last_processed_ms)}" if self.last_processed_ms else "fresh store",
-                 pos.qty, self.runner.symbol.split("/")[0], oms.portfolio.cash, oms.portfolio.quote,
-                 len(oms.open_orders()))
-        breaker = self.runner.risk.breaker
+        for lane in self.lanes:
+            runner = lane.runner
+            runner.warmup(lane.market.history(max(runner.strategy.warmup, 1) * WARMUP_FACTOR))
+        for lane in self.lanes:
+            runner = lane.runner
+            runner.verify_protection(self._now(lane))
+            pos = oms.portfolio.position(runner.symbol)
+            log.info("started %s mode, %s on %s %s; %s; position %s %s, %d open order(s)",
+                     self.mode, runner.strategy.describe(), runner.symbol, runner.timeframe,
+                     f"resuming after candle {iso_utc(lane.last_processed_ms)}" if lane.last_processed_ms
+                     else "fresh store", pos.qty, runner.instrument.base, len(oms.open_orders(runner.symbol)))
+        log.info("account: cash %s %s, %d market(s)", oms.portfolio.cash, oms.portfolio.quote, len(self.lanes))
+        breaker = self.risk.breaker
         if not breaker.allows_entries:
             log.warning("circuit breaker is %s since %s: %s; no new entries until an operator resumes",
                         breaker.state.value.upper(), iso_utc(breaker.since_ms) if breaker.since_ms else "?", breaker.reason)
@@ -96,20 +141,27 @@ class LiveEngine:
         self.apply_operator_commands()
 
     def step(self) -> int:
-        """Process every candle that closed since the last step; returns how many."""
+        """Process every candle that closed since the last step, all lanes merged by close
+        time; returns how many."""
         self.heartbeat_ms = wall_ms()
         self.apply_operator_commands()
         done = 0
-        while not self.stop_requested and (batch := self.market.poll()):
-            for candle in batch:
-                if self.last_processed_ms is not None and candle.ts_ms <= self.last_processed_ms:
-                    continue
-                if self.stale_after_ms is not None:
-                    self.check_stale()
-                self._process(candle)
-                done += 1
-        if self.stale_after_ms is not None:
-            self.check_stale()
+        while not self.stop_requested:
+            for lane in self.lanes:
+                if not lane.buffered:
+                    lane.buffered.extend(c for c in lane.market.poll()
+                                         if lane.last_processed_ms is None or c.ts_ms > lane.last_processed_ms)
+            ready = [lane for lane in self.lanes if lane.buffered]
+            if not ready:
+                break
+            lane = min(ready, key=Lane.next_close_ms)  # min() keeps the first of equals: lane order
+            if lane.stale_after_ms is not None:
+                self.check_stale(lane)
+            self._process(lane, lane.buffered.popleft())
+            done += 1
+        for lane in self.lanes:
+            if lane.stale_after_ms is not None:
+                self.check_stale(lane)
         if self.reconciler is not None and time.monotonic() - self._last_reconcile_s >= self.reconcile_secs:
             self.reconcile()
         return done
@@ -121,26 +173,26 @@ class LiveEngine:
         if report.issues or not report.complete:
             log.warning("reconciliation: %d issue(s)%s", len(report.issues),
                         "" if report.complete else "; the exchange did not answer everything")
-        self.bus.publish(self.runner.oms.take_events())
+        self.bus.publish(self.oms.take_events())
 
-    def check_stale(self) -> None:
-        """Start or end a stale-data episode for the runner's symbol (events persisted, published)."""
-        market, runner = self.market, self.runner
-        now = self._now()
+    def check_stale(self, lane: Lane) -> None:
+        """Start or end a stale-data episode for ``lane``'s symbol (events persisted, published)."""
+        market, runner = lane.market, lane.runner
+        now = self._now(lane)
         newest = getattr(market, "newest_close_ms", 0)
         down_since = getattr(market, "unreachable_since_s", None)
         reason = None
         if down_since is not None and time.monotonic() - down_since > self.unreachable_after_secs:
             reason = f"exchange unreachable for {time.monotonic() - down_since:.0f}s"
-        elif newest and now - newest > self.stale_after_ms:
+        elif newest and now - newest > lane.stale_after_ms:
             reason = f"newest closed candle ended {iso_utc(newest)}, {(now - newest) / 1000:.0f}s ago"
-        if reason and self.stale_since_ms is None:
-            self.stale_since_ms = now
+        if reason and lane.stale_since_ms is None:
+            lane.stale_since_ms = now
             runner.entries_blocked = f"stale data: {reason}"
             events = [StaleData(now, runner.symbol, reason)]
-        elif reason is None and self.stale_since_ms is not None:
-            events = [StaleDataRecovered(now, runner.symbol, (now - self.stale_since_ms) / 1000)]
-            self.stale_since_ms, runner.entries_blocked = None, None
+        elif reason is None and lane.stale_since_ms is not None:
+            events = [StaleDataRecovered(now, runner.symbol, (now - lane.stale_since_ms) / 1000)]
+            lane.stale_since_ms, runner.entries_blocked = None, None
         else:
             return
         log.warning("%s %s: %s", events[0].kind, runner.symbol, reason or "fresh candles again")
@@ -148,15 +200,17 @@ class LiveEngine:
         self.bus.publish(events)
 
     def apply_operator_commands(self) -> None:
-        """Apply pause/resume commands queued in the store (by the CLI or the bot)."""
+        """Apply pause/resume/kill commands queued in the store (by the CLI or the bot); a
+        command acts on the shared breaker, so on every lane."""
         for command_id, command, by in self.journal.pending_commands():
             now = self._now()
-            text, events = self.runner.risk.operator(command, by, now)
-            self.journal.command_applied(command_id, text, now, self.runner.risk.breaker, events)
+            text, events = self.risk.operator(command, by, now)
+            self.journal.command_applied(command_id, text, now, self.risk.breaker, events)
             log.warning("operator %s by %s: %s", command, by, text)
-            if not self.runner.risk.breaker.allows_entries:
-                self.runner.cancel_entries(f"operator {command}", now)
-                events = events + self.runner.oms.take_events()
+            if not self.risk.breaker.allows_entries:
+                for lane in self.lanes:
+                    lane.runner.cancel_entries(f"operator {command}", now)
+                events = events + self.oms.take_events()
             self.bus.publish(events)
 
     def stop(self, reason: str) -> None:
@@ -164,21 +218,25 @@ class LiveEngine:
         self._announce([EngineStopped(wall_ms(), self.mode, reason)])
         log.info("stopped (%s) after %d candle(s) this run", reason, self.candles_processed)
 
-    def _process(self, candle: Candle) -> None:
-        runner = self.runner
-        decision = runner.on_candle(candle, self._now())
+    def _process(self, lane: Lane, candle: Candle) -> None:
+        runner = lane.runner
+        decision = runner.on_candle(candle, self._now(lane))
         runner.finish_candle(candle)
-        self.last_processed_ms = candle.ts_ms
+        lane.last_processed_ms = candle.ts_ms
         self.candles_processed += 1
         if decision is not None and log.isEnabledFor(logging.DEBUG):
-            log.debug("candle %s: %r -> %s", iso_utc(candle.ts_ms), decision.signal, decision.action)
-        self.bus.publish(runner.oms.take_events())
+            log.debug("%s candle %s: %r -> %s", runner.symbol, iso_utc(candle.ts_ms), decision.signal, decision.action)
+        self.bus.publish(self.oms.take_events())
 
-    def _now(self) -> int:
-        return self.market.now_ms() or wall_ms()
+    def _now(self, lane: Lane | None = None) -> int:
+        """The engine clock, ms UTC: ``lane``'s source clock (a replay's is the close of the
+        candle it released last); without a lane, the latest of all sources; wall time before any."""
+        if lane is not None:
+            return lane.market.now_ms() or wall_ms()
+        return max(lane.market.now_ms() for lane in self.lanes) or wall_ms()
 
     def _restore_risk(self, fills: list, peak_equity: float) -> None:
-        risk = self.runner.risk
+        risk = self.risk
         breaker = risk.breaker
         if breaker.allows_entries and breaker.reason.startswith("resumed"):
             risk.view.streak_since_ms = breaker.since_ms  # losses before the operator's resume do not count

@@ -14,6 +14,9 @@ from decimal import Decimal
 
 ZERO = Decimal(0)
 
+EXTERNAL_STRATEGY = "external"
+"""Strategy name of orders placed outside quantd and adopted by reconciliation."""
+
 
 class Side(str, enum.Enum):
     """Order side."""

@@ -129,6 +129,21 @@ class OrderManager:
         self._send(order, now_ms)
         return order
 
+    def adopt(self, order: Order, update: OrderUpdate, now_ms: int) -> list[Fill]:
+        """Take over an order placed outside quantd (reconciliation, ``adopt_external_orders``):
+        store it, then apply the exchange's view of it (its fills so far are booked).
+
+        ``order`` carries the venue's client order id; its ``signal_ts_ms`` is moved forward
+        by 1 ms while another order holds the same intent key. Returns the fills booked.
+        """
+        while intent_key(order.strategy, order.symbol, order.side, order.signal_ts_ms) in self._by_intent:
+            order.signal_ts_ms += 1
+        self._track(order)
+        self.journal.order_created(order, [])
+        log.warning("adopted external order %s (%s %s %s @ %s)", order.client_order_id, order.side.value,
+                    order.qty, order.symbol, order.price)
+        return self.apply_update(order, update, now_ms)
+
     def cancel(self, order: Order, reason: str, now_ms: int) -> bool:
         """Ask the venue to cancel a working order and apply its answer.
 

@@ -87,11 +87,13 @@ class Portfolio:
         return ZERO, ZERO
 
     def equity(self, marks: dict[str, float]) -> Decimal:
-        """Cash plus each open position valued at ``marks[symbol]`` (quote per base)."""
+        """Cash plus each open position valued at ``marks[symbol]`` (quote per base); a position
+        without a mark yet (its market has not produced a candle since start-up) at its average
+        entry price."""
         value = self.cash
         for sym, pos in self.positions.items():
             if pos.is_open:
-                value += pos.qty * Decimal(repr(marks[sym]))
+                value += pos.qty * (Decimal(repr(marks[sym])) if sym in marks else pos.avg_price)
         return value
 
     @property

@@ -75,5 +75,6 @@ class Journal(Protocol):
     def protection_changed(self, symbol: str, protection: Protection | None, events: list[Event]) -> None:
         """Persist a position's exit levels (None: cleared)."""
 
-    def candle_processed(self, key: str, candle: Candle, portfolio: Portfolio, equity: float) -> None:
-        """Persist that ``candle`` is done for ``key`` (strategy/symbol/timeframe), with an equity snapshot."""
+    def candle_processed(self, key: str, candle: Candle, close_ms: int, portfolio: Portfolio, equity: float) -> None:
+        """Persist that ``candle`` is done for ``key`` (strategy/symbol/timeframe), with an equity
+        snapshot at its close time ``close_ms`` (ms UTC)."""

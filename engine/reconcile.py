@@ -15,7 +15,12 @@ Cases, per order the store holds as working (``new``, ``open``, ``partially_fill
 * the exchange cannot answer: nothing is decided, the next run tries again.
 
 Per symbol, open orders on the exchange that the store does not know (placed by hand or by
-another program) are reported once each (``external_order``) and never touched.
+another program) are reported once each (``external_order``) and never touched, unless
+``adopt_external_orders`` is on: then a limit order the daemon's own cash (buy) or position
+(sell) covers is adopted, i.e. stored as an order of strategy ``external`` with its fills so
+far, and managed from then on like the daemon's own (polled, booked, canceled on a halt).
+One the daemon cannot cover is reported and left alone, so an adoption can never book a
+fill the account cannot pay for.
 
 Balances: the expected total of each traded asset is its balance when the live account was
 created (the baseline) plus the net effect of every stored fill. A difference beyond the
@@ -35,7 +40,7 @@ from typing import Protocol
 
 from engine.errors import VenueError, VenueUnavailable
 from engine.events import BreakerTripped, Event, ExternalOrder, ReconciliationDrift
-from engine.models import ZERO, Fill, Order, OrderStatus, OrderUpdate, Side
+from engine.models import EXTERNAL_STRATEGY, ZERO, Fill, Order, OrderStatus, OrderType, OrderUpdate, Side
 from engine.oms import OrderManager
 from engine.risk.manager import RiskManager
 
@@ -69,7 +74,7 @@ class Issue:
         if self.kind == "external_order":
             d = self.detail
             return ExternalOrder(ts_ms, self.symbol, d.get("exchange_order_id", ""), self.client_order_id,
-                                 d.get("side", ""), d.get("amount", ""), d.get("price", ""))
+                                 d.get("side", ""), d.get("amount", ""), d.get("price", ""), self.action)
         text = ", ".join(f"{k}={v}" for k, v in self.detail.items())
         return ReconciliationDrift(ts_ms, self.kind, self.symbol, self.client_order_id, self.action, text)
 
@@ -100,6 +105,28 @@ def order_issue(order: Order, venue: OrderUpdate | None) -> Issue | None:
                  f"applied the exchange's state {venue.status.value}",
                  {"store_status": order.status.value, "store_filled": str(order.filled_qty),
                   "venue_status": venue.status.value, "venue_filled": str(venue_filled)})
+
+
+ADOPTION_FEE_MARGIN = Decimal("0.01")
+"""Share of an adopted buy's notional kept back for fees when checking the cash covers it."""
+
+
+def adoption_refusal(vo, portfolio, working: list[Order]) -> str:
+    """Why an external open order cannot be adopted ('' when it can): only limit orders
+    (a price to bound the cost), and only what the daemon's free cash (buy: ``amount * price``
+    plus :data:`ADOPTION_FEE_MARGIN`) or free position (sell) covers; "free" is net of the
+    daemon's own working orders on the symbol."""
+    remaining = vo.amount - vo.filled
+    if vo.price <= 0:
+        return "it has no limit price"
+    if vo.side == "buy":
+        reserved = sum((o.quote_qty or (o.qty or ZERO) * (o.price or ZERO)) for o in working if o.side is Side.BUY)
+        need = remaining * vo.price * (1 + ADOPTION_FEE_MARGIN)
+        free = portfolio.cash - reserved
+        return "" if need <= free else f"it needs {need} {portfolio.quote}, the daemon's free cash is {free}"
+    reserved = sum(((o.qty or ZERO) - o.filled_qty for o in working if o.side is Side.SELL), ZERO)
+    free = portfolio.position(vo.symbol).qty - reserved
+    return "" if remaining <= free else f"it sells {remaining}, the daemon's free position is {free}"
 
 
 def fill_deltas(fill: Fill, quote: str) -> dict[str, Decimal]:
@@ -142,11 +169,13 @@ class Reconciler:
         tolerance_pct: allowed balance difference, percent of the expected total.
         min_abs: per asset, an absolute floor of the tolerance (e.g. the amount step).
         reported_external: exchange order ids already reported (from the store).
+        adopt_external: adopt external orders the account covers (see the module docstring).
     """
 
     def __init__(self, oms: OrderManager, venue: ReconcileVenue, journal, risk: RiskManager, symbols: list[str],
                  baseline: dict[str, Decimal], fills: list[Fill], tolerance_pct: Decimal,
-                 min_abs: dict[str, Decimal] | None = None, reported_external: set[str] | None = None):
+                 min_abs: dict[str, Decimal] | None = None, reported_external: set[str] | None = None,
+                 adopt_external: bool = False):
         self.oms, self.venue, self.journal, self.risk = oms, venue, journal, risk
         self.symbols = symbols
         self.quote = oms.portfolio.quote
@@ -154,6 +183,7 @@ class Reconciler:
         self.tolerance_pct = tolerance_pct
         self.min_abs = min_abs or {}
         self.reported_external = set(reported_external or ())
+        self.adopt_external = adopt_external
         self._drift_seen: dict[str, str] = {}
         self.last_report: Report | None = None
         for fill in fills:
@@ -203,11 +233,35 @@ class Reconciler:
         for vo in open_orders:
             if vo.client_order_id in self.oms.orders or vo.exchange_order_id in self.reported_external:
                 continue
+            action = self._adopt(vo, report) if self.adopt_external else "left alone"
+            if action is None:
+                continue  # the exchange did not answer: try again on the next run
             self.reported_external.add(vo.exchange_order_id)
-            issues.append(Issue("external_order", symbol, vo.client_order_id, "left alone (not placed by quantd)",
+            issues.append(Issue("external_order", symbol, vo.client_order_id, action,
                                 {"exchange_order_id": vo.exchange_order_id, "side": vo.side, "amount": str(vo.amount),
                                  "price": str(vo.price), "status": vo.status.value}))
         return issues
+
+    def _adopt(self, vo, report: Report) -> str | None:
+        """Adopt one external order if the account covers it; returns the action taken (None:
+        the exchange did not answer the lookup, nothing was decided)."""
+        refusal = adoption_refusal(vo, self.oms.portfolio, self.oms.open_orders(vo.symbol))
+        if refusal:
+            return f"left alone: not adopted, {refusal}"
+        order = Order(client_order_id=vo.client_order_id, strategy=EXTERNAL_STRATEGY, symbol=vo.symbol, side=Side(vo.side),
+                      type=OrderType.LIMIT, signal_ts_ms=report.ts_ms, created_ts_ms=report.ts_ms,
+                      updated_ts_ms=report.ts_ms, qty=vo.amount, price=vo.price,
+                      intent=f"external order {vo.exchange_order_id} adopted", exchange_order_id=vo.exchange_order_id)
+        try:
+            update = self.venue.fetch_order(order)
+        except (VenueUnavailable, VenueError) as exc:
+            log.warning("reconciliation: external order %s not adopted yet: %s", vo.exchange_order_id, exc)
+            report.complete = False
+            return None
+        if update is None:
+            return "left alone: gone from the exchange before it could be adopted"
+        self.oms.adopt(order, update, report.ts_ms)
+        return "adopted: quantd manages it from now on"
 
     def _balances(self, report: Report) -> list[Issue]:
         try:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from engine.backtest.simulator import round_qty
-from engine.models import Candle, Fill, Instrument, Position, Side, Signal
+from engine.models import EXTERNAL_STRATEGY, Candle, Fill, Instrument, Position, Side, Signal
 from engine.oms import OrderManager
 from engine.ports import Journal
 from engine.risk.base import Proposal
@@ -77,6 +77,13 @@ class StrategyRunner:
         for candle in candles:
             self.atr.update(candle.high, candle.low, candle.close)
             self.strategy.on_candle(candle, self._ctx)
+        if candles:
+            self.risk.view.last_close[self.symbol] = candles[-1].close  # this market's mark for equity
+
+    def marks(self, close: float) -> dict[str, float]:
+        """Prices to value the account at (quote per base): ``close`` for this runner's symbol,
+        the last processed close of every other market (shared through the risk view)."""
+        return {**self.risk.view.last_close, self.symbol: close}
 
     def on_candle(self, candle: Candle, now_ms: int | None = None) -> Decision | None:
         """Process one closed candle (steps 1-3); ``now_ms`` defaults to the candle's close time."""
@@ -125,7 +132,7 @@ class StrategyRunner:
     def finish_candle(self, candle: Candle) -> float:
         """Step 4: mark equity at the close, update risk, record the candle; returns equity (quote)."""
         portfolio = self.oms.portfolio
-        equity = float(portfolio.equity({self.symbol: candle.close}))
+        equity = float(portfolio.equity(self.marks(candle.close)))
         qty = float(portfolio.position(self.symbol).qty)
         events = self.risk.on_candle(self.symbol, candle.close, qty, equity, candle.ts_ms)
         breaker = self.risk.breaker
@@ -136,18 +143,37 @@ class StrategyRunner:
             self.journal.risk_recorded(events, breaker)
             self.oms.pending_events.extend(events)
             self.cancel_entries("circuit breaker halted", candle.ts_ms + self.tf_ms)
-        self.journal.candle_processed(self.key, candle, portfolio, equity)
+        self.journal.candle_processed(self.key, candle, candle.ts_ms + self.tf_ms, portfolio, equity)
         return equity
 
+    def pending_entries(self) -> dict[str, float]:
+        """Quote notional of every working buy order, any symbol, by symbol: the unfilled part
+        valued at its limit price, else at the symbol's last close (a market buy by cost: the
+        cost not yet spent)."""
+        pending: dict[str, float] = {}
+        marks = self.risk.view.last_close
+        for order in self.oms.open_orders():
+            if order.side is not Side.BUY:
+                continue
+            if order.quote_qty is not None:
+                value = max(0.0, float(order.quote_qty - order.avg_fill_price * order.filled_qty))
+            else:
+                price = float(order.price) if order.price else marks.get(order.symbol, 0.0)
+                value = float((order.qty or 0) - order.filled_qty) * price
+            pending[order.symbol] = pending.get(order.symbol, 0.0) + value
+        return pending
+
     def cancel_entries(self, reason: str, now_ms: int) -> None:
-        """Cancel this runner's working buy orders (a halted breaker allows no new entry to fill)."""
+        """Cancel the working buy orders of this runner's symbol, its own and adopted external
+        ones (a halted breaker allows no new entry to fill)."""
         for order in self.oms.open_orders(self.symbol):
-            if order.side is Side.BUY and order.strategy == self.strategy.name:
+            if order.side is Side.BUY and order.strategy in (self.strategy.name, EXTERNAL_STRATEGY):
                 self.oms.cancel(order, reason, now_ms)
 
     def _decide(self, side: Side, notional: Decimal, candle: Candle, now: int, is_entry: bool):
         proposal = Proposal(self.strategy.name, self.symbol, side, is_entry, notional, candle.close, now,
                             candle.ts_ms + self.tf_ms)
+        self.risk.view.pending_entries = self.pending_entries()
         decision = self.risk.check(proposal)
         self.journal.risk_recorded(decision.events, self.risk.breaker)
         self.oms.pending_events.extend(decision.events)
@@ -157,7 +183,7 @@ class StrategyRunner:
         if self.entries_blocked:
             return Decision(Signal.BUY, f"ignored: {self.entries_blocked}")
         portfolio = self.oms.portfolio
-        sizing = SizingContext(portfolio.cash, portfolio.equity({self.symbol: candle.close}), candle.close,
+        sizing = SizingContext(portfolio.cash, portfolio.equity(self.marks(candle.close)), candle.close,
                                self.atr.value, self.risk.view.trade_returns)
         notional = self.sizer.entry_notional(sizing)
         if notional <= Decimal(0):

@@ -69,10 +69,13 @@ class CcxtGateway:
         api_url: replace the exchange's REST host in every API URL (tests, private mirrors).
         timeout_ms: ccxt's HTTP timeout per request.
         retry: bounds of read retries.
+        rate_limit_ms: ccxt's ``rateLimit`` (ms per request of weight 1); None: the exchange's
+            published default (Binance: 50). The limiter stays on either way.
     """
 
     def __init__(self, exchange_id: str, *, api_key: str = "", secret: str = "", sandbox: bool = False,
-                 api_url: str | None = None, timeout_ms: int = 10_000, retry: RetryPolicy | None = None):
+                 api_url: str | None = None, timeout_ms: int = 10_000, retry: RetryPolicy | None = None,
+                 rate_limit_ms: int | None = None):
         if not hasattr(ccxt_async, exchange_id):
             raise ConfigError(f"invalid setting exchange.id: {exchange_id!r} is not a ccxt exchange")
         self.exchange_id = exchange_id
@@ -82,14 +85,15 @@ class CcxtGateway:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="ccxt-loop", daemon=True)
         self._thread.start()
-        self.exchange = self._run(self._make(exchange_id, api_key, secret, sandbox, api_url, timeout_ms))
+        self.exchange = self._run(self._make(exchange_id, api_key, secret, sandbox, api_url, timeout_ms, rate_limit_ms))
         self._markets_loaded = False
         self._last_close: dict[str, Decimal] = {}
         """symbol -> close of the last candle synced: the reference price of market sells' minimum notional."""
 
-    async def _make(self, exchange_id, api_key, secret, sandbox, api_url, timeout_ms):
+    async def _make(self, exchange_id, api_key, secret, sandbox, api_url, timeout_ms, rate_limit_ms):
         ex = getattr(ccxt_async, exchange_id)({
             "apiKey": api_key, "secret": secret, "enableRateLimit": True, "timeout": timeout_ms,
+            **({"rateLimit": rate_limit_ms} if rate_limit_ms else {}),
             "options": {"defaultType": "spot", "fetchMarkets": {"types": ["spot"]}, "fetchCurrencies": False,
                         "fetchMargins": False},
         })

@@ -73,8 +73,10 @@ class Desk:
         return self.events
 
 
-def open_desk(tmp_path: Path, gateway: CcxtGateway, baseline: dict[str, Decimal], cash: str = "1000") -> Desk:
-    """A desk over the store in ``tmp_path`` (created on first use, resumed after)."""
+def open_desk(tmp_path: Path, gateway: CcxtGateway, baseline: dict[str, Decimal], cash: str = "1000",
+              adopt: bool = False) -> Desk:
+    """A desk over the store in ``tmp_path`` (created on first use, resumed after); ``adopt``:
+    reconciliation adopts external orders."""
     store = open_store(f"sqlite:///{tmp_path / 'live.sqlite'}")
     if load_state(store) is None:
         init_account(store, "live", Decimal(cash), "USDT", 0, baseline)
@@ -84,7 +86,7 @@ def open_desk(tmp_path: Path, gateway: CcxtGateway, baseline: dict[str, Decimal]
     oms.mark_fills_seen(state.trade_ids)
     risk = RiskManager([], state.breaker)
     rec = Reconciler(oms, gateway, journal, risk, ["BTC/USDT"], state.baseline, state.fills, Decimal("0.5"),
-                     {"BTC": Decimal("0.00001"), "USDT": Decimal("0.01")}, state.reported_external)
+                     {"BTC": Decimal("0.00001"), "USDT": Decimal("0.01")}, state.reported_external, adopt)
     return Desk(store, journal, oms, risk, rec, [])
 
 

@@ -56,7 +56,7 @@ def test_default_run_fills_within_a_minute_and_resumes_after_ctrl_c(tmp_path):
     t0 = time.monotonic()
     lines = _wait_for(proc, "FILL BUY", timeout=60)
     assert time.monotonic() - t0 < 60
-    assert any("market data:" in line and "3974 candles" in line for line in lines)
+    assert any("market data BTC/USDT 5m:" in line and "3974 candles" in line for line in lines)
     _wait_for(proc, "FILL SELL", timeout=60)
     out = _stop(proc, signal.SIGINT)
     assert proc.returncode == 0, out

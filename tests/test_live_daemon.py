@@ -91,19 +91,20 @@ def test_stale_data_across_the_real_outage_stops_entries_then_recovers(data_dir,
                                  vault={"dir": str(tmp_path / "vault")},
                                  exchange={"api_url": venue.url, "api_key": "k", "secret": "s", "timeout_ms": 1000},
                                  strategy={"timeframe": "1m", "params": {"fast": 3, "slow": 8}, "stake": "200"})
-        engine, market, store = build_engine(settings)
+        engine, store = build_engine(settings)
+        lane = engine.lanes[0]
         for _ in range(4):  # candles up to the last one before the outage
             venue.advance(MINUTE)
             engine.step()
-        assert engine.stale_since_ms is None
+        assert lane.stale_since_ms is None
         venue.advance(3 * MINUTE)  # inside the outage: no candle closes
         engine.step()
-        assert engine.runner.entries_blocked and engine.stale_since_ms is not None
+        assert lane.runner.entries_blocked and lane.stale_since_ms is not None
         venue.advance(int(df.timestamp[gap_start + 1] - df.timestamp[gap_start]))  # data is back
         engine.step()
-        assert engine.runner.entries_blocked is None and engine.stale_since_ms is None
+        assert lane.runner.entries_blocked is None and lane.stale_since_ms is None
         engine.stop("test")
-        engine.runner.oms.gateway.close()
+        engine.oms.gateway.close()
         with store.read() as s:
             kinds = [k for (k,) in s.query(EventRow.kind).filter(EventRow.kind.like("stale%")).order_by(EventRow.id)]
         store.close()

@@ -11,11 +11,15 @@ from decimal import Decimal
 
 import pytest
 
+from bot.alerts import format_event
 from engine.errors import VenueUnavailable
 from engine.models import OrderStatus, OrderType, Side
 from engine.risk.breaker import BreakerState
+from engine.risk.sizing import parse_stake
+from engine.runner import StrategyRunner
 from engine.store import load_state
 from engine.store.reconciliation import ReconciliationIssueRow
+from engine.strategy import create
 from gateways.ccxt_errors import RetryPolicy
 from tests.live_helpers import candle_now, expected_from_fills, make_gateway, make_venue, open_desk
 
@@ -186,6 +190,54 @@ def test_external_order_is_reported_once_and_left_alone(desk, venue):
     assert [o.status for o in venue.orders.values()] == ["NEW"], "never touched"
     with desk.store.read() as s:
         assert s.query(ReconciliationIssueRow).filter_by(kind="external_order").count() == 1
+
+
+def test_external_order_the_account_covers_is_adopted_then_managed(tmp_path, venue, gateway):
+    desk = open_desk(tmp_path, gateway, {"USDT": Decimal("1000"), "BTC": Decimal(0)}, adopt=True)
+    exchange_id = venue.place_external("BTCUSDT", "BUY", "0.001", "30000", client_order_id="web_manual_7")
+    report = desk.reconciler.run(1)
+    assert [(i.kind, i.action) for i in report.issues] == [("external_order", "adopted: quantd manages it from now on")]
+    events = desk.drain()
+    assert [e.kind for e in events] == ["order_submitted", "external_order"]
+    assert format_event(events[1]).endswith("not placed by quantd, adopted: quantd manages it from now on")
+    (order,) = desk.oms.open_orders("BTC/USDT")
+    assert (order.client_order_id, order.strategy, order.status, order.exchange_order_id, order.qty, order.price) == (
+        "web_manual_7", "external", OrderStatus.OPEN, str(exchange_id), Decimal("0.001"), Decimal("30000"))
+    venue.fill_partially("web_manual_7", "0.0004")
+    desk.oms.sync("BTC/USDT", candle_now(venue), 2)
+    assert order.status is OrderStatus.PARTIALLY_FILLED and order.filled_qty == Decimal("0.0004")
+    assert desk.reconciler.run(3).issues == [], "its fill is the daemon's now: no balance drift"
+    assert_store_matches_venue(desk, venue)
+    desk.store.close()
+    again = open_desk(tmp_path, gateway, {}, adopt=True)
+    assert again.reconciler.run(4).issues == [], "adopted once, known after a restart"
+    runner = StrategyRunner(create("sma_cross", {}), "BTC/USDT", "1m", again.oms, parse_stake("100", Decimal("0.001")),
+                            again.journal, again.risk)
+    runner.cancel_entries("circuit breaker halted", 5)  # a halt cancels adopted entries like its own
+    assert [o.status for o in venue.orders.values()] == ["CANCELED"]
+    assert load_state(again.store).orders[0].status is OrderStatus.CANCELED
+    assert_store_matches_venue(again, venue)
+    again.store.close()
+
+
+def test_external_orders_the_daemon_cannot_cover_are_left_alone(tmp_path, data_dir):
+    venue = make_venue(data_dir, usdt="5000", btc="0.01")
+    gateway = make_gateway(venue)
+    try:
+        desk = open_desk(tmp_path, gateway, {"USDT": Decimal("5000"), "BTC": Decimal("0.01")}, cash="1000", adopt=True)
+        venue.place_external("BTCUSDT", "BUY", "0.1", "30000", client_order_id="web_big_buy")
+        venue.place_external("BTCUSDT", "SELL", "0.005", "90000", client_order_id="web_own_btc")
+        report = desk.reconciler.run(1)
+        actions = {i.client_order_id: i.action for i in report.issues}
+        assert actions == {
+            "web_big_buy": "left alone: not adopted, it needs 3030.0000 USDT, the daemon's free cash is 1000",
+            "web_own_btc": "left alone: not adopted, it sells 0.005, the daemon's free position is 0"}
+        assert desk.oms.orders == {} and desk.reconciler.run(2).issues == []
+        assert {o.status for o in venue.orders.values()} == {"NEW"}, "never touched"
+        desk.store.close()
+    finally:
+        gateway.close()
+        venue.stop()
 
 
 def test_balance_drift_alerts_and_halts(desk, venue):

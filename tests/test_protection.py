@@ -71,9 +71,9 @@ class _Clock:
 
 def _daemon(tmp_path, **risk):
     settings = load_settings(store={"url": f"sqlite:///{tmp_path / 'q.sqlite'}"}, replay={"speed": 1.0}, risk=risk)
-    engine, market, store = build_engine(settings)
+    engine, store = build_engine(settings)
     clock = _Clock()
-    market._clock = clock
+    engine.lanes[0].market.feed._clock = clock
     return engine, clock, store
 
 
@@ -86,7 +86,7 @@ def _advance(engine, clock, candles=1):
 def _open_position(engine, clock):
     for _ in range(400):
         _advance(engine, clock)
-        if engine.runner.oms.portfolio.position("BTC/USDT").is_open:
+        if engine.oms.portfolio.position("BTC/USDT").is_open:
             return
     raise AssertionError("no entry within 400 candles")
 
@@ -104,9 +104,9 @@ def test_kill_switch_halts_cancels_and_flattens_and_stays_halted_after_restart(t
     _open_position(engine, clock)
     queue_command(store, "kill", "ops", 0)
     _advance(engine, clock, 3)  # command applied, flatten order sent, filled at the next open
-    pos = engine.runner.oms.portfolio.position("BTC/USDT")
+    pos = engine.oms.portfolio.position("BTC/USDT")
     assert not pos.is_open
-    breaker = engine.runner.risk.breaker
+    breaker = engine.risk.breaker
     assert breaker.state.value == "halted" and breaker.reason == "kill switch by ops" and not breaker.flatten_pending
     ((intent, status),) = _sql(tmp_path, "SELECT intent, status FROM orders ORDER BY id DESC LIMIT 1")
     assert intent == "flatten: kill switch by ops" and status == "filled"
@@ -118,8 +118,8 @@ def test_kill_switch_halts_cancels_and_flattens_and_stays_halted_after_restart(t
     engine.stop("test")
     store.close()
     engine2, clock2, store2 = _daemon(tmp_path)
-    assert engine2.runner.risk.breaker.reason == "kill switch by ops"
-    assert not engine2.runner.risk.breaker.allows_entries
+    assert engine2.risk.breaker.reason == "kill switch by ops"
+    assert not engine2.risk.breaker.allows_entries
     store2.close()
 
 
@@ -130,7 +130,7 @@ def test_startup_verifies_the_stop_of_an_open_position(tmp_path):
     store.close()
     assert _sql(tmp_path, "SELECT stop_price FROM positions") == [(None,)]
     engine2, clock2, store2 = _daemon(tmp_path, stop_loss_pct=3)
-    avg = engine2.runner.oms.portfolio.position("BTC/USDT").avg_price
+    avg = engine2.oms.portfolio.position("BTC/USDT").avg_price
     assert _sql(tmp_path, "SELECT json_extract(payload, '$.reason') FROM events WHERE kind='unprotected_position'") == [
         ("open position BTC/USDT has no active stop",)]
     ((stop,),) = _sql(tmp_path, "SELECT stop_price FROM positions")
@@ -143,7 +143,7 @@ def test_a_strategy_returning_garbage_is_refused_and_the_daemon_keeps_running(tm
 
     caplog.set_level(logging.DEBUG, logger="quantd.engine")  # the debug line must not choke on it either
     engine, clock, store = _daemon(tmp_path)
-    engine.runner.strategy.on_candle = lambda candle, ctx: float("nan")
+    engine.lanes[0].runner.strategy.on_candle = lambda candle, ctx: float("nan")
     _advance(engine, clock, 6)
     assert engine.candles_processed >= 4
     assert _sql(tmp_path, "SELECT json_extract(payload, '$.reason') FROM events WHERE kind='risk_decision'") == [
@@ -163,7 +163,7 @@ class _ColdATR:
 
 def test_a_position_without_its_stop_alerts_exactly_once_on_entry_and_at_startup(tmp_path, monkeypatch):
     engine, clock, store = _daemon(tmp_path, stop_loss_atr=2)
-    engine.runner.atr = _ColdATR()
+    engine.lanes[0].runner.atr = _ColdATR()
     _open_position(engine, clock)
     count = "SELECT count(*) FROM events WHERE kind='unprotected_position'"
     assert _sql(tmp_path, count) == [(1,)], "one alert for the entry"
@@ -173,6 +173,6 @@ def test_a_position_without_its_stop_alerts_exactly_once_on_entry_and_at_startup
     settings = load_settings(store={"url": f"sqlite:///{tmp_path / 'q.sqlite'}"}, replay={"speed": 1.0},
                              risk={"stop_loss_atr": 2})
     monkeypatch.setattr("engine.runner.ATR", lambda period: _ColdATR())
-    engine2, _, store2 = build_engine(settings)
+    engine2, store2 = build_engine(settings)
     assert _sql(tmp_path, count) == [(2,)], "one more alert at start-up, not two"
     store2.close()

@@ -72,7 +72,7 @@ class TradeLog:
     def protection_changed(self, symbol: str, protection, events: list[Event]) -> None:
         self.events.extend(events)
 
-    def candle_processed(self, key: str, candle: Candle, portfolio: Portfolio, equity: float) -> None:
+    def candle_processed(self, key: str, candle: Candle, close_ms: int, portfolio: Portfolio, equity: float) -> None:
         pass
 
 

@@ -72,6 +72,9 @@ class RiskView:
         equity, peak_equity: mark-to-market equity now and its running maximum.
         day_start_equity: equity at the first candle of the current UTC day.
         last_close: symbol -> last close price; position_value: symbol -> qty x last close.
+        pending_entries: symbol -> quote notional of working (not yet filled) buy orders; set
+            before each check from the OMS, so two markets entering on the same candle both
+            count against the portfolio limits.
         entry_times: times of recent entry fills; consecutive_losses: closed round trips
             with a loss since the last winning one, counting only exits at or after
             ``streak_since_ms`` (the last operator resume).
@@ -86,6 +89,7 @@ class RiskView:
     day: int = -1
     last_close: dict[str, float] = field(default_factory=dict)
     position_value: dict[str, float] = field(default_factory=dict)
+    pending_entries: dict[str, float] = field(default_factory=dict)
     entry_times: deque = field(default_factory=deque)
     consecutive_losses: int = 0
     streak_since_ms: int = 0
@@ -93,15 +97,20 @@ class RiskView:
     spread_bps: dict[str, float] = field(default_factory=dict)
     market_open: dict[str, bool] = field(default_factory=dict)
 
+    def exposure(self, symbol: str) -> float:
+        """Quote value held in ``symbol`` plus its working entry orders."""
+        return self.position_value.get(symbol, 0.0) + self.pending_entries.get(symbol, 0.0)
+
     @property
     def open_positions(self) -> int:
-        """Symbols with a position worth more than zero."""
-        return sum(1 for v in self.position_value.values() if v > 0)
+        """Symbols with a position worth more than zero or a working entry order."""
+        symbols = set(self.position_value) | set(self.pending_entries)
+        return sum(1 for s in symbols if self.exposure(s) > 0)
 
     @property
     def gross_exposure(self) -> float:
-        """Sum of position values, quote."""
-        return sum(self.position_value.values())
+        """Sum of position values and working entry orders, quote."""
+        return sum(self.position_value.values()) + sum(self.pending_entries.values())
 
 
 class RiskRule:

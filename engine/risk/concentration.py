@@ -12,7 +12,7 @@ class MaxAssetConcentration(ShareOfEquityRule):
     name = "max_asset_concentration"
 
     def held(self, proposal: Proposal, view: RiskView) -> float:
-        return view.position_value.get(proposal.symbol, 0.0)
+        return view.exposure(proposal.symbol)
 
     def label(self, proposal: Proposal) -> str:
         return proposal.symbol

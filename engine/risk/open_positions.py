@@ -14,7 +14,7 @@ class MaxOpenPositions(RiskRule):
         self.limit = int(limit)
 
     def check(self, proposal: Proposal, view: RiskView) -> Verdict | None:
-        if view.position_value.get(proposal.symbol, 0.0) > 0 or view.open_positions < self.limit:
+        if view.exposure(proposal.symbol) > 0 or view.open_positions < self.limit:
             return None
         return Verdict(self.name, REJECT, f"{view.open_positions} positions open, limit {self.limit}",
                        view.open_positions, self.limit)

@@ -17,7 +17,7 @@ class MaxPositionNotional(RiskRule):
         self.limit = Decimal(limit)
 
     def check(self, proposal: Proposal, view: RiskView) -> Verdict | None:
-        held = Decimal(repr(view.position_value.get(proposal.symbol, 0.0)))
+        held = Decimal(repr(view.exposure(proposal.symbol)))
         after = held + proposal.notional_quote
         if after <= self.limit:
             return None

@@ -61,13 +61,15 @@ class SqlJournal:
             acct.cash, acct.fees_paid, acct.updated_ts_ms = portfolio.cash, portfolio.fees_paid, order.updated_ts_ms
             _add_events(s, events)
 
-    def candle_processed(self, key: str, candle: Candle, portfolio: Portfolio, equity: float) -> None:
-        """Advance the candle cursor and store an equity snapshot at the candle's open time."""
+    def candle_processed(self, key: str, candle: Candle, close_ms: int, portfolio: Portfolio, equity: float) -> None:
+        """Advance the candle cursor (the candle's open time) and store an equity snapshot at
+        its close time (when the marks were taken; markets of different timeframes interleave
+        in that order)."""
         with self.store.transaction() as s:
             row = s.get(CandleCursorRow, key) or CandleCursorRow(key=key)
             row.last_ts_ms, row.close = candle.ts_ms, Decimal(repr(candle.close))
             s.add(row)
-            s.add(EquitySnapshotRow(ts_ms=candle.ts_ms, cash=portfolio.cash, equity=Decimal(repr(equity))))
+            s.add(EquitySnapshotRow(ts_ms=close_ms, cash=portfolio.cash, equity=Decimal(repr(equity))))
 
     def risk_recorded(self, events: list[Event], breaker: CircuitBreaker) -> None:
         """Persist risk decisions with the breaker state they leave behind."""

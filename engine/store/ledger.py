@@ -22,7 +22,8 @@ class EventRow(Base):
 
 
 class EquitySnapshotRow(Base):
-    """Cash and mark-to-market equity (quote) after a processed candle."""
+    """Cash and mark-to-market equity (quote) after a processed candle; ``ts_ms`` is the
+    candle's close time (ms UTC)."""
 
     __tablename__ = "equity_snapshots"
 

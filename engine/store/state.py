@@ -59,6 +59,15 @@ def init_account(store: Store, mode: str, cash: Decimal, quote: str, now_ms: int
                 s.add(BalanceBaselineRow(asset=asset, amount=amount, ts_ms=now_ms))
 
 
+def add_baseline(store: Store, balances: dict[str, Decimal], now_ms: int) -> None:
+    """Add assets to the live account's balance baseline (a market added later); assets
+    already in it are left unchanged."""
+    with store.transaction() as s:
+        for asset, amount in balances.items():
+            if s.get(BalanceBaselineRow, asset) is None:
+                s.add(BalanceBaselineRow(asset=asset, amount=amount, ts_ms=now_ms))
+
+
 def load_state(store: Store) -> StoredState | None:
     """The stored state, or None for an empty store."""
     with store.read() as s:
