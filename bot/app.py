@@ -222,7 +222,7 @@ def run(settings: Settings) -> int:
         while not stop.wait(0.2):
             if engine.exhausted and not announced_end:
                 announced_end = True
-                log.info("replay finished: every candle of the data file was processed")
+                log.info("replay finished: every candle of the data file(s) was processed")
                 if settings.replay.exit_when_done:
                     reason["text"] = "replay finished"
                     break

@@ -46,7 +46,7 @@ class StrategySettings(_Section):
     name: str = Field("sma_cross", validation_alias=AliasChoices("name", "strategy"))
     symbol: str = "BTC/USDT"
     timeframe: str = "5m"
-    params: dict[str, Any] = Field(default_factory=lambda: {"fast": 10, "slow": 30})
+    params: dict[str, Any] = Field(default_factory=dict, description="strategy parameters; default: the strategy's own")
     stake: str = Field("all", description="'all' or quote amount per entry")
     data: Path | None = Field(None, description="paper: OHLCV file replayed for this market; default: "
                                                 "replay.data, else the bundled sample of the symbol and timeframe")

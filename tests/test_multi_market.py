@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 from decimal import Decimal
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -163,6 +164,24 @@ def test_market_config_is_checked_before_anything_starts(tmp_path):
     with pytest.raises(ConfigError, match=r"strategies\.1\.data: no bundled sample SOL_USDT-5m\.csv\.gz"):
         build_engine(settings)
     assert not (tmp_path / "q.sqlite").exists() or load_state_empty(tmp_path)
+
+
+def test_the_shipped_multi_market_example_runs_on_the_bundled_samples(tmp_path):
+    """deploy/examples/multi-market.yaml: no params for rsi_reversion means its own defaults."""
+    example = Path(__file__).parents[1] / "deploy/examples/multi-market.yaml"
+    settings = load_settings(example, store={"url": f"sqlite:///{tmp_path / 'q.sqlite'}"})
+    assert [(m.name, m.symbol, m.params) for m in settings.markets()][1] == ("rsi_reversion", "ETH/USDT", {})
+    engine, store = build_engine(settings)
+    try:
+        clock = _Clock()
+        engine.lanes[0].market.feed._clock = clock
+        engine.step()  # the replay clock starts at the first poll
+        clock.t = 1.0  # speed 50: 50 close times, i.e. 100 candles over the two markets
+        assert engine.step() == 100
+        last_open = int(pd.Timestamp("2020-12-15 04:05", tz="UTC").timestamp() * 1000)  # 50th candle of each file
+        assert [lane.last_processed_ms for lane in engine.lanes] == [last_open, last_open]
+    finally:
+        store.close()
 
 
 def load_state_empty(tmp_path) -> bool:
