@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import json
 import signal
-import sqlite3
 import subprocess
 import time
 from pathlib import Path
 
 from tests.cli_helpers import clean_env, quantd, quantd_cmd
+from tests.db_helpers import rows
 
 
 def _start(cwd: Path, *args: str) -> subprocess.Popen:
@@ -43,14 +43,6 @@ def _status(cwd: Path) -> dict:
     return json.loads(r.stdout)
 
 
-def _rows(db: Path, sql: str) -> list[tuple]:
-    con = sqlite3.connect(db)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
-
-
 def test_default_run_fills_within_a_minute_and_resumes_after_ctrl_c(tmp_path):
     proc = _start(tmp_path)
     t0 = time.monotonic()
@@ -64,7 +56,7 @@ def test_default_run_fills_within_a_minute_and_resumes_after_ctrl_c(tmp_path):
     first = _status(tmp_path)
     assert first["mode"] == "paper" and first["fills_total"] >= 2
     db = tmp_path / "var/quantd.sqlite"
-    orders_before = _rows(db, "SELECT client_order_id, status FROM orders ORDER BY id")
+    orders_before = rows(db, "SELECT client_order_id, status FROM orders ORDER BY id")
 
     proc = _start(tmp_path)
     lines = _wait_for(proc, "quantd started in paper mode (resumed from the store)", timeout=60)
@@ -73,21 +65,21 @@ def test_default_run_fills_within_a_minute_and_resumes_after_ctrl_c(tmp_path):
     assert proc.returncode == 0, out
     second = _status(tmp_path)
     assert second["starts"] == 2
-    cids = _rows(db, "SELECT client_order_id FROM orders")
+    cids = rows(db, "SELECT client_order_id FROM orders")
     assert len(cids) == len(set(cids)), "no order twice"
-    intents = _rows(db, "SELECT strategy, symbol, side, signal_ts_ms FROM orders")
+    intents = rows(db, "SELECT strategy, symbol, side, signal_ts_ms FROM orders")
     assert len(intents) == len(set(intents))
     # what existed before the restart is unchanged except for working orders that since filled
-    after = dict(_rows(db, "SELECT client_order_id, status FROM orders"))
+    after = dict(rows(db, "SELECT client_order_id, status FROM orders"))
     for cid, status in orders_before:
         assert after[cid] == status or status in ("new", "open")
     assert second["last_candle"]["sma_cross|BTC/USDT|5m"] >= first["last_candle"]["sma_cross|BTC/USDT|5m"]
 
 
 def _ledger(db: Path) -> tuple[list, list, list]:
-    fills = _rows(db, "SELECT trade_id, client_order_id, side, qty, price, fee, ts_ms FROM fills ORDER BY ts_ms, id")
-    orders = _rows(db, "SELECT client_order_id, side, status, signal_ts_ms, qty, quote_qty FROM orders ORDER BY id")
-    account = _rows(db, "SELECT cash, fees_paid FROM accounts") + _rows(db, "SELECT qty, avg_price FROM positions")
+    fills = rows(db, "SELECT trade_id, client_order_id, side, qty, price, fee, ts_ms FROM fills ORDER BY ts_ms, id")
+    orders = rows(db, "SELECT client_order_id, side, status, signal_ts_ms, qty, quote_qty FROM orders ORDER BY id")
+    account = rows(db, "SELECT cash, fees_paid FROM accounts") + rows(db, "SELECT qty, avg_price FROM positions")
     return fills, orders, account
 
 
@@ -133,11 +125,11 @@ def test_yaml_config_and_env_are_applied_with_env_winning(tmp_path, data_dir):
     assert r.returncode == 0, r.stderr[-2000:]
     assert "rsi_reversion(period=14, lower=35.0, upper=65.0) on ETH/BTC 1h" in r.stderr
     db = tmp_path / "state/ethbtc.sqlite"
-    assert _rows(db, "SELECT initial_cash, quote FROM accounts") == [("1", "BTC")]
-    quotes = [q for (q,) in _rows(db, "SELECT quote_qty FROM orders WHERE side = 'buy'")]
+    assert rows(db, "SELECT initial_cash, quote FROM accounts") == [("1", "BTC")]
+    quotes = [q for (q,) in rows(db, "SELECT quote_qty FROM orders WHERE side = 'buy'")]
     assert quotes and all(q == "0.2" for q in quotes)
     # env speed beat the YAML's 5 candles/s: all 788 candles done, up to the file's last one
-    assert _rows(db, "SELECT last_ts_ms FROM candle_cursors") == [(1622293200000,)]
+    assert rows(db, "SELECT last_ts_ms FROM candle_cursors") == [(1622293200000,)]
 
 
 def test_breaker_trip_survives_restart_and_operator_resume_clears_it(tmp_path):
@@ -152,7 +144,7 @@ def test_breaker_trip_survives_restart_and_operator_resume_clears_it(tmp_path):
     assert "max_drawdown: drawdown 1." in lines[-1]
     _stop(proc, signal.SIGINT)
     db = tmp_path / "var/quantd.sqlite"
-    ((state, reason, since),) = _rows(db, "SELECT state, reason, since_ms FROM breaker")
+    ((state, reason, since),) = rows(db, "SELECT state, reason, since_ms FROM breaker")
     assert state == "halted" and reason.startswith("max_drawdown")
     assert _status(tmp_path)["breaker"]["state"] == "halted"
 
@@ -161,9 +153,9 @@ def test_breaker_trip_survives_restart_and_operator_resume_clears_it(tmp_path):
     time.sleep(3)  # a few hundred candles go by while halted
     out = _stop(proc, signal.SIGINT)
     assert "FILL BUY" not in out, "no entry while halted"
-    late_buys = _rows(db, f"SELECT count(*) FROM fills WHERE side = 'buy' AND ts_ms > {since}")
+    late_buys = rows(db, f"SELECT count(*) FROM fills WHERE side = 'buy' AND ts_ms > {since}")
     assert late_buys == [(0,)]
-    rejected = _rows(db, "SELECT count(*) FROM events WHERE kind = 'risk_decision' "
+    rejected = rows(db, "SELECT count(*) FROM events WHERE kind = 'risk_decision' "
                          "AND json_extract(payload, '$.rule') = 'circuit_breaker'")
     assert rejected[0][0] >= 1
 
@@ -175,7 +167,7 @@ def test_breaker_trip_survives_restart_and_operator_resume_clears_it(tmp_path):
     _wait_for(proc, "FILL BUY", timeout=60)
     _stop(proc, signal.SIGINT)
     assert _status(tmp_path)["breaker"]["pending_commands"] == 0
-    resumed = _rows(db, "SELECT count(*) FROM events WHERE kind = 'breaker_changed' "
+    resumed = rows(db, "SELECT count(*) FROM events WHERE kind = 'breaker_changed' "
                         "AND json_extract(payload, '$.state') = 'running'")
     assert resumed == [(1,)]
-    assert _rows(db, "SELECT result FROM operator_commands") == [("resumed from halted (" + reason + ")",)]
+    assert rows(db, "SELECT result FROM operator_commands") == [("resumed from halted (" + reason + ")",)]

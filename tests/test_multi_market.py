@@ -7,7 +7,6 @@ class.
 
 from __future__ import annotations
 
-import sqlite3
 from decimal import Decimal
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from engine.errors import ConfigError
 from engine.models import Side
 from engine.portfolio import Portfolio
 from engine.store import load_state, open_store
+from tests.db_helpers import rows
 from tests.fakes.binance import FakeBinance
 from tests.live_helpers import MINUTE
 
@@ -65,14 +65,6 @@ def _record_order(engine) -> list:
     return seen
 
 
-def _sql(tmp_path, query):
-    con = sqlite3.connect(tmp_path / "q.sqlite")
-    try:
-        return con.execute(query).fetchall()
-    finally:
-        con.close()
-
-
 def test_two_markets_share_one_account_and_the_books_balance(tmp_path):
     engine, clock, store = _daemon(tmp_path, BTC_ETH)
     seen = _record_order(engine)
@@ -83,7 +75,7 @@ def test_two_markets_share_one_account_and_the_books_balance(tmp_path):
     assert {s for _, s, _ in seen} == {"BTC/USDT", "ETH/USDT"}
     assert [c for c, _, _ in seen] == sorted(c for c, _, _ in seen), "candles are processed in close-time order"
     assert all(now == close for close, _, now in seen), "the engine clock is the close of the candle processed"
-    fills = _sql(tmp_path, "SELECT symbol, side, qty, price, fee FROM fills ORDER BY id")
+    fills = rows(tmp_path / "q.sqlite", "SELECT symbol, side, qty, price, fee FROM fills ORDER BY id")
     assert {f[0] for f in fills} == {"BTC/USDT", "ETH/USDT"}, "both strategies traded"
     # one cash account: every fill of either market moved the same cash, to the cent and beyond
     cash = Decimal(10_000)
@@ -91,11 +83,11 @@ def test_two_markets_share_one_account_and_the_books_balance(tmp_path):
         sign = 1 if side == "buy" else -1
         cash -= sign * Decimal(qty) * Decimal(price) + Decimal(fee)
     assert portfolio.cash == cash
-    ((stored_cash,),) = _sql(tmp_path, "SELECT cash FROM accounts")
+    ((stored_cash,),) = rows(tmp_path / "q.sqlite", "SELECT cash FROM accounts")
     assert Decimal(stored_cash) == cash
-    keys = dict(_sql(tmp_path, "SELECT key, last_ts_ms FROM candle_cursors"))
+    keys = dict(rows(tmp_path / "q.sqlite", "SELECT key, last_ts_ms FROM candle_cursors"))
     assert set(keys) == {"sma_cross|BTC/USDT|5m", "sma_cross|ETH/USDT|5m"}
-    snaps = [ts for (ts,) in _sql(tmp_path, "SELECT ts_ms FROM equity_snapshots ORDER BY id")]
+    snaps = [ts for (ts,) in rows(tmp_path / "q.sqlite", "SELECT ts_ms FROM equity_snapshots ORDER BY id")]
     assert len(snaps) == len(seen) and snaps == sorted(snaps)
 
 
@@ -106,11 +98,11 @@ def test_one_risk_manager_for_all_markets_caps_open_positions(tmp_path):
     store.close()
     held = {"BTC/USDT": Decimal(0), "ETH/USDT": Decimal(0)}
     most = 0
-    for symbol, side, qty in _sql(tmp_path, "SELECT symbol, side, qty FROM fills ORDER BY id"):
+    for symbol, side, qty in rows(tmp_path / "q.sqlite", "SELECT symbol, side, qty FROM fills ORDER BY id"):
         held[symbol] += Decimal(qty) if side == "buy" else -Decimal(qty)
         most = max(most, sum(1 for q in held.values() if q > 0))
     assert most == 1, "never two positions at once"
-    refused = _sql(tmp_path, "SELECT DISTINCT json_extract(payload, '$.symbol') FROM events WHERE kind='risk_decision' "
+    refused = rows(tmp_path / "q.sqlite", "SELECT DISTINCT json_extract(payload, '$.symbol') FROM events WHERE kind='risk_decision' "
                              "AND json_extract(payload, '$.rule')='max_open_positions'")
     assert refused, "the other market's entries were refused by the shared limit"
 
@@ -134,7 +126,7 @@ def test_mixed_timeframes_and_start_dates_stay_in_time_order_and_resume(data_dir
     assert first_btc == 32 and {s for _, s, _ in seen[:32]} == {"ETH/USDT"}, "ETH alone until BTC's file starts"
     after = [s for _, s, _ in seen[first_btc:]]
     assert after.count("ETH/USDT") * 5 == pytest.approx(after.count("BTC/USDT"), abs=5), "then 5 BTC 1m per ETH 5m"
-    cursors = dict(_sql(tmp_path, "SELECT key, last_ts_ms FROM candle_cursors"))
+    cursors = dict(rows(tmp_path / "q.sqlite", "SELECT key, last_ts_ms FROM candle_cursors"))
 
     engine2, clock2, store2 = _daemon(tmp_path, markets)
     seen2 = _record_order(engine2)
@@ -146,7 +138,7 @@ def test_mixed_timeframes_and_start_dates_stay_in_time_order_and_resume(data_dir
         first.setdefault(symbol, close)
     assert first["BTC/USDT"] == cursors["sma_cross|BTC/USDT|1m"] + 2 * MINUTE, "resumed after its cursor"
     assert first["ETH/USDT"] > cursors["rsi_reversion|ETH/USDT|5m"], "no ETH candle twice"
-    snaps = _sql(tmp_path, "SELECT ts_ms FROM equity_snapshots ORDER BY id")
+    snaps = rows(tmp_path / "q.sqlite", "SELECT ts_ms FROM equity_snapshots ORDER BY id")
     assert len(snaps) == len(seen) + len(seen2)
 
 

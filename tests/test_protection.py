@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from decimal import Decimal
 
 import numpy as np
@@ -17,6 +16,7 @@ from engine.risk.limits import RiskLimits
 from engine.risk.protection import Protection, ProtectionPolicy
 from engine.store.journal import queue_command
 from engine.strategy import create
+from tests.db_helpers import rows
 from tests.test_risk_backtest import Scripted
 
 
@@ -91,14 +91,6 @@ def _open_position(engine, clock):
     raise AssertionError("no entry within 400 candles")
 
 
-def _sql(tmp_path, query):
-    con = sqlite3.connect(tmp_path / "q.sqlite")
-    try:
-        return con.execute(query).fetchall()
-    finally:
-        con.close()
-
-
 def test_kill_switch_halts_cancels_and_flattens_and_stays_halted_after_restart(tmp_path):
     engine, clock, store = _daemon(tmp_path)
     _open_position(engine, clock)
@@ -108,11 +100,11 @@ def test_kill_switch_halts_cancels_and_flattens_and_stays_halted_after_restart(t
     assert not pos.is_open
     breaker = engine.risk.breaker
     assert breaker.state.value == "halted" and breaker.reason == "kill switch by ops" and not breaker.flatten_pending
-    ((intent, status),) = _sql(tmp_path, "SELECT intent, status FROM orders ORDER BY id DESC LIMIT 1")
+    ((intent, status),) = rows(tmp_path / "q.sqlite", "SELECT intent, status FROM orders ORDER BY id DESC LIMIT 1")
     assert intent == "flatten: kill switch by ops" and status == "filled"
     _advance(engine, clock, 200)  # 200 more candles while halted: no order at all
-    assert _sql(tmp_path, "SELECT intent FROM orders ORDER BY id DESC LIMIT 1") == [("flatten: kill switch by ops",)]
-    refused = _sql(tmp_path, "SELECT count(*) FROM events WHERE kind='risk_decision' "
+    assert rows(tmp_path / "q.sqlite", "SELECT intent FROM orders ORDER BY id DESC LIMIT 1") == [("flatten: kill switch by ops",)]
+    refused = rows(tmp_path / "q.sqlite", "SELECT count(*) FROM events WHERE kind='risk_decision' "
                              "AND json_extract(payload, '$.rule')='circuit_breaker'")[0][0]
     assert refused > 0, "the strategy kept signalling; the breaker refused"
     engine.stop("test")
@@ -128,12 +120,12 @@ def test_startup_verifies_the_stop_of_an_open_position(tmp_path):
     _open_position(engine, clock)
     engine.stop("test")
     store.close()
-    assert _sql(tmp_path, "SELECT stop_price FROM positions") == [(None,)]
+    assert rows(tmp_path / "q.sqlite", "SELECT stop_price FROM positions") == [(None,)]
     engine2, clock2, store2 = _daemon(tmp_path, stop_loss_pct=3)
     avg = engine2.oms.portfolio.position("BTC/USDT").avg_price
-    assert _sql(tmp_path, "SELECT json_extract(payload, '$.reason') FROM events WHERE kind='unprotected_position'") == [
+    assert rows(tmp_path / "q.sqlite", "SELECT json_extract(payload, '$.reason') FROM events WHERE kind='unprotected_position'") == [
         ("open position BTC/USDT has no active stop",)]
-    ((stop,),) = _sql(tmp_path, "SELECT stop_price FROM positions")
+    ((stop,),) = rows(tmp_path / "q.sqlite", "SELECT stop_price FROM positions")
     assert Decimal(stop) == avg * Decimal("0.97")
     store2.close()
 
@@ -146,9 +138,9 @@ def test_a_strategy_returning_garbage_is_refused_and_the_daemon_keeps_running(tm
     engine.lanes[0].runner.strategy.on_candle = lambda candle, ctx: float("nan")
     _advance(engine, clock, 6)
     assert engine.candles_processed >= 4
-    assert _sql(tmp_path, "SELECT json_extract(payload, '$.reason') FROM events WHERE kind='risk_decision'") == [
+    assert rows(tmp_path / "q.sqlite", "SELECT json_extract(payload, '$.reason') FROM events WHERE kind='risk_decision'") == [
         ("signal is nan",)] * engine.candles_processed
-    assert _sql(tmp_path, "SELECT count(*) FROM orders") == [(0,)]
+    assert rows(tmp_path / "q.sqlite", "SELECT count(*) FROM orders") == [(0,)]
     store.close()
 
 
@@ -166,7 +158,7 @@ def test_a_position_without_its_stop_alerts_exactly_once_on_entry_and_at_startup
     engine.lanes[0].runner.atr = _ColdATR()
     _open_position(engine, clock)
     count = "SELECT count(*) FROM events WHERE kind='unprotected_position'"
-    assert _sql(tmp_path, count) == [(1,)], "one alert for the entry"
+    assert rows(tmp_path / "q.sqlite", count) == [(1,)], "one alert for the entry"
     engine.stop("test")
     store.close()
     # restart: the start-up check finds the position still without a stop; ATR is cold again
@@ -174,5 +166,5 @@ def test_a_position_without_its_stop_alerts_exactly_once_on_entry_and_at_startup
                              risk={"stop_loss_atr": 2})
     monkeypatch.setattr("engine.runner.ATR", lambda period: _ColdATR())
     engine2, store2 = build_engine(settings)
-    assert _sql(tmp_path, count) == [(2,)], "one more alert at start-up, not two"
+    assert rows(tmp_path / "q.sqlite", count) == [(2,)], "one more alert at start-up, not two"
     store2.close()
