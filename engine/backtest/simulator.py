@@ -9,6 +9,11 @@ Rules (the backtest must not lie):
 * Fee: ``fee_rate x notional``, in quote currency, on every fill.
 * A buy given as quote notional gets ``qty = notional / fill_price``, rounded down to the
   instrument's amount step; orders below the minimum notional are rejected at creation.
+* A **limit** order rests until a candle trades through its price: a buy fills at the open
+  when the open is at or below the limit, else at the limit when the low is strictly
+  below it (touching is not enough: the queue ahead may take it); sells mirror this with
+  the high. Slippage applies but never past the limit price. It is never filled on the
+  candle of its signal either.
 * :meth:`SimulatedExchange.fill_at_close` fills resting orders at a candle's close
   (slippage and fee applied): used to close an open position when a backtest ends.
 """
@@ -24,6 +29,7 @@ from engine.models import (
     Instrument,
     Order,
     OrderStatus,
+    OrderType,
     OrderUpdate,
     Side,
 )
@@ -60,6 +66,19 @@ def round_qty(qty: Decimal, instrument: Instrument) -> Decimal:
     return (qty / step).to_integral_value(rounding=ROUND_DOWN) * step
 
 
+def _limit_reference(order: Order, candle: Candle) -> float | None:
+    """Price (quote per base) a resting limit order fills at on ``candle``; None when the
+    candle does not trade through it."""
+    limit = float(order.price)
+    if order.side is Side.BUY:
+        if candle.open <= limit:
+            return candle.open
+        return limit if candle.low < limit else None
+    if candle.open >= limit:
+        return candle.open
+    return limit if candle.high > limit else None
+
+
 class SimulatedExchange:
     """An in-memory venue implementing :class:`engine.ports.ExchangeGateway`.
 
@@ -75,7 +94,7 @@ class SimulatedExchange:
         self._known: dict[str, OrderUpdate] = {}
 
     def create_order(self, order: Order) -> OrderUpdate:
-        """Accept (status open) or reject a market order; it fills on a later candle."""
+        """Accept (status open) or reject an order; it fills on a later candle."""
         inst = self.instruments[order.symbol]
         reason = self._reject_reason(order, inst)
         status = OrderStatus.REJECTED if reason else OrderStatus.OPEN
@@ -109,11 +128,16 @@ class SimulatedExchange:
                     order.client_order_id, order.status, order.exchange_order_id)
 
     def sync(self, symbol: str, candle: Candle, working: list[Order] | None = None) -> list[OrderUpdate]:
-        """Fill every resting order of ``symbol`` signalled before ``candle`` at its open."""
-        if not self._resting:
-            return []
-        return [self._fill(o, candle.open, candle.ts_ms) for o in list(self._resting.values())
-                if o.symbol == symbol and o.signal_ts_ms < candle.ts_ms]
+        """Fill the resting orders of ``symbol`` signalled before ``candle`` that it fills:
+        market orders at its open, limit orders it trades through (module docstring)."""
+        updates = []
+        for order in list(self._resting.values()):
+            if order.symbol != symbol or order.signal_ts_ms >= candle.ts_ms:
+                continue
+            reference = _limit_reference(order, candle) if order.type is OrderType.LIMIT else candle.open
+            if reference is not None:
+                updates.append(self._fill(order, reference, candle.ts_ms))
+        return updates
 
     def fill_at_close(self, symbol: str, candle: Candle) -> list[OrderUpdate]:
         """Fill every resting order of ``symbol`` at ``candle``'s close (end of a backtest)."""
@@ -127,6 +151,8 @@ class SimulatedExchange:
     def _fill(self, order: Order, reference: float, ts_ms: int) -> OrderUpdate:
         inst = self.instruments[order.symbol]
         price = self.model.price(order.side, reference, inst)
+        if order.type is OrderType.LIMIT and order.price is not None:  # slippage never past the limit
+            price = min(price, order.price) if order.side is Side.BUY else max(price, order.price)
         remaining = None if order.qty is None else order.qty - order.filled_qty
         qty = round_qty(order.quote_qty / price, inst) if remaining is None else remaining
         del self._resting[order.client_order_id]
@@ -149,4 +175,6 @@ class SimulatedExchange:
                 return f"notional {order.quote_qty} is below the minimum {inst.min_notional} {inst.quote}"
         elif order.qty is None or order.qty <= 0:
             return "quantity must be positive"
+        if order.type is OrderType.LIMIT and (order.price is None or order.price <= 0):
+            return "a limit order needs a positive price"
         return ""
