@@ -208,8 +208,7 @@ class LiveEngine:
             self.journal.command_applied(command_id, text, now, self.risk.breaker, events)
             log.warning("operator %s by %s: %s", command, by, text)
             if not self.risk.breaker.allows_entries:
-                for lane in self.lanes:
-                    lane.runner.cancel_entries(f"operator {command}", now)
+                self.oms.cancel_entries(f"operator {command}", now)
                 events = events + self.oms.take_events()
             self.bus.publish(events)
 

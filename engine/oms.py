@@ -94,6 +94,13 @@ class OrderManager:
         return [o for o in self.orders.values()
                 if not o.status.is_terminal and (symbol is None or o.symbol == symbol)]
 
+    def cancel_entries(self, reason: str, now_ms: int) -> None:
+        """Cancel every working buy order, of every symbol and strategy (adopted external
+        ones included): a breaker that stops entries stops them portfolio-wide."""
+        for order in self.open_orders():
+            if order.side is Side.BUY:
+                self.cancel(order, reason, now_ms)
+
     def mark_fills_seen(self, trade_ids: list[str]) -> None:
         """Register trade ids already booked (loaded from the store) so they are never booked twice."""
         self._seen_trades.update(trade_ids)

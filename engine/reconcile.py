@@ -246,6 +246,9 @@ class Reconciler:
         """Adopt one external order if the account covers it; returns the action taken (None:
         the exchange did not answer the lookup, nothing was decided)."""
         refusal = adoption_refusal(vo, self.oms.portfolio, self.oms.open_orders(vo.symbol))
+        breaker = self.risk.breaker
+        if vo.side == "buy" and not breaker.allows_entries:  # adopting it would only cancel it
+            refusal = f"the circuit breaker is {breaker.state.value}: no new entries"
         if refusal:
             return f"left alone: not adopted, {refusal}"
         order = Order(client_order_id=vo.client_order_id, strategy=EXTERNAL_STRATEGY, symbol=vo.symbol, side=Side(vo.side),
@@ -289,3 +292,5 @@ class Reconciler:
                         issue.action, issue.detail)
         self.journal.reconciliation_recorded(report.issues, events, self.risk.breaker, report.ts_ms)
         self.oms.pending_events.extend(events)
+        if drift and not self.risk.breaker.allows_entries:
+            self.oms.cancel_entries("circuit breaker halted: balance drift", report.ts_ms)

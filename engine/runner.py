@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from engine.backtest.simulator import round_qty
-from engine.models import EXTERNAL_STRATEGY, Candle, Fill, Instrument, Position, Side, Signal
+from engine.models import Candle, Fill, Instrument, Position, Side, Signal
 from engine.oms import OrderManager
 from engine.ports import Journal
 from engine.risk.base import Proposal
@@ -142,7 +142,7 @@ class StrategyRunner:
         if events:
             self.journal.risk_recorded(events, breaker)
             self.oms.pending_events.extend(events)
-            self.cancel_entries("circuit breaker halted", candle.ts_ms + self.tf_ms)
+            self.oms.cancel_entries("circuit breaker halted", candle.ts_ms + self.tf_ms)  # every market's
         self.journal.candle_processed(self.key, candle, candle.ts_ms + self.tf_ms, portfolio, equity)
         return equity
 
@@ -162,13 +162,6 @@ class StrategyRunner:
                 value = float((order.qty or 0) - order.filled_qty) * price
             pending[order.symbol] = pending.get(order.symbol, 0.0) + value
         return pending
-
-    def cancel_entries(self, reason: str, now_ms: int) -> None:
-        """Cancel the working buy orders of this runner's symbol, its own and adopted external
-        ones (a halted breaker allows no new entry to fill)."""
-        for order in self.oms.open_orders(self.symbol):
-            if order.side is Side.BUY and order.strategy in (self.strategy.name, EXTERNAL_STRATEGY):
-                self.oms.cancel(order, reason, now_ms)
 
     def _decide(self, side: Side, notional: Decimal, candle: Candle, now: int, is_entry: bool):
         proposal = Proposal(self.strategy.name, self.symbol, side, is_entry, notional, candle.close, now,

@@ -15,11 +15,8 @@ from bot.alerts import format_event
 from engine.errors import VenueUnavailable
 from engine.models import OrderStatus, OrderType, Side
 from engine.risk.breaker import BreakerState
-from engine.risk.sizing import parse_stake
-from engine.runner import StrategyRunner
 from engine.store import load_state
 from engine.store.reconciliation import ReconciliationIssueRow
-from engine.strategy import create
 from gateways.ccxt_errors import RetryPolicy
 from tests.live_helpers import candle_now, expected_from_fills, make_gateway, make_venue, open_desk
 
@@ -211,16 +208,14 @@ def test_external_order_the_account_covers_is_adopted_then_managed(tmp_path, ven
     desk.store.close()
     again = open_desk(tmp_path, gateway, {}, adopt=True)
     assert again.reconciler.run(4).issues == [], "adopted once, known after a restart"
-    runner = StrategyRunner(create("sma_cross", {}), "BTC/USDT", "1m", again.oms, parse_stake("100", Decimal("0.001")),
-                            again.journal, again.risk)
-    runner.cancel_entries("circuit breaker halted", 5)  # a halt cancels adopted entries like its own
+    again.oms.cancel_entries("circuit breaker halted", 5)  # a halt cancels adopted entries like its own
     assert [o.status for o in venue.orders.values()] == ["CANCELED"]
     assert load_state(again.store).orders[0].status is OrderStatus.CANCELED
     assert_store_matches_venue(again, venue)
     again.store.close()
 
 
-def test_external_orders_the_daemon_cannot_cover_are_left_alone(tmp_path, data_dir):
+def test_external_orders_the_daemon_cannot_cover_or_while_halted_are_left_alone(tmp_path, data_dir):
     venue = make_venue(data_dir, usdt="5000", btc="0.01")
     gateway = make_gateway(venue)
     try:
@@ -233,6 +228,11 @@ def test_external_orders_the_daemon_cannot_cover_are_left_alone(tmp_path, data_d
             "web_big_buy": "left alone: not adopted, it needs 3030.0000 USDT, the daemon's free cash is 1000",
             "web_own_btc": "left alone: not adopted, it sells 0.005, the daemon's free position is 0"}
         assert desk.oms.orders == {} and desk.reconciler.run(2).issues == []
+        desk.risk.breaker.trip("test: daily loss", 3)  # a buy adopted now would only be canceled
+        venue.place_external("BTCUSDT", "BUY", "0.001", "30000", client_order_id="web_small_buy")
+        (issue,) = desk.reconciler.run(4).issues
+        assert issue.action == "left alone: not adopted, the circuit breaker is halted: no new entries"
+        assert desk.oms.orders == {}
         assert {o.status for o in venue.orders.values()} == {"NEW"}, "never touched"
         desk.store.close()
     finally:
@@ -240,14 +240,20 @@ def test_external_orders_the_daemon_cannot_cover_are_left_alone(tmp_path, data_d
         venue.stop()
 
 
-def test_balance_drift_alerts_and_halts(desk, venue):
+def test_balance_drift_alerts_halts_and_cancels_working_entries(desk, venue):
     desk.submit_buy("100")
+    candle = candle_now(venue)
+    entry = desk.oms.submit(strategy="sma_cross", symbol="BTC/USDT", side=Side.BUY, signal_ts_ms=candle.ts_ms,
+                            now_ms=1, qty=Decimal("0.001"), order_type=OrderType.LIMIT,
+                            price=Decimal(str(round(candle.low * 0.8, 2))))
+    assert entry.status is OrderStatus.OPEN
     assert desk.reconciler.run(1).issues == []
     venue.free["BTC"] -= Decimal("0.001")  # someone sold part of it by hand
     report = desk.reconciler.run(2)
     assert [i.kind for i in report.issues] == ["balance_drift"]
     assert desk.risk.breaker.state is BreakerState.HALTED and "BTC" in desk.risk.breaker.reason
-    assert [e.kind for e in desk.drain()][-2:] == ["reconciliation_drift", "breaker_tripped"]
+    assert [e.kind for e in desk.drain()][-3:] == ["reconciliation_drift", "breaker_tripped", "order_canceled"]
+    assert entry.status is OrderStatus.CANCELED and venue.orders[int(entry.exchange_order_id)].status == "CANCELED"
     assert desk.reconciler.run(3).issues == [], "the same drift is reported once"
     assert load_state(desk.store).breaker.state is BreakerState.HALTED
 

@@ -16,8 +16,10 @@ import pytest
 from bot.app import build_engine
 from bot.config import load_settings
 from engine.errors import ConfigError
-from engine.models import Side
+from engine.models import OrderStatus, OrderType, Side
 from engine.portfolio import Portfolio
+from engine.risk.base import HALT, RiskRule, Verdict
+from engine.risk.breaker import BreakerState
 from engine.store import load_state, open_store
 from tests.db_helpers import rows
 from tests.fakes.binance import FakeBinance
@@ -105,6 +107,43 @@ def test_one_risk_manager_for_all_markets_caps_open_positions(tmp_path):
     refused = rows(tmp_path / "q.sqlite", "SELECT DISTINCT json_extract(payload, '$.symbol') FROM events WHERE kind='risk_decision' "
                              "AND json_extract(payload, '$.rule')='max_open_positions'")
     assert refused, "the other market's entries were refused by the shared limit"
+
+
+class _HaltOnSymbol(RiskRule):
+    """Trips the breaker at the first state check after ``armed`` is set (a stand-in for any
+    portfolio limit: drawdown, daily loss, losing streak)."""
+
+    name = "test_halt"
+    armed = False
+
+    def on_state(self, view):
+        return Verdict(self.name, HALT, "test limit reached", 1.0, 0.0) if self.armed else None
+
+
+def test_a_halt_on_one_market_cancels_the_working_entries_of_every_market(tmp_path):
+    """The breaker is shared: when a BTC candle trips it, an ETH entry still working must be
+    canceled, not left to fill after the halt."""
+    engine, clock, store = _daemon(tmp_path, BTC_ETH)
+    _run(engine, clock, 30)
+    eth_close = engine.risk.view.last_close["ETH/USDT"]
+    working = engine.oms.submit(strategy="sma_cross", symbol="ETH/USDT", side=Side.BUY, signal_ts_ms=1, now_ms=1,
+                                qty=Decimal("0.5"), order_type=OrderType.LIMIT,
+                                price=Decimal(str(round(eth_close * 0.9, 2))))
+    assert not working.status.is_terminal
+    rule = _HaltOnSymbol()
+    engine.risk.rules.append(rule)
+    rule.armed = True
+    published = []
+    engine.bus.subscribe(published.append)
+    _run(engine, clock, 1)  # one close time: BTC's candle first (lane order), then ETH's
+    engine.stop("test")
+    store.close()
+    assert engine.risk.breaker.state is BreakerState.HALTED
+    assert working.status is OrderStatus.CANCELED
+    (trip,) = [i for i, e in enumerate(published) if e.kind == "breaker_tripped"]
+    (cancel,) = [i for i, e in enumerate(published) if e.kind == "order_canceled"]
+    assert published[cancel].client_order_id == working.client_order_id and cancel > trip
+    assert not [e for e in published if e.kind == "fill" and e.side == "buy"]
 
 
 def test_mixed_timeframes_and_start_dates_stay_in_time_order_and_resume(data_dir, tmp_path):
