@@ -107,7 +107,8 @@ class OrderManager:
 
     def submit(self, *, strategy: str, symbol: str, side: Side, signal_ts_ms: int, now_ms: int,
                qty: Decimal | None = None, quote_qty: Decimal | None = None, intent: str = "",
-               order_type: OrderType = OrderType.MARKET, price: Decimal | None = None) -> Order:
+               order_type: OrderType = OrderType.MARKET, price: Decimal | None = None,
+               stop_price: Decimal | None = None) -> Order:
         """Create (or find) the order for an intent and send it; see the module docstring.
 
         Args:
@@ -115,6 +116,7 @@ class OrderManager:
             quote_qty: quote currency notional to buy (market buy with cost).
             intent: human-readable reason kept on the order (the signal).
             order_type, price: a limit order rests at ``price`` (quote per base).
+            stop_price: trigger of a stop-limit order (quote per base); live venues only.
 
         Returns:
             The order, in whatever status the venue's answer put it.
@@ -129,7 +131,7 @@ class OrderManager:
         order = Order(
             client_order_id=f"{self.id_prefix}-{strategy[:20]}-{self._seq}", strategy=strategy, symbol=symbol,
             side=side, type=order_type, signal_ts_ms=signal_ts_ms, created_ts_ms=now_ms,
-            updated_ts_ms=now_ms, qty=qty, quote_qty=quote_qty, price=price, intent=intent,
+            updated_ts_ms=now_ms, qty=qty, quote_qty=quote_qty, price=price, stop_price=stop_price, intent=intent,
         )
         self._track(order)
         self.journal.order_created(order, [])

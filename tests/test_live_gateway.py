@@ -7,7 +7,7 @@ client order id, the same fills, the same balances.
 from __future__ import annotations
 
 import time
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 
 import pytest
 
@@ -238,6 +238,29 @@ def test_external_orders_the_daemon_cannot_cover_or_while_halted_are_left_alone(
     finally:
         gateway.close()
         venue.stop()
+
+
+def test_stop_limit_sell_rests_with_its_stop_price_at_precision(desk, venue):
+    desk.submit_buy("100")
+    held = desk.oms.portfolio.position("BTC/USDT").qty
+    low = Decimal(repr(candle_now(venue).low))
+    order = desk.oms.submit(strategy="t", symbol="BTC/USDT", side=Side.SELL, signal_ts_ms=2, now_ms=2, qty=held,
+                            order_type=OrderType.STOP_LIMIT, price=low * Decimal("0.949999"),
+                            stop_price=low * Decimal("0.951234567"))
+    assert order.status is OrderStatus.OPEN, order.reason
+    (placed,) = [o for o in venue.orders.values() if o.client_order_id == order.client_order_id]
+    assert placed.type == "STOP_LOSS_LIMIT"
+    assert placed.stop_price == (low * Decimal("0.951234567")).quantize(Decimal("0.01"), rounding=ROUND_DOWN)
+    assert placed.price == (low * Decimal("0.949999")).quantize(Decimal("0.01"), rounding=ROUND_DOWN)
+    # a stop above the market would trigger at once: Binance refuses it, nothing is retried
+    above = desk.oms.submit(strategy="t", symbol="BTC/USDT", side=Side.SELL, signal_ts_ms=3, now_ms=3,
+                            qty=Decimal("0.0001"), order_type=OrderType.STOP_LIMIT, price=low * 2, stop_price=low * 2)
+    assert above.status is OrderStatus.REJECTED and "would trigger immediately" in above.reason
+    missing = desk.oms.submit(strategy="t", symbol="BTC/USDT", side=Side.SELL, signal_ts_ms=4, now_ms=4,
+                              qty=Decimal("0.0001"), order_type=OrderType.STOP_LIMIT, price=low)
+    assert missing.status is OrderStatus.REJECTED and "needs a stop_price" in missing.reason
+    assert len(venue.orders) == 2, "the refused stops never reached the book"
+    assert_store_matches_venue(desk, venue)
 
 
 def test_balance_drift_alerts_halts_and_cancels_working_entries(desk, venue):

@@ -95,3 +95,7 @@ def test_a_limit_never_fills_on_its_own_signal_candle_and_needs_a_price(candles)
     no_price = _limit(Side.BUY, Decimal(0), 0, n=2)
     update = exchange.create_order(no_price)
     assert update.status is OrderStatus.REJECTED and "positive price" in update.reason
+    stop = _limit(Side.SELL, Decimal(str(row.low)), 0, n=3)
+    stop.type, stop.stop_price = OrderType.STOP_LIMIT, Decimal(str(row.low))
+    update = exchange.create_order(stop)
+    assert update.status is OrderStatus.REJECTED and "not simulated" in update.reason, "never filled as market"

@@ -170,6 +170,8 @@ class SimulatedExchange:
 
     @staticmethod
     def _reject_reason(order: Order, inst: Instrument) -> str:
+        if order.type is OrderType.STOP_LIMIT:
+            return "stop_limit orders are not simulated; use the risk section's stop_loss_pct (engine-side stops)"
         if order.side is Side.BUY and order.quote_qty is not None:
             if order.quote_qty < inst.min_notional:
                 return f"notional {order.quote_qty} is below the minimum {inst.min_notional} {inst.quote}"

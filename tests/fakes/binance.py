@@ -61,6 +61,10 @@ def _fmt(x: Decimal) -> str:
     return f"{x:.8f}"
 
 
+_STOP_TYPES = ("STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT")
+"""Accepted and kept resting with their stop price; this fake never triggers them."""
+
+
 @dataclass
 class VenueOrder:
     """One order on the fake venue."""
@@ -79,6 +83,7 @@ class VenueOrder:
     status: str = "NEW"
     update_ms: int = 0
     fills: list = field(default_factory=list)
+    stop_price: Decimal = Decimal(0)
 
     def wire(self) -> dict:
         """The GET /api/v3/order shape."""
@@ -87,7 +92,7 @@ class VenueOrder:
             "clientOrderId": self.client_order_id, "price": _fmt(self.price), "origQty": _fmt(self.orig_qty),
             "executedQty": _fmt(self.executed_qty), "cummulativeQuoteQty": _fmt(self.cum_quote),
             "status": self.status, "timeInForce": "GTC", "type": self.type, "side": self.side,
-            "stopPrice": "0.00000000", "icebergQty": "0.00000000", "time": self.time_ms,
+            "stopPrice": _fmt(self.stop_price), "icebergQty": "0.00000000", "time": self.time_ms,
             "updateTime": self.update_ms or self.time_ms, "isWorking": True, "workingTime": self.time_ms,
             "origQuoteOrderQty": _fmt(self.quote_qty), "selfTradePreventionMode": "NONE",
         }
@@ -218,6 +223,10 @@ class FakeBinance:
 
     def _new_order(self, p: dict) -> dict:
         sym, side, otype = p["symbol"], p["side"], p["type"]
+        if otype not in ("MARKET", "LIMIT", *_STOP_TYPES):
+            raise self.error(-1116, "Invalid orderType")
+        if otype in _STOP_TYPES and "stopPrice" not in p:
+            raise self.error(-1102, "Mandatory parameter '%s'")
         cid = p.get("newClientOrderId") or f"x-{self._next_order_id}"
         if any(o.client_order_id == cid and o.status in ("NEW", "PARTIALLY_FILLED") for o in self.orders.values()):
             raise self.error(-2010, "Duplicate order sent.")
@@ -239,14 +248,17 @@ class FakeBinance:
             raise self.error(-1013, "Filter failure: LOT_SIZE")
         if qty * price < _dec(filt["MIN_NOTIONAL"]["minNotional"]):
             raise self.error(-1013, "Filter failure: NOTIONAL")
+        stop = _dec(p.get("stopPrice", 0))
+        if otype == "STOP_LOSS_LIMIT" and (stop >= ref if side == "SELL" else stop <= ref):
+            raise self.error(-2010, "Order would trigger immediately")
         need_asset, need = (quote, qty * price) if side == "BUY" else (base, qty)
         if self.free.get(need_asset, Decimal(0)) < need:
             raise self.error(-2010, "Account has insufficient balance for requested action.")
         self._next_order_id += 1
         now = self.now_ms()
         order = VenueOrder(self._next_order_id, cid, sym, side, otype, qty,
-                           price if otype == "LIMIT" else Decimal(0), now,
-                           quote_qty=_dec(p.get("quoteOrderQty", 0)))
+                           price if otype != "MARKET" else Decimal(0), now,
+                           quote_qty=_dec(p.get("quoteOrderQty", 0)), stop_price=stop)
         self.orders[order.order_id] = order
         if otype == "MARKET":
             self._execute(order, qty, price)
