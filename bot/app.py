@@ -10,12 +10,14 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from collections.abc import Callable
 from decimal import Decimal
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from bot.alerts import log_alert
 from bot.config import Settings
+from bot.telegram.daemon import DaemonTelegram
 from engine.backtest.simulator import FillModel
 from engine.data import load_ohlcv
 from engine.errors import ConfigError
@@ -42,12 +44,17 @@ TICK_SECS = 0.1
 """How often the scheduler asks market data for newly closed candles (replay)."""
 
 
-def build_engine(settings: Settings) -> tuple[LiveEngine, Store]:
+def build_engine(settings: Settings, subscribers: Callable[[Store], list] | None = None) -> tuple[LiveEngine, Store]:
     """Wire the daemon from settings and the stored state; returns (engine, store).
 
     One lane per configured market; the lanes share one OMS, portfolio and risk manager.
     Paper: a replay source per market and the paper venue. Live: the ccxt gateway (keys from
     the vault), its candles, and a reconciler that runs before any order.
+
+    Args:
+        subscribers: given the opened store, returns extra event-bus handlers (the Telegram
+            alert router); they are subscribed before the engine starts, so they see its
+            start-up events too.
 
     Raises:
         ConfigError (VaultError): the store belongs to another mode, a data file does not
@@ -56,13 +63,13 @@ def build_engine(settings: Settings) -> tuple[LiveEngine, Store]:
     """
     store = open_store(settings.store.url)
     try:
-        return _build(settings, store), store
+        return _build(settings, store, subscribers(store) if subscribers else []), store
     except BaseException:
         store.close()
         raise
 
 
-def _build(settings: Settings, store: Store) -> LiveEngine:
+def _build(settings: Settings, store: Store, handlers: list) -> LiveEngine:
     state = load_state(store)
     resumed = state is not None
     if state is not None and state.mode != settings.mode:
@@ -84,7 +91,7 @@ def _build(settings: Settings, store: Store) -> LiveEngine:
             state = load_state(store)
         elif live:
             _extend_baseline(store, state, gateway, instruments)
-        return _wire(settings, store, state, resumed, markets, instruments, gateway)
+        return _wire(settings, store, state, resumed, markets, instruments, gateway, handlers)
     except BaseException:
         if gateway is not None:
             gateway.close()
@@ -92,7 +99,7 @@ def _build(settings: Settings, store: Store) -> LiveEngine:
 
 
 def _wire(settings: Settings, store: Store, state, resumed: bool, markets: list, instruments: list,
-          gateway: CcxtGateway | None) -> LiveEngine:
+          gateway: CcxtGateway | None, handlers: list) -> LiveEngine:
     live = gateway is not None
     journal = SqlJournal(store)
     if not live:
@@ -117,6 +124,8 @@ def _wire(settings: Settings, store: Store, state, resumed: bool, markets: list,
         lanes.append(Lane(runner, market, cursor))
     bus = EventBus()
     bus.subscribe(log_alert)
+    for handler in handlers:
+        bus.subscribe(handler)
     log.info("risk: %s", ", ".join(r.describe() for r in risk.rules) or "no limits")
     if live:
         ex = settings.exchange
@@ -201,14 +210,18 @@ def run(settings: Settings) -> int:
 
     for sig in (signal.SIGINT, signal.SIGTERM):  # before start-up work, so an early signal is clean too
         signal.signal(sig, on_signal)
-    engine, store = build_engine(settings)
+    telegram = DaemonTelegram(settings)  # a bad token stops here, before any trading
+    engine, store = build_engine(settings, telegram.subscribers)
     built.append(engine)
+    telegram.start(engine)
 
     def step() -> None:
         try:
             engine.step()
-        except Exception:
+        except Exception as exc:
             log.exception("engine step failed: stopping so a supervisor can restart from the store")
+            telegram.alert("error", f"engine step failed: {type(exc).__name__}: {exc}; the daemon stops so its "
+                                    "supervisor restarts it from the store")
             failed.set()
             stop.set()
 
@@ -216,6 +229,9 @@ def run(settings: Settings) -> int:
     tick = settings.exchange.poll_secs if settings.mode == "live" else TICK_SECS
     scheduler.add_job(step, "interval", seconds=tick, max_instances=1, coalesce=True,
                       id="candles", misfire_grace_time=None)
+    if telegram.enabled:
+        scheduler.add_job(telegram.daily_summary, "cron", hour=settings.telegram.daily_summary_hour_utc, minute=0,
+                          id="daily_summary")
     scheduler.start()
     announced_end = False
     try:
@@ -229,6 +245,7 @@ def run(settings: Settings) -> int:
     finally:
         scheduler.shutdown(wait=True)
         engine.stop("error" if failed.is_set() else reason["text"])
+        telegram.stop()
         store.close()
         gateway = engine.oms.gateway
         if isinstance(gateway, CcxtGateway):

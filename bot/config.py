@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -104,6 +104,41 @@ class VaultSettings(_Section):
     dir: Path = Path("vault")
 
 
+ALERT_TYPES = ("fill", "rejection", "stale_data", "stale_data_recovered", "breaker_tripped", "reconciliation_drift",
+               "external_order", "startup", "shutdown", "crash_restart", "daily_summary", "error")
+"""Alert types the operator can set to on (notify), silent (delivered without sound) or off."""
+
+AlertMode = Literal["on", "silent", "off"]
+
+
+class TelegramSettings(_Section):
+    """The Telegram bot (optional: without a token, alerts are only logged)."""
+
+    token: SecretStr | None = Field(None, description="bot token from BotFather; or vault/telegram.json")
+    admins: list[int] = Field(default_factory=list, description="user ids allowed every command")
+    viewers: list[int] = Field(default_factory=list, description="user ids allowed read-only commands")
+    chats: list[int] = Field(default_factory=list, description="group chat ids where the bot answers (members "
+                             "still need a role); also receive alerts")
+    alert_thread_id: int | None = Field(None, description="forum topic of the group chats for alerts")
+    api_base_url: str = Field("https://api.telegram.org/bot", description="Bot API base URL (python-telegram-bot "
+                              "base_url); tests point it at a local server")
+    alerts: dict[str, AlertMode] = Field(default_factory=dict, description="alert type -> on|silent|off; default on")
+    dedupe_secs: float = Field(600.0, ge=0, description="identical alerts within this window are sent once, "
+                               "with a count")
+    daily_summary_hour_utc: int = Field(0, ge=0, le=23, description="hour (UTC) of the daily summary alert")
+    confirm_secs: float = Field(60.0, gt=0, le=3600, description="how long a confirmation button stays valid")
+    max_per_chat_per_sec: float = Field(1.0, gt=0, description="Telegram's limit: messages per second per chat")
+    max_per_sec: float = Field(30.0, gt=0, description="Telegram's limit: messages per second overall")
+
+    @field_validator("alerts")
+    @classmethod
+    def _known_alert_types(cls, alerts: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(alerts) - set(ALERT_TYPES))
+        if unknown:
+            raise ValueError(f"unknown alert type(s) {unknown}; known: {', '.join(ALERT_TYPES)}")
+        return alerts
+
+
 class StoreSettings(_Section):
     """Where state lives (SQLAlchemy URL)."""
 
@@ -126,6 +161,7 @@ class Settings(BaseSettings):
     exchange: ExchangeSettings = Field(default_factory=ExchangeSettings)
     vault: VaultSettings = Field(default_factory=VaultSettings)
     risk: RiskLimits = Field(default_factory=RiskLimits)
+    telegram: TelegramSettings = Field(default_factory=TelegramSettings)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @classmethod

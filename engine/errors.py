@@ -82,3 +82,7 @@ class SubmissionUnknown(VenueUnavailable):
 
 class VaultError(ConfigError):
     """A secret is missing, or its file can be read by group or others."""
+
+
+class BacktestCanceled(QuantdError):
+    """A running backtest was canceled through its progress callback."""

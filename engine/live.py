@@ -48,6 +48,7 @@ class Lane:
             unreachable for the engine's ``unreachable_after_secs``, stops entries on the
             symbol until its data is fresh again; None: not checked (replay).
         stale_since_ms: when the current stale-data episode began (engine clock), None when fresh.
+        last_candle: the last candle processed or warmed up on (prices an operator's flatten).
     """
 
     runner: StrategyRunner
@@ -56,6 +57,7 @@ class Lane:
     stale_after_ms: int | None = None
     stale_since_ms: int | None = None
     buffered: deque = field(default_factory=deque)
+    last_candle: Candle | None = None
 
     @property
     def symbol(self) -> str:
@@ -101,6 +103,8 @@ class LiveEngine:
         self.reconciler = reconciler
         self.reconcile_secs = reconcile_secs
         self._last_reconcile_s = 0.0
+        self.last_reconciliation: tuple[int, int, bool] | None = None
+        """(wall time ms UTC, issues found, complete) of the last reconciliation run."""
         self.unreachable_after_secs = unreachable_after_secs
 
     @property
@@ -123,7 +127,9 @@ class LiveEngine:
             self.reconcile()
         for lane in self.lanes:
             runner = lane.runner
-            runner.warmup(lane.market.history(max(runner.strategy.warmup, 1) * WARMUP_FACTOR))
+            history = lane.market.history(max(runner.strategy.warmup, 1) * WARMUP_FACTOR)
+            runner.warmup(history)
+            lane.last_candle = history[-1] if history else None
         for lane in self.lanes:
             runner = lane.runner
             runner.verify_protection(self._now(lane))
@@ -170,6 +176,7 @@ class LiveEngine:
         """Run reconciliation now and publish what it found."""
         self._last_reconcile_s = time.monotonic()
         report = self.reconciler.run(self._now())
+        self.last_reconciliation = (wall_ms(), len(report.issues), report.complete)
         if report.issues or not report.complete:
             log.warning("reconciliation: %d issue(s)%s", len(report.issues),
                         "" if report.complete else "; the exchange did not answer everything")
@@ -200,17 +207,53 @@ class LiveEngine:
         self.bus.publish(events)
 
     def apply_operator_commands(self) -> None:
-        """Apply pause/resume/kill commands queued in the store (by the CLI or the bot); a
-        command acts on the shared breaker, so on every lane."""
+        """Apply the operator commands queued in the store (by the CLI or the bot), oldest
+        first: ``pause``, ``resume``, ``kill`` act on the shared breaker, so on every lane;
+        ``flatten <symbol|all>`` closes positions at market now (the breaker is untouched);
+        ``cancel <client order id|all>`` cancels working orders. The result, in words, is
+        stored with the command."""
         for command_id, command, by in self.journal.pending_commands():
             now = self._now()
-            text, events = self.risk.operator(command, by, now)
+            verb, _, arg = command.partition(" ")
+            if verb == "flatten":
+                text, events = self._flatten(arg.strip() or "all", by, now), []
+            elif verb == "cancel":
+                text, events = self._cancel(arg.strip() or "all", by, now), []
+            else:
+                text, events = self.risk.operator(command, by, now)
             self.journal.command_applied(command_id, text, now, self.risk.breaker, events)
             log.warning("operator %s by %s: %s", command, by, text)
             if not self.risk.breaker.allows_entries:
                 self.oms.cancel_entries(f"operator {command}", now)
-                events = events + self.oms.take_events()
-            self.bus.publish(events)
+            self.bus.publish(events + self.oms.take_events())
+
+    def _flatten(self, target: str, by: str, now: int) -> str:
+        lanes = [lane for lane in self.lanes if target in ("all", lane.symbol)]
+        if not lanes:
+            return f"not flattened: {target} is not traded (symbols: {', '.join(la.symbol for la in self.lanes)})"
+        done = []
+        for lane in lanes:
+            runner = lane.runner
+            if any(o.side is Side.SELL for o in self.oms.open_orders(lane.symbol)):
+                done.append(f"{lane.symbol}: an exit is already working")
+                continue
+            if lane.last_candle is None:
+                done.append(f"{lane.symbol}: no candle yet to price the exit")
+                continue
+            decision = runner.close_position(lane.last_candle, now, f"flatten by {by}")
+            done.append(f"{lane.symbol}: " + ("flat already" if decision is None else
+                                               f"sell {decision.action} {decision.client_order_id or ''}".strip()))
+        return "; ".join(done)
+
+    def _cancel(self, target: str, by: str, now: int) -> str:
+        orders = [o for o in self.oms.open_orders() if target in ("all", o.client_order_id)]
+        if not orders:
+            return "no working order" if target == "all" else f"no working order {target}"
+        results = []
+        for order in orders:
+            self.oms.cancel(order, f"canceled by {by}", now)
+            results.append(f"{order.client_order_id} {order.status.value}")
+        return "; ".join(results)
 
     def stop(self, reason: str) -> None:
         """Record and publish the shutdown."""
@@ -221,7 +264,7 @@ class LiveEngine:
         runner = lane.runner
         decision = runner.on_candle(candle, self._now(lane))
         runner.finish_candle(candle)
-        lane.last_processed_ms = candle.ts_ms
+        lane.last_processed_ms, lane.last_candle = candle.ts_ms, candle
         self.candles_processed += 1
         if decision is not None and log.isEnabledFor(logging.DEBUG):
             log.debug("%s candle %s: %r -> %s", runner.symbol, iso_utc(candle.ts_ms), decision.signal, decision.action)

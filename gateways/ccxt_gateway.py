@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -104,7 +105,10 @@ class CcxtGateway:
         return ex
 
     def _run(self, coro):
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout=self.call_timeout_secs)
+        started = time.monotonic()
+        result = asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout=self.call_timeout_secs)
+        self.last_latency_ms = (time.monotonic() - started) * 1000  # of the last call that answered (/health)
+        return result
 
     def close(self) -> None:
         """Close ccxt's HTTP session and stop the loop thread."""

@@ -67,3 +67,22 @@ def exchange_credentials(exchange_id: str, vault_dir: Path, api_key: SecretStr |
         return Credentials(api_key, secret, "environment")
     raise VaultError(f"live mode needs {exchange_id} API keys: put them in {path} (chmod 600, see "
                      f"vault/{exchange_id}.json.example) or set QUANTD_EXCHANGE__API_KEY and QUANTD_EXCHANGE__SECRET")
+
+
+def telegram_token(vault_dir: Path, configured: SecretStr | None = None) -> SecretStr | None:
+    """The Telegram bot token: ``configured`` (``QUANTD_TELEGRAM__TOKEN`` or the YAML) when
+    set, else ``<vault_dir>/telegram.json`` (``{"token": "..."}``, mode 600) when it exists,
+    else None (no bot: alerts are only logged).
+
+    Raises:
+        VaultError: a loose file, or one without a token.
+    """
+    if configured is not None and configured.get_secret_value():
+        return configured
+    path = Path(vault_dir) / "telegram.json"
+    if not path.exists():
+        return None
+    token = read_secret_file(path).get("token")
+    if not token:
+        raise VaultError(f"{path} needs \"token\" (from BotFather)")
+    return SecretStr(str(token))

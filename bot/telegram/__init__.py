@@ -1,1 +1,2 @@
-"""Telegram chat-ops (commands, auth, alerts): arrives with the Telegram issue."""
+"""Telegram chat-ops: commands with roles and confirmations, alerts through a store outbox,
+backtests from chat. See ``service`` (the bot thread) and ``daemon`` (how the daemon uses it)."""

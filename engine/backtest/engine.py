@@ -8,6 +8,7 @@ the fill rules.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -17,7 +18,7 @@ import pandas as pd
 from engine.backtest.metrics import Metrics, compute_metrics
 from engine.backtest.simulator import FillModel, SimulatedExchange
 from engine.backtest.trades import END_OF_DATA, Trade, TradeLog
-from engine.errors import DataError
+from engine.errors import BacktestCanceled, DataError
 from engine.models import Candle, Instrument
 from engine.oms import OrderManager
 from engine.portfolio import Portfolio
@@ -83,12 +84,18 @@ class BacktestResult:
         return [BreakerTrip(e.ts_ms, e.equity, e.reason) for e in self.events if e.kind == "breaker_tripped"]
 
 
-def run_backtest(df: pd.DataFrame, strategy: Strategy, config: BacktestConfig) -> BacktestResult:
+def run_backtest(df: pd.DataFrame, strategy: Strategy, config: BacktestConfig,
+                 progress: Callable[[int, int], bool] | None = None) -> BacktestResult:
     """Backtest ``strategy`` on ``df`` (columns timestamp, open, high, low, close, volume; sorted).
+
+    Args:
+        progress: called with (candles done, total) about every 1% of the data; returning
+            False cancels the run.
 
     Raises:
         DataError: empty data.
         ConfigError: bad stake.
+        BacktestCanceled: ``progress`` returned False.
     """
     n = len(df)
     if n == 0:
@@ -110,7 +117,10 @@ def run_backtest(df: pd.DataFrame, strategy: Strategy, config: BacktestConfig) -
     in_pos = np.zeros(n, dtype=bool)
     position = portfolio.position(config.symbol)
     candle = None
+    every = max(1, n // 100)
     for i in range(n):
+        if progress is not None and i % every == 0 and not progress(i, n):
+            raise BacktestCanceled(f"canceled after {i} of {n} candles")
         candle = Candle(ts[i], op[i], hi[i], lo[i], cl[i], vo[i])
         runner.on_candle(candle)
         equity[i] = runner.finish_candle(candle)

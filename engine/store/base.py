@@ -21,7 +21,9 @@ from engine.errors import StoreError
 
 SCHEMA_VERSION = 2
 """2: fills.fee_asset, orders.stop_price, order_transitions.exchange_order_id, the
-reconciliation tables. Older stores are refused (migrations arrive with Alembic)."""
+reconciliation tables. Older stores are refused (migrations arrive with Alembic). New tables
+that nothing older reads (the ``outbox``) are added to a schema-2 store by ``create_all``
+without a version change."""
 
 
 class DecimalText(TypeDecorator):

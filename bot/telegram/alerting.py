@@ -1,0 +1,124 @@
+"""From engine events to queued alerts: which type an event is, whether the operator wants
+it (on, silent, off), and who receives it. Runs on the engine's thread as an event-bus
+handler and only writes to the store's outbox, so it never waits for Telegram."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+
+from bot.alerts import format_event
+from bot.config import ALERT_TYPES, TelegramSettings
+from engine.events import Event
+from engine.live import wall_ms
+from engine.store.base import MetaRow, Store
+from engine.store.outbox import enqueue
+
+log = logging.getLogger("quantd.telegram")
+
+_META_KEY = "telegram.alert_modes"
+
+_TYPE_OF_KIND = {
+    "fill": "fill", "rejection": "rejection", "stale_data": "stale_data",
+    "stale_data_recovered": "stale_data_recovered", "breaker_tripped": "breaker_tripped",
+    "breaker_changed": "breaker_tripped", "reconciliation_drift": "reconciliation_drift",
+    "external_order": "external_order", "startup": "startup", "shutdown": "shutdown",
+    "unprotected_position": "error",
+}
+
+_TITLES = {"fill": "Fill", "rejection": "Rejected", "stale_data": "Stale data", "stale_data_recovered": "Data back",
+           "breaker_tripped": "Circuit breaker", "reconciliation_drift": "Reconciliation",
+           "external_order": "External order", "startup": "Started", "shutdown": "Stopped",
+           "crash_restart": "Restarted after a crash", "daily_summary": "Daily summary", "error": "Error"}
+
+
+def alert_type(event: Event) -> str | None:
+    """The alert type of an event (see :data:`bot.config.ALERT_TYPES`), None when it is not
+    an alert. A risk rejection is a ``rejection`` unless it is the signal sanity filter
+    (repeated signals are routine)."""
+    if event.kind == "risk_decision":
+        p = event.payload()
+        return "rejection" if p["action"] == "reject" and p["rule"] != "signal_sanity" else None
+    return _TYPE_OF_KIND.get(event.kind)
+
+
+def title(kind: str) -> str:
+    """Short heading of an alert type."""
+    return _TITLES.get(kind, kind)
+
+
+class AlertPolicy:
+    """Per-type mode (on, silent, off): configured defaults, overridden by ``/alerts`` and
+    persisted in the store's ``meta`` so they survive a restart. Thread-safe (the bot thread
+    writes, the engine thread reads)."""
+
+    def __init__(self, store: Store, configured: dict[str, str]):
+        self.store = store
+        self._lock = threading.Lock()
+        self._modes = {t: "on" for t in ALERT_TYPES} | dict(configured)
+        with store.read() as s:
+            row = s.get(MetaRow, _META_KEY)
+            if row is not None:
+                self._modes.update({k: v for k, v in json.loads(row.value).items() if k in ALERT_TYPES})
+
+    def mode(self, kind: str) -> str:
+        """``on``, ``silent`` or ``off`` for an alert type."""
+        with self._lock:
+            return self._modes.get(kind, "on")
+
+    def modes(self) -> dict[str, str]:
+        """Every type's mode."""
+        with self._lock:
+            return dict(self._modes)
+
+    def set(self, mode: str, kind: str | None = None) -> None:
+        """Set one type's mode, or every type's when ``kind`` is None; persisted.
+
+        Raises:
+            ValueError: an unknown mode or type.
+        """
+        if mode not in ("on", "silent", "off"):
+            raise ValueError(f"unknown mode {mode!r}: use on, silent or off")
+        if kind is not None and kind not in ALERT_TYPES:
+            raise ValueError(f"unknown alert type {kind!r}: one of {', '.join(ALERT_TYPES)}")
+        with self._lock:
+            for k in [kind] if kind else ALERT_TYPES:
+                self._modes[k] = mode
+            changed = {k: v for k, v in self._modes.items()}
+        with self.store.transaction() as s:
+            s.merge(MetaRow(key=_META_KEY, value=json.dumps(changed)))
+
+
+class AlertRouter:
+    """Event-bus handler: queue each wanted alert in the outbox for every recipient chat.
+
+    Args:
+        store: where the outbox lives.
+        settings: the ``telegram`` section (recipients, dedupe window).
+        policy: the per-type modes.
+    """
+
+    def __init__(self, store: Store, settings: TelegramSettings, policy: AlertPolicy):
+        self.store, self.settings, self.policy = store, settings, policy
+
+    def recipients(self) -> list[tuple[int, int | None]]:
+        """Admins' private chats, then the configured group chats (with the alert topic)."""
+        chats: list[tuple[int, int | None]] = [(a, None) for a in self.settings.admins]
+        chats += [(c, self.settings.alert_thread_id) for c in self.settings.chats]
+        return list(dict.fromkeys(chats))
+
+    def __call__(self, event: Event) -> None:
+        kind = alert_type(event)
+        text = format_event(event)
+        if kind is None or text is None:
+            return
+        self.send(kind, text)  # wall clock: a replayed event's time is the candle's, not now
+
+    def send(self, kind: str, text: str, now_ms: int | None = None, dedupe_key: str | None = None) -> None:
+        """Queue an alert of type ``kind`` unless the operator turned it off."""
+        mode = self.policy.mode(kind)
+        if mode == "off":
+            return
+        enqueue(self.store, kind, text, self.recipients(), mode == "silent", now_ms or wall_ms(),
+                int(self.settings.dedupe_secs * 1000), dedupe_key)

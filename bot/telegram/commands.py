@@ -1,0 +1,410 @@
+"""The bot's commands: who may use each, the reply, and the usage text on bad arguments.
+
+State changes (pause, resume, flatten, cancel) are queued as operator commands in the
+store, exactly like ``quantd pause``; the engine applies them on its own thread at its next
+step and stores the result, which the handler waits for (a few seconds) and replies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from importlib.metadata import version
+from pathlib import Path
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputFile, Update
+from telegram.constants import ParseMode
+from telegram.error import RetryAfter
+from telegram.ext import ContextTypes
+
+from bot.config import ALERT_TYPES, TelegramSettings
+from bot.telegram import views
+from bot.telegram.alerting import AlertPolicy, AlertRouter
+from bot.telegram.auth import ADMIN, Access
+from bot.telegram.backtest_job import UsageError, parse_request, run_request
+from bot.telegram.confirm import ABORT, CONFIRM, Confirmations
+from bot.telegram.probe import DaemonProbe
+from bot.telegram.sender import retry_after_secs
+from bot.telegram.text import MAX_CHARS, esc, split_text, to_html
+from engine.errors import BacktestCanceled
+from engine.live import wall_ms
+from engine.store.base import Store
+from engine.store.journal import queue_command
+from engine.store.ledger import OperatorCommandRow
+from engine.store.outbox import pending_count
+from engine.store.reports import daily_pnl, equity_change, fill_reports
+from engine.store.state import status_summary
+
+log = logging.getLogger("quantd.telegram")
+
+
+@dataclass(frozen=True)
+class Command:
+    """A command: its name, who may use it, its argument synopsis and one line of help."""
+
+    name: str
+    admin: bool
+    args: str
+    help: str
+
+
+COMMANDS = [
+    Command("start", False, "", "greeting and your role"),
+    Command("help", False, "", "this list"),
+    Command("status", False, "", "mode, breaker, uptime, last candle per market, positions"),
+    Command("positions", False, "", "open positions with value and unrealized PnL"),
+    Command("orders", False, "", "working orders and their client order ids"),
+    Command("balance", False, "", "cash, equity, holdings"),
+    Command("pnl", False, "[days]", "PnL since start and over the last days (default 1)"),
+    Command("daily", False, "[n]", "equity and change per UTC day (default 7)"),
+    Command("trades", False, "[n]", "the last fills with realized PnL (default 10)"),
+    Command("risk", False, "", "limits, utilisation, circuit breaker"),
+    Command("health", False, "", "process, data freshness, reconciliation, exchange, alert queue"),
+    Command("pause", True, "", "no new entries (exits still work)"),
+    Command("resume", True, "", "allow entries again (asks to confirm when halted)"),
+    Command("flatten", True, "[symbol|all]", "close positions at market (asks to confirm)"),
+    Command("cancel", True, "<order|all>", "cancel a working order, or all (all asks to confirm)"),
+    Command("backtest", False, "<strategy> <symbol> <timeframe> [key=value ...]",
+            "backtest on stored data; replies with metrics, chart and trades CSV"),
+    Command("alerts", False, "[on|silent|off] [type]", "show alert settings; admins change them"),
+    Command("version", False, "", "versions of quantd and its main libraries"),
+]
+_BY_NAME = {c.name: c for c in COMMANDS}
+COMMAND_RESULT_WAIT_SECS = 10.0
+
+
+class Usage(ValueError):
+    """Bad arguments; the message is the usage reply."""
+
+
+def usage(name: str, problem: str = "") -> Usage:
+    """A usage error for command ``name``."""
+    c = _BY_NAME[name]
+    return Usage((f"{problem}\n" if problem else "") + f"usage: /{c.name} {c.args}".rstrip())
+
+
+def _positive_int(args: list[str], name: str, default: int, maximum: int) -> int:
+    if not args:
+        return default
+    if len(args) > 1 or not args[0].isdigit() or not 1 <= int(args[0]) <= maximum:
+        raise usage(name, f"expected a whole number from 1 to {maximum}")
+    return int(args[0])
+
+
+class BotCommands:
+    """Handlers of every command and of the confirmation buttons.
+
+    Args:
+        settings: the telegram section.
+        store: the daemon's store (read; operator commands written).
+        access: roles.
+        policy, router: alert modes and the outbox writer (for /alerts and unauthorized reports).
+        probe: read-only engine facts.
+        sender_state: callable giving (last delivery error, conflict text) for /health.
+        data_dir: folder of OHLCV files for /backtest (None: bundled samples only).
+    """
+
+    def __init__(self, settings: TelegramSettings, store: Store, access: Access, policy: AlertPolicy,
+                 router: AlertRouter, probe: DaemonProbe, sender_state, data_dir: Path | None = None):
+        self.settings, self.store, self.access = settings, store, access
+        self.policy, self.router, self.probe = policy, router, probe
+        self.sender_state = sender_state
+        self.data_dir = data_dir
+        self.confirmations = Confirmations(settings.confirm_secs)
+        self.backtests: dict[int, threading.Event] = {}  # chat id -> cancel flag of its running backtest
+
+    # ----- dispatch ---------------------------------------------------------------------------
+    async def gate(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
+        """Auth for every update: True when the sender may go on. Unknown senders get no
+        reply; they are logged and reported to the admins once per hour each."""
+        user, chat = update.effective_user, update.effective_chat
+        role = self.access.role(user.id if user else None)
+        if role is not None and chat is not None and self.access.chat_allowed(chat.id, chat.type):
+            return True
+        who = f"user {user.id} (@{user.username or '-'})" if user else "unknown sender"
+        where = f"chat {chat.id} ({chat.type})" if chat else "no chat"
+        text = update.effective_message.text if update.effective_message else ""
+        log.warning("telegram: ignored %s in %s: %r", who, where, (text or "")[:80])
+        if user is not None and self.access.should_report(user.id):
+            self.router.send("error", f"Unauthorized Telegram access ignored: {who} in {where} sent "
+                                      f"{(text or '')[:80]!r}. Add the id to telegram.admins or viewers if expected.",
+                             dedupe_key=f"unauthorized|{user.id}")
+        return False
+
+    async def handle(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Entry point of every command."""
+        if not await self.gate(update, context):
+            return
+        message = update.effective_message
+        name = message.text.split()[0].lstrip("/").split("@")[0].lower()
+        command = _BY_NAME.get(name)
+        if command is None:
+            await self.reply(update, f"unknown command /{name}; /help lists them")
+            return
+        role = self.access.role(update.effective_user.id)
+        if command.admin and role != ADMIN:
+            log.warning("telegram: viewer %s tried /%s", update.effective_user.id, name)
+            await self.reply(update, f"/{name} needs the admin role; you are a {role}")
+            return
+        try:
+            await getattr(self, f"cmd_{name}")(update, message.text.split()[1:])
+        except Usage as exc:
+            await self.reply(update, str(exc))
+
+    # ----- replies ----------------------------------------------------------------------------
+    async def reply(self, update: Update, text: str, heading: str | None = None, monospace: bool = False,
+                    markup: InlineKeyboardMarkup | None = None):
+        """Send ``text`` (plain; escaped here) as one or more messages of at most 4096
+        characters, in the chat and topic of ``update``; honours ``RetryAfter``. Returns the
+        last message sent."""
+        budget = MAX_CHARS - (len(heading) + 1 if heading else 0) - (11 if monospace else 0)
+        parts = split_text(text, budget)
+        sent = None
+        for i, part in enumerate(parts):
+            html = to_html(part, heading if i == 0 else None, monospace)
+            keyboard = markup if i == len(parts) - 1 else None
+            sent = await _retrying(lambda h=html, k=keyboard: update.effective_message.reply_text(
+                h, parse_mode=ParseMode.HTML, reply_markup=k, do_quote=True))  # a reply says what it answers
+        return sent
+
+    # ----- read-only --------------------------------------------------------------------------
+    def _summary(self) -> dict:
+        summary = status_summary(self.store)
+        if summary is None:
+            raise Usage("the daemon has not written any state yet")
+        return summary
+
+    async def cmd_start(self, update: Update, args: list[str]) -> None:
+        role = self.access.role(update.effective_user.id)
+        await self.reply(update, f"quantd is running. You are {role}. /help lists the commands.")
+
+    async def cmd_help(self, update: Update, args: list[str]) -> None:
+        role = self.access.role(update.effective_user.id)
+        lines = [f"/{c.name} {c.args}".rstrip() + f" - {c.help}" + (" (admin)" if c.admin else "")
+                 for c in COMMANDS if role == ADMIN or not c.admin]
+        await self.reply(update, "\n".join(lines), heading="Commands")
+
+    async def cmd_status(self, update: Update, args: list[str]) -> None:
+        await self.reply(update, views.status_text(self._summary(), self.probe.uptime_secs()), "Status", True)
+
+    async def cmd_positions(self, update: Update, args: list[str]) -> None:
+        await self.reply(update, views.positions_text(self._summary(), self.probe.marks()), "Positions", True)
+
+    async def cmd_orders(self, update: Update, args: list[str]) -> None:
+        await self.reply(update, views.orders_text(self._summary()), "Orders", True)
+
+    async def cmd_balance(self, update: Update, args: list[str]) -> None:
+        await self.reply(update, views.balance_text(self._summary()), "Balance", True)
+
+    async def cmd_pnl(self, update: Update, args: list[str]) -> None:
+        days = _positive_int(args, "pnl", 1, 3650)
+        summary = self._summary()
+        text = views.pnl_text(summary, equity_change(self.store, days), days, fill_reports(self.store))
+        await self.reply(update, text, "PnL", True)
+
+    async def cmd_daily(self, update: Update, args: list[str]) -> None:
+        n = _positive_int(args, "daily", 7, 366)
+        await self.reply(update, views.daily_text(daily_pnl(self.store, n), self._summary()["quote"]), "Daily", True)
+
+    async def cmd_trades(self, update: Update, args: list[str]) -> None:
+        n = _positive_int(args, "trades", 10, 500)
+        await self.reply(update, views.trades_text(fill_reports(self.store), n), "Trades", True)
+
+    async def cmd_risk(self, update: Update, args: list[str]) -> None:
+        await self.reply(update, views.risk_text(self.probe.risk_snapshot(), self._summary()["quote"]), "Risk", True)
+
+    async def cmd_health(self, update: Update, args: list[str]) -> None:
+        health = self.probe.health()
+        error, conflict = self.sender_state()
+        health["queue_depth"] = pending_count(self.store)
+        health["telegram_error"] = conflict or error
+        await self.reply(update, views.health_text(health), "Health", True)
+
+    async def cmd_version(self, update: Update, args: list[str]) -> None:
+        lines = [f"{dist} {version(dist)}" for dist in ("quantd", "python-telegram-bot", "ccxt", "SQLAlchemy",
+                                                         "pandas")]
+        await self.reply(update, "\n".join(lines), "Version", True)
+
+    async def cmd_alerts(self, update: Update, args: list[str]) -> None:
+        if args:
+            if self.access.role(update.effective_user.id) != ADMIN:
+                raise Usage("changing alerts needs the admin role; /alerts alone shows them")
+            if len(args) > 2 or args[0] not in ("on", "silent", "off") or (len(args) == 2 and args[1] not in ALERT_TYPES):
+                raise usage("alerts", f"modes: on, silent, off; types: {', '.join(ALERT_TYPES)}")
+            self.policy.set(args[0], args[1] if len(args) == 2 else None)
+        modes = self.policy.modes()
+        await self.reply(update, "\n".join(f"{k:<21} {modes[k]}" for k in ALERT_TYPES), "Alerts", True)
+
+    # ----- changes ----------------------------------------------------------------------------
+    async def cmd_pause(self, update: Update, args: list[str]) -> None:
+        if args:
+            raise usage("pause", "no arguments")
+        await self.reply(update, await self._operator("pause", update))
+
+    async def cmd_resume(self, update: Update, args: list[str]) -> None:
+        if args:
+            raise usage("resume", "no arguments")
+        breaker = self._summary()["breaker"]
+        if breaker["state"] == "halted":
+            await self._ask(update, "resume", f"Resume trading? The circuit breaker halted: {breaker['reason']}")
+            return
+        await self.reply(update, await self._operator("resume", update))
+
+    async def cmd_flatten(self, update: Update, args: list[str]) -> None:
+        if len(args) > 1:
+            raise usage("flatten")
+        target = args[0].upper() if args else "ALL"
+        summary = self._summary()
+        held = [p["symbol"] for p in summary["positions"]]
+        if target != "ALL" and "/" not in target:
+            raise usage("flatten", f"{args[0]!r} is not a symbol such as BTC/USDT")
+        what = "every open position" if target == "ALL" else target
+        if not held or (target != "ALL" and target not in held):
+            await self.reply(update, f"nothing to flatten: no open position in {what.lower()}")
+            return
+        await self._ask(update, f"flatten {target.lower() if target == 'ALL' else target}",
+                        f"Flatten {what}: sell at market now? ({', '.join(held)} held)")
+
+    async def cmd_cancel(self, update: Update, args: list[str]) -> None:
+        if len(args) != 1:
+            raise usage("cancel", "name one client order id (see /orders) or all")
+        if args[0].lower() == "all":
+            n = len(self._summary()["open_orders"])
+            if not n:
+                await self.reply(update, "no working order")
+                return
+            await self._ask(update, "cancel all", f"Cancel all {n} working order(s)?")
+            return
+        await self.reply(update, await self._operator(f"cancel {args[0]}", update))
+
+    async def cmd_backtest(self, update: Update, args: list[str]) -> None:
+        chat_id = update.effective_chat.id
+        if args == ["cancel"]:
+            flag = self.backtests.get(chat_id)
+            if flag is None:
+                await self.reply(update, "no backtest running in this chat")
+            else:
+                flag.set()
+            return
+        try:
+            request = parse_request(args)
+        except UsageError as exc:
+            raise Usage(str(exc)) from None
+        if chat_id in self.backtests:
+            await self.reply(update, "a backtest is already running in this chat: wait, or /backtest cancel")
+            return
+        cancel = threading.Event()
+        self.backtests[chat_id] = cancel
+        asyncio.get_running_loop().create_task(self._backtest(update, request, cancel))
+
+    async def _backtest(self, update: Update, request, cancel: threading.Event) -> None:
+        chat_id = update.effective_chat.id
+        loop = asyncio.get_running_loop()
+        progress_msg = await self.reply(update, f"backtest {request.describe()}: starting")
+        shown = {"pct": -1, "at": 0.0}
+
+        def progress(done: int, total: int) -> bool:  # worker thread
+            pct = done * 100 // total
+            if pct >= shown["pct"] + 10 and time.monotonic() - shown["at"] >= 1.0:
+                shown["pct"], shown["at"] = pct, time.monotonic()
+                asyncio.run_coroutine_threadsafe(
+                    _quiet_edit(progress_msg, f"backtest {request.describe()}: {pct}% (/backtest cancel to stop)"),
+                    loop)
+            return not cancel.is_set()
+
+        try:
+            output = await asyncio.to_thread(run_request, request, self.data_dir, progress)
+        except UsageError as exc:
+            await _quiet_edit(progress_msg, f"backtest {request.describe()}: {exc}")
+            return
+        except BacktestCanceled as exc:
+            await _quiet_edit(progress_msg, f"backtest {request.describe()}: {exc}")
+            return
+        except Exception as exc:
+            log.exception("telegram: backtest failed")
+            await _quiet_edit(progress_msg, f"backtest {request.describe()} failed: {type(exc).__name__}: {exc}")
+            return
+        finally:
+            self.backtests.pop(chat_id, None)
+        await _quiet_edit(progress_msg, f"backtest {request.describe()}: done, {output.n_trades} trade(s)")
+        await self.reply(update, output.table, "Backtest", True)
+        message = update.effective_message
+        await _retrying(lambda: message.reply_photo(InputFile(io.BytesIO(output.png), filename="equity.png"),
+                                                    caption=f"{request.describe()}: equity and drawdown",
+                                                    do_quote=False))
+        name = f"trades-{request.strategy}-{request.symbol.replace('/', '_')}-{request.timeframe}.csv"
+        await _retrying(lambda: message.reply_document(InputFile(io.BytesIO(output.csv), filename=name),
+                                                       caption=f"{output.n_trades} trade(s)", do_quote=False))
+
+    # ----- confirmation -----------------------------------------------------------------------
+    async def _ask(self, update: Update, command: str, question: str) -> None:
+        token = self.confirmations.open(command, update.effective_user.id, update.effective_chat.id, question)
+        keyboard = InlineKeyboardMarkup([[InlineKeyboardButton("Confirm", callback_data=f"cf:{token}:{CONFIRM}"),
+                                          InlineKeyboardButton("Cancel", callback_data=f"cf:{token}:{ABORT}")]])
+        await self.reply(update, f"{question}\n(valid {self.settings.confirm_secs:.0f}s)", markup=keyboard)
+
+    async def on_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """A Confirm/Cancel press."""
+        query = update.callback_query
+        if not await self.gate(update, context):
+            return
+        parts = (query.data or "").split(":")
+        if len(parts) != 3 or parts[0] != "cf":
+            await query.answer("unknown button")
+            return
+        pending, why = self.confirmations.take(parts[1], query.from_user.id)
+        if pending is None:
+            await query.answer(why, show_alert=True)
+            if "expired" in why:
+                await _quiet_edit(query.message, f"{why}")
+            return
+        if self.access.role(query.from_user.id) != ADMIN:
+            await query.answer("needs the admin role", show_alert=True)
+            return
+        await query.answer()
+        if parts[2] != CONFIRM:
+            await _quiet_edit(query.message, f"{pending.summary}\ncanceled: nothing done")
+            return
+        result = await self._operator(pending.command, update)
+        await _quiet_edit(query.message, f"{pending.summary}\n{result}")
+
+    # ----- operator commands ------------------------------------------------------------------
+    async def _operator(self, command: str, update: Update) -> str:
+        """Queue ``command`` for the engine and wait for its result."""
+        user = update.effective_user
+        by = f"telegram:{user.id}" + (f"(@{user.username})" if user.username else "")
+        command_id = queue_command(self.store, command, by, wall_ms())
+        log.warning("telegram: %s queued %r", by, command)
+        deadline = time.monotonic() + COMMAND_RESULT_WAIT_SECS
+        while time.monotonic() < deadline:
+            with self.store.read() as s:
+                row = s.get(OperatorCommandRow, command_id)
+                if row.applied_ts_ms is not None:
+                    return f"{command}: {row.result}"
+            await asyncio.sleep(0.2)
+        return f"{command}: queued; the daemon applies it at its next step (/status shows the result)"
+
+
+async def _retrying(send, attempts: int = 3):
+    """Call ``send()`` (a coroutine factory), waiting out ``RetryAfter`` up to ``attempts`` times."""
+    for attempt in range(attempts):
+        try:
+            return await send()
+        except RetryAfter as exc:
+            if attempt == attempts - 1:
+                raise
+            await asyncio.sleep(retry_after_secs(exc))
+
+
+async def _quiet_edit(message, text: str) -> None:
+    """Edit a message in place (progress, confirmation result); a failure is only logged."""
+    if message is None:
+        return
+    try:
+        await _retrying(lambda: message.edit_text(esc(text[:MAX_CHARS]), parse_mode=ParseMode.HTML))
+    except Exception as exc:  # an edit is cosmetic; never let it break a handler
+        log.warning("telegram: could not edit message: %s", exc)

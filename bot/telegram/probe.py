@@ -1,0 +1,55 @@
+"""What the bot may read from the running engine (same process, another thread): the risk
+snapshot and health facts. Reads only; every change goes through the store's operator
+commands, which the engine applies on its own thread."""
+
+from __future__ import annotations
+
+import time
+
+from engine.live import LiveEngine, wall_ms
+from engine.timeframes import iso_utc
+
+
+class DaemonProbe:
+    """Read-only view of ``engine`` for /risk and /health."""
+
+    def __init__(self, engine: LiveEngine):
+        self.engine = engine
+        self.started = time.monotonic()
+
+    def uptime_secs(self) -> float:
+        """Seconds since the daemon started."""
+        return time.monotonic() - self.started
+
+    def risk_snapshot(self) -> dict:
+        """Limits, utilisation and breaker (see ``RiskManager.snapshot``)."""
+        return self.engine.risk.snapshot()
+
+    def marks(self) -> dict[str, float]:
+        """Last processed close per symbol (quote per base)."""
+        return dict(self.engine.risk.view.last_close)
+
+    def health(self) -> dict:
+        """Process, data freshness per market, reconciliation and exchange facts."""
+        engine = self.engine
+        now = wall_ms()
+        markets = []
+        for lane in engine.lanes:
+            candle = (iso_utc(lane.last_processed_ms + lane.runner.tf_ms) if lane.last_processed_ms is not None
+                      else "none yet")
+            markets.append({"symbol": lane.symbol, "timeframe": lane.runner.timeframe, "candle": candle,
+                            "stale": lane.stale_since_ms is not None})
+        rec = engine.last_reconciliation
+        if engine.reconciler is None:
+            reconciliation = "not used (paper)"
+        elif rec is None:
+            reconciliation = "not run yet"
+        else:
+            reconciliation = (f"{(now - rec[0]) / 1000:.0f}s ago, {rec[1]} issue(s)"
+                              + ("" if rec[2] else ", incomplete: the exchange did not answer everything"))
+        latency = getattr(engine.oms.gateway, "last_latency_ms", None)
+        exchange = ("paper (simulated fills)" if engine.mode == "paper" else
+                    f"last call took {latency:.0f} ms" if latency is not None else "no call answered yet")
+        return {"uptime_secs": self.uptime_secs(),
+                "step_age_secs": (now - engine.heartbeat_ms) / 1000 if engine.heartbeat_ms else float("nan"),
+                "markets": markets, "reconciliation": reconciliation, "exchange": exchange}
