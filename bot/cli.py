@@ -104,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
                         datefmt="%Y-%m-%dT%H:%M:%S%z")
     logging.getLogger("apscheduler").setLevel(logging.ERROR)  # "skipped: max instances" is intended coalescing
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # its INFO lines carry request URLs (the bot token)
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

@@ -5,9 +5,12 @@ commanding a paper daemon that trades the bundled real candles."""
 from __future__ import annotations
 
 import logging
+import threading
+import time
 
 import pytest
 
+import bot.telegram.commands as bot_commands
 from tests.fakes.telegram import FakeTelegram
 from tests.telegram_helpers import ADMIN, STRANGER, TOKEN, VIEWER, Desk, button_press, command
 
@@ -158,3 +161,98 @@ def test_a_long_reply_is_split_at_line_boundaries(desk, fake, data_dir):
     lines = [ln for p in parts for ln in p.replace("<b>Trades</b>\n", "").replace("<pre>", "").replace(
         "</pre>", "").split("\n")]
     assert all(ln.startswith("2020-12-") for ln in lines), "every part breaks between lines"
+
+
+def test_backtest_from_chat_replies_with_metrics_chart_and_trades(desk, fake, data_dir):
+    update = command(data_dir, "/backtest sma_cross BTC/USDT 5m fast=10 slow=30 from=2020-12-20")
+    fake.push(update)
+    sent = fake.wait_for(lambda s: any(m["method"] == "sendDocument" for m in s), timeout=30)
+    table = next(m["text"] for m in _replies(fake, update) if "<b>Backtest</b>" in m["text"])
+    assert "sma_cross(fast=10, slow=30)" in table and "Sharpe" in table and "max drawdown" in table
+    assert "2020-12-20T00:00:00Z" in table
+    photo = next(m for m in sent if m["method"] == "sendPhoto")
+    assert photo["photo"][:8] == b"\x89PNG\r\n\x1a\n" and len(photo["photo"]) > 10_000
+    doc = next(m for m in sent if m["method"] == "sendDocument")
+    csv_lines = doc["document"].decode().splitlines()
+    assert csv_lines[0].startswith("entry_time,entry_price,exit_time") and len(csv_lines) > 10
+    trades_in_table = int(next(ln for ln in table.split("\n") if ln.startswith("trades")).split()[-1])
+    assert len(csv_lines) - 1 == trades_in_table
+    edits = [m["text"] for m in sent if m["method"] == "editMessageText"]
+    assert edits and edits[-1].endswith(f"done, {trades_in_table} trade(s)"), "the progress message is edited in place"
+    assert "usage: /backtest" in _ask(fake, data_dir, "/backtest sma_cross")
+    assert "no data for SOL/USDT 5m" in _ask_edit(fake, data_dir, "/backtest sma_cross SOL/USDT 5m")
+
+
+def _ask_edit(fake, data_dir, text) -> str:
+    """A backtest's outcome lands in its progress message (edited)."""
+    before = len(fake.sent)
+    fake.push(command(data_dir, text))
+    sent = fake.wait_for(lambda s: any(m["method"] == "editMessageText" for m in s[before:]))
+    return next(m["text"] for m in sent[before:] if m["method"] == "editMessageText")
+
+
+def test_a_backtest_can_be_canceled_and_runs_one_at_a_time_per_chat(desk, fake, data_dir, monkeypatch):
+    commands = desk.telegram.service.commands
+    gate = threading.Event()
+    real = bot_commands.run_request
+
+    def held(request, folder, progress):  # the worker waits until the test has tried a second run
+        gate.wait(10)
+        return real(request, folder, progress)
+
+    monkeypatch.setattr(bot_commands, "run_request", held)
+    fake.push(command(data_dir, "/backtest sma_cross BTC/USDT 5m"))
+    _until(lambda: ADMIN in commands.backtests)
+    assert "already running in this chat" in _ask(fake, data_dir, "/backtest sma_cross BTC/USDT 5m")
+    fake.push(command(data_dir, "/backtest cancel"))
+    _until(lambda: commands.backtests[ADMIN].is_set())
+    gate.set()
+    sent = fake.wait_for(lambda s: any("canceled after 0 of" in m.get("text", "") for m in s))
+    assert not any(m["method"] == "sendDocument" for m in sent), "a canceled run sends no result"
+    _until(lambda: ADMIN not in commands.backtests)
+    assert "no backtest running" in _ask(fake, data_dir, "/backtest cancel")
+
+
+def _until(predicate, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def test_group_chats_answer_only_when_listed_and_keep_the_topic(tmp_path, fake, data_dir):
+    group = -1001234567890
+    desk = Desk(tmp_path, fake.url, chats=[group], alert_thread_id=7)
+    try:
+        reply = _ask(fake, data_dir, "/status@quantd_test_bot", chat_id=group, chat_type="supergroup", thread_id=42)
+        assert "mode      paper" in reply
+        (msg,) = [m for m in fake.sent if m.get("chat_id") == group and "reply_parameters" in m]
+        assert msg["message_thread_id"] == 42, "the reply stays in the forum topic it was asked in"
+        fake.push(command(data_dir, "/status", chat_id=-100999, chat_type="supergroup"))
+        fake.wait_for(lambda s: any("quantd started" in m.get("text", "") and m["chat_id"] == group for m in s))
+        started = next(m for m in fake.sent if "quantd started" in m.get("text", "") and m["chat_id"] == group)
+        assert started["message_thread_id"] == 7, "alerts go to the configured topic"
+        assert not [m for m in fake.sent if m.get("chat_id") == -100999], "an unlisted group gets nothing"
+    finally:
+        desk.close()
+
+
+def test_a_bad_token_stops_the_daemon_before_it_trades(tmp_path, fake):
+    from tests.cli_helpers import clean_env, quantd
+    env = clean_env(QUANTD_TELEGRAM__TOKEN="999:wrong", QUANTD_TELEGRAM__API_BASE_URL=fake.url,
+                    QUANTD_TELEGRAM__ADMINS="[1111111]")
+    r = quantd("run", cwd=tmp_path, env=env, timeout=60)
+    assert r.returncode == 2
+    assert "invalid setting telegram.token (QUANTD_TELEGRAM__TOKEN): Telegram refused it" in r.stderr
+    assert "999:wrong" not in r.stderr + r.stdout, "the token is never printed"
+    assert not (tmp_path / "var/quantd.sqlite").exists(), "nothing started"
+    assert [m for m, _ in fake.requests] == ["getMe"]
+
+
+def test_another_poller_on_the_same_token_is_reported_in_health(desk, fake, data_dir, caplog):
+    caplog.set_level(logging.ERROR, logger="quantd.telegram")
+    fake.conflict = True
+    _until(lambda: desk.telegram.service.conflict != "")
+    assert any("another process is polling this bot token" in r.getMessage() for r in caplog.records)
+    fake.conflict = False
+    assert "Conflict: another process is polling this bot token" in _ask(fake, data_dir, "/health")

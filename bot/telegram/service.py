@@ -45,9 +45,9 @@ def check_token(token: str, base_url: str, timeout_secs: float = 10.0) -> str | 
 
     try:
         return asyncio.run(asyncio.wait_for(who(), timeout_secs))
-    except InvalidToken as exc:
-        raise ConfigError(f"invalid setting telegram.token (QUANTD_TELEGRAM__TOKEN): Telegram refused it ({exc}); "
-                          "copy the token BotFather gave you") from None
+    except InvalidToken:  # its message quotes the token: never repeat it
+        raise ConfigError("invalid setting telegram.token (QUANTD_TELEGRAM__TOKEN): Telegram refused it "
+                          "(Unauthorized); copy the token BotFather gave you") from None
     except (NetworkError, TimeoutError, OSError) as exc:
         log.warning("telegram: cannot reach %s at start-up (%s); trading starts, alerts are queued", base_url, exc)
         return None
@@ -80,11 +80,12 @@ class TelegramService:
     def _sender_state(self) -> tuple[str, str]:
         return (self.sender.last_error if self.sender else ""), self.conflict
 
-    def start(self) -> None:
-        """Start the bot thread and wait (a few seconds at most) until it polls."""
+    def start(self, wait_secs: float = 3.0) -> None:
+        """Start the bot thread; waits ``wait_secs`` at most for it to poll (an unreachable
+        Telegram must not delay trading)."""
         self._thread = threading.Thread(target=self._main, name="telegram", daemon=True)
         self._thread.start()
-        self._ready.wait(timeout=15)
+        self._ready.wait(timeout=wait_secs)
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop polling and the sender; waits for the thread."""
@@ -109,16 +110,17 @@ class TelegramService:
         app.add_handler(MessageHandler(filters.COMMAND, cmds.handle))
         app.add_handler(CallbackQueryHandler(cmds.on_button))
         app.add_error_handler(self._on_error)
-        while not self._stop.is_set():  # Telegram unreachable at start: keep trying, quietly
+        wait = 1.0
+        while not self._stop.is_set():  # Telegram unreachable at start: keep trying, backing off
             try:
                 await app.initialize()
                 break
             except (NetworkError, TimeoutError) as exc:
-                log.warning("telegram: not reachable (%s); retrying in 10s", exc)
+                log.warning("telegram: not reachable (%s); retrying in %.0fs", exc, wait)
                 try:
-                    await asyncio.wait_for(self._stop.wait(), 10)
+                    await asyncio.wait_for(self._stop.wait(), wait)
                 except TimeoutError:
-                    pass
+                    wait = min(wait * 2, 60.0)
         if self._stop.is_set():
             return
         try:

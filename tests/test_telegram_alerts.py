@@ -1,0 +1,165 @@
+"""Alert delivery: the outbox survives Telegram outages and restarts, honours RetryAfter and
+Telegram's pacing, never sends twice, and never holds up trading."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from bot.telegram.text import split_text
+from engine.store.outbox import OutboxRow, enqueue, pending_count
+from tests.fakes.telegram import FakeTelegram
+from tests.telegram_helpers import ADMIN, TOKEN, Desk, command
+
+
+@pytest.fixture
+def fake(data_dir):
+    tg = FakeTelegram(data_dir / "fixtures", TOKEN)
+    tg.url = tg.start()
+    yield tg
+    tg.stop()
+    assert tg.violations == [], "every request must match the Bot API schema"
+
+
+def _alerts(fake) -> list[str]:
+    return [m["text"] for m in fake.sent if m["method"] == "sendMessage" and "reply_parameters" not in m]
+
+
+def _delivered_all(desk) -> bool:
+    return pending_count(desk.store) == 0
+
+
+def _wait(predicate, timeout=15.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError("timed out")
+
+
+def test_telegram_down_then_back_delivers_every_alert_in_order_once_and_trading_goes_on(tmp_path, fake):
+    desk = Desk(tmp_path, fake.url)
+    try:
+        _wait(lambda: any("quantd started" in t for t in _alerts(fake)))
+        fake.down = True
+        candles_before = desk.engine.candles_processed
+        desk.advance(400)  # trades while Telegram answers 502
+        assert desk.engine.candles_processed - candles_before == 400, "trading never waited for Telegram"
+        queued = pending_count(desk.store)
+        assert queued >= 4, "fills were queued while Telegram was down"
+        time.sleep(1.0)
+        assert pending_count(desk.store) == queued, "nothing is lost or marked sent while down"
+        sender = desk.telegram.service.sender
+        assert "NetworkError" in sender.last_error or "Bad Gateway" in sender.last_error
+        fake.down = False
+        sender.backoff_secs = 0.5  # do not wait out a long backoff in a test
+        _wait(lambda: _delivered_all(desk), timeout=30)
+    finally:
+        desk.close()
+    with desk_store(tmp_path) as rows:
+        expected = [r.text for r in rows if r.error == ""]
+    delivered = [t.split("\n", 1)[1] for t in _alerts(fake)]
+    assert delivered == expected, "every alert once, in the order it was raised"
+    fills = [t for t in delivered if t.startswith("FILL")]
+    assert len(fills) == len(desk.engine.oms.orders), "one fill alert per order (each filled once here)"
+
+
+class desk_store:  # noqa: N801  (a context manager reading the outbox after the daemon stopped)
+    def __init__(self, tmp_path):
+        from engine.store import open_store
+        self.store = open_store(f"sqlite:///{tmp_path / 'q.sqlite'}", create=False)
+
+    def __enter__(self):
+        with self.store.read() as s:
+            return s.query(OutboxRow).order_by(OutboxRow.id).all()
+
+    def __exit__(self, *exc):
+        self.store.close()
+
+
+def test_retry_after_is_honoured(tmp_path, fake):
+    fake.retry_after = [2]
+    desk = Desk(tmp_path, fake.url)
+    try:
+        started = time.monotonic()
+        _wait(lambda: any("quantd started" in t for t in _alerts(fake)), timeout=20)
+        waited = time.monotonic() - started
+    finally:
+        desk.close()
+    sends = [r for r in fake.requests if r[0] == "sendMessage"]
+    assert waited >= 1.9, "the second attempt came only after Telegram's retry_after"
+    assert len([1 for t in _alerts(fake) if "quantd started" in t]) == 1
+    assert len(sends) >= 2
+
+
+def test_alerts_left_undelivered_at_a_stop_go_out_after_the_restart(tmp_path, fake, data_dir):
+    fake.down = True
+    desk = Desk(tmp_path, fake.url)
+    desk.advance(300)
+    desk.close("first run")
+    queued = [r.text for r in desk_store(tmp_path).__enter__()]
+    assert _alerts(fake) == [] and any(t.startswith("FILL") for t in queued)
+    fake.down = False
+    again = Desk(tmp_path, fake.url)
+    try:
+        _wait(lambda: _delivered_all(again), timeout=30)
+    finally:
+        again.close()
+    delivered = [t.split("\n", 1)[1] for t in _alerts(fake)]
+    assert delivered[:len(queued)] == queued, "the backlog first, in order"
+    assert "quantd stopped: first run" in delivered
+    assert sum(t == queued[0] for t in delivered) == 1, "nothing twice"
+
+
+def test_repeats_fold_into_one_alert_with_a_count(tmp_path):
+    from engine.store import open_store
+    store = open_store(f"sqlite:///{tmp_path / 'o.sqlite'}")
+    chats = [(ADMIN, None)]
+    for i in range(5):
+        enqueue(store, "stale_data", "STALE DATA BTC/USDT: no candle", chats, False, 1_000 + i, 600_000)
+    with store.read() as s:
+        (row,) = s.query(OutboxRow).all()
+        assert row.count == 5
+    from engine.store.outbox import mark_sent
+    mark_sent(store, row.id, 2_000)
+    enqueue(store, "stale_data", "STALE DATA BTC/USDT: no candle", chats, False, 3_000, 600_000)
+    enqueue(store, "stale_data", "STALE DATA BTC/USDT: no candle", chats, False, 4_000, 600_000)
+    with store.read() as s:
+        held = s.query(OutboxRow).filter(OutboxRow.sent_ms.is_(None)).one()
+        assert (held.count, held.not_before_ms) == (2, 602_000), "repeats after a send wait for the window"
+    enqueue(store, "stale_data", "STALE DATA BTC/USDT: no candle", chats, False, 700_000, 600_000)
+    assert pending_count(store) == 2, "after the window a new alert is queued"
+    store.close()
+
+
+def test_split_text_keeps_lines_and_limits():
+    text = "\n".join(f"line {i:05d} " + "x" * 90 for i in range(120))
+    parts = split_text(text)
+    assert len(text) > 10_000 and all(len(p) <= 4096 for p in parts) and "\n".join(parts) == text
+    assert split_text("y" * 9000) == ["y" * 4096, "y" * 4096, "y" * 808]
+
+
+def test_alert_modes_from_chat_off_silent_and_persisted(tmp_path, fake, data_dir):
+    desk = Desk(tmp_path, fake.url)
+    try:
+        _wait(lambda: any("quantd started" in t for t in _alerts(fake)))
+        fake.push(command(data_dir, "/alerts silent"))
+        _wait(lambda: desk.telegram.policy.mode("startup") == "silent")
+        fake.push(command(data_dir, "/alerts off fill"))
+        _wait(lambda: desk.telegram.policy.mode("fill") == "off")
+        before = len(_alerts(fake))
+        desk.advance(300)
+        time.sleep(0.5)
+        assert not [t for t in _alerts(fake)[before:] if "FILL" in t], "fills are off"
+    finally:
+        desk.close()
+    again = Desk(tmp_path, fake.url)
+    try:
+        assert again.telegram.policy.modes() == {**{k: "silent" for k in again.telegram.policy.modes()}, "fill": "off"}
+        _wait(lambda: any("resumed from the store" in m.get("text", "") for m in fake.sent))
+        started = [m for m in fake.sent if "resumed from the store" in m.get("text", "")]
+        assert started[-1]["disable_notification"] is True
+    finally:
+        again.close()
