@@ -163,3 +163,24 @@ def test_alert_modes_from_chat_off_silent_and_persisted(tmp_path, fake, data_dir
         assert started[-1]["disable_notification"] is True
     finally:
         again.close()
+
+
+def test_a_restart_after_a_crash_and_the_daily_summary_are_alerted(tmp_path, fake):
+    desk = Desk(tmp_path, fake.url)
+    desk.advance(50)
+    desk._stop.set()  # a crash: the process dies without recording a clean stop
+    desk._thread.join()
+    desk.telegram.stop()
+    desk.store.close()
+    again = Desk(tmp_path, fake.url)
+    try:
+        again.telegram.daily_summary()
+        _wait(lambda: any("Daily summary" in t for t in _alerts(fake)))
+    finally:
+        again.close()
+    texts = _alerts(fake)
+    crash = [t for t in texts if t.startswith("<b>Restarted after a crash</b>")]
+    assert len(crash) == 1 and "never stopped cleanly" in crash[0]
+    summary = next(t for t in texts if t.startswith("<b>Daily summary</b>"))
+    assert "equity" in summary and "2020-12-15" in summary
+    assert sum("Restarted after a crash" in t for t in texts) == 1, "a clean first start is not a crash"
