@@ -122,6 +122,12 @@ class TelegramSettings(_Section):
     alert_thread_id: int | None = Field(None, description="forum topic of the group chats for alerts")
     api_base_url: str = Field("https://api.telegram.org/bot", description="Bot API base URL (python-telegram-bot "
                               "base_url); tests point it at a local server")
+    webhook_url: str | None = Field(None, description="public HTTPS URL Telegram posts updates to (webhook mode; "
+                                    "default: long polling)")
+    webhook_listen: str = Field("127.0.0.1", description="address the webhook server binds (behind a TLS proxy)")
+    webhook_port: int = Field(8443, ge=1, le=65535, description="port the webhook server binds")
+    webhook_secret: SecretStr | None = Field(None, description="secret Telegram sends in "
+                                             "X-Telegram-Bot-Api-Secret-Token; requests without it are refused")
     alerts: dict[str, AlertMode] = Field(default_factory=dict, description="alert type -> on|silent|off; default on")
     dedupe_secs: float = Field(600.0, ge=0, description="identical alerts within this window are sent once, "
                                "with a count")
@@ -129,6 +135,13 @@ class TelegramSettings(_Section):
     confirm_secs: float = Field(60.0, gt=0, le=3600, description="how long a confirmation button stays valid")
     max_per_chat_per_sec: float = Field(1.0, gt=0, description="Telegram's limit: messages per second per chat")
     max_per_sec: float = Field(30.0, gt=0, description="Telegram's limit: messages per second overall")
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _https_webhook(cls, url: str | None) -> str | None:
+        if url is not None and not url.startswith("https://"):
+            raise ValueError("Telegram only posts to https:// URLs; terminate TLS in a proxy in front of quantd")
+        return url
 
     @field_validator("alerts")
     @classmethod

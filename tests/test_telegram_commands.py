@@ -256,3 +256,49 @@ def test_another_poller_on_the_same_token_is_reported_in_health(desk, fake, data
     assert any("another process is polling this bot token" in r.getMessage() for r in caplog.records)
     fake.conflict = False
     assert "Conflict: another process is polling this bot token" in _ask(fake, data_dir, "/health")
+
+
+def test_webhook_mode_registers_the_url_and_refuses_posts_without_the_secret(tmp_path, fake, data_dir):
+    import json
+    import socket
+    import urllib.error
+    import urllib.request
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    desk = Desk(tmp_path, fake.url, webhook_url="https://bot.example.com/quantd-hook", webhook_port=port,
+                webhook_secret="s3cret-value")
+    try:
+        _until(lambda: any(m == "setWebhook" for m, _ in fake.requests))
+        (hook,) = [p for m, p in fake.requests if m == "setWebhook"]
+        assert hook["url"] == "https://bot.example.com/quantd-hook" and hook["secret_token"] == "s3cret-value"
+        assert not any(m == "getUpdates" for m, _ in fake.requests), "no polling in webhook mode"
+
+        def post(update, secret):
+            headers = {"Content-Type": "application/json"} | (
+                {"X-Telegram-Bot-Api-Secret-Token": secret} if secret else {})
+            req = urllib.request.Request(f"http://127.0.0.1:{port}/quantd-hook", json.dumps(update).encode(), headers)
+            try:
+                return urllib.request.urlopen(req, timeout=5).status
+            except urllib.error.HTTPError as exc:
+                return exc.code
+
+        forged = command(data_dir, "/pause")
+        assert post(forged, None) == 403 and post(forged, "wrong") == 403
+        update = command(data_dir, "/status")
+        assert post(update, "s3cret-value") == 200
+        assert "mode      paper" in "\n".join(m["text"] for m in _replies(fake, update))
+        assert desk.engine.risk.breaker.state.value == "running", "the forged /pause did nothing"
+    finally:
+        desk.close()
+
+
+def test_telegram_config_errors_name_the_field(tmp_path):
+    from bot.config import load_settings
+    from engine.errors import ConfigError
+    with pytest.raises(ConfigError, match=r"telegram\.webhook_url .*only posts to https://"):
+        load_settings(telegram={"webhook_url": "http://bot.example.com/hook"})
+    with pytest.raises(ConfigError, match=r"telegram\.alerts .*unknown alert type\(s\) \['fils'\]"):
+        load_settings(telegram={"alerts": {"fils": "off"}})
+    with pytest.raises(ConfigError, match=r"telegram\.admins\.0 \(QUANTD_TELEGRAM__ADMINS__0\)"):
+        load_settings(telegram={"admins": ["@alice"]})

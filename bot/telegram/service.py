@@ -1,5 +1,6 @@
 """The Telegram bot's lifecycle: a thread with its own asyncio loop running
-python-telegram-bot (long polling) and the outbox sender, beside the trading engine.
+python-telegram-bot (long polling, or a webhook server when ``telegram.webhook_url`` is set)
+and the outbox sender, beside the trading engine.
 
 Nothing here is on the engine's path: the engine writes alerts to the store and reads
 operator commands from it; if Telegram is slow, down, or this thread dies, trading goes on
@@ -12,6 +13,7 @@ import asyncio
 import logging
 import threading
 from pathlib import Path
+from urllib.parse import urlparse
 
 from telegram import Bot, BotCommand, Update
 from telegram.error import Conflict, InvalidToken, NetworkError, TelegramError
@@ -128,11 +130,22 @@ class TelegramService:
         except TelegramError as exc:
             log.warning("telegram: could not publish the command list: %s", exc)
         await app.start()
-        await app.updater.start_polling(allowed_updates=[Update.MESSAGE, Update.CALLBACK_QUERY],
-                                        error_callback=self._on_polling_error, timeout=10)
+        allowed = [Update.MESSAGE, Update.CALLBACK_QUERY]
+        if self.settings.webhook_url:
+            secret = self.settings.webhook_secret
+            await app.updater.start_webhook(
+                listen=self.settings.webhook_listen, port=self.settings.webhook_port,
+                url_path=urlparse(self.settings.webhook_url).path.lstrip("/"), webhook_url=self.settings.webhook_url,
+                secret_token=secret.get_secret_value() if secret else None, allowed_updates=allowed)
+            mode = f"webhook {self.settings.webhook_url} (listening on {self.settings.webhook_listen}:" \
+                   f"{self.settings.webhook_port})"
+        else:
+            await app.updater.start_polling(allowed_updates=allowed, error_callback=self._on_polling_error,
+                                            timeout=10)
+            mode = "polling"
         self.sender = OutboxSender(app.bot, self.store, self.settings.max_per_chat_per_sec, self.settings.max_per_sec)
         sender = asyncio.create_task(self.sender.run(self._stop))
-        log.info("telegram: bot @%s polling; %d admin(s), %d viewer(s), %d group chat(s)", app.bot.username,
+        log.info("telegram: bot @%s %s; %d admin(s), %d viewer(s), %d group chat(s)", app.bot.username, mode,
                  len(self.settings.admins), len(self.settings.viewers), len(self.settings.chats))
         self._ready.set()
         try:
