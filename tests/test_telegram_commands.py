@@ -302,3 +302,24 @@ def test_telegram_config_errors_name_the_field(tmp_path):
         load_settings(telegram={"alerts": {"fils": "off"}})
     with pytest.raises(ConfigError, match=r"telegram\.admins\.0 \(QUANTD_TELEGRAM__ADMINS__0\)"):
         load_settings(telegram={"admins": ["@alice"]})
+
+
+def test_the_daemon_process_answers_from_telegram_and_says_goodbye(tmp_path, fake, data_dir):
+    import signal
+    import subprocess
+
+    from tests.cli_helpers import clean_env, quantd_cmd
+    env = clean_env(QUANTD_TELEGRAM__TOKEN=TOKEN, QUANTD_TELEGRAM__API_BASE_URL=fake.url,
+                    QUANTD_TELEGRAM__ADMINS=f"[{ADMIN}]", QUANTD_REPLAY__SPEED="20")
+    proc = subprocess.Popen(quantd_cmd() + ["run"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        fake.wait_for(lambda s: any("quantd started in paper mode" in m.get("text", "") for m in s), timeout=30)
+        assert "mode      paper" in _ask(fake, data_dir, "/status")
+        assert "pause: paused" in _ask(fake, data_dir, "/pause")
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, out
+    fake.wait_for(lambda s: any("quantd stopped: received SIGINT" in m.get("text", "") for m in s), timeout=5)
+    assert TOKEN not in out
