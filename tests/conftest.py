@@ -20,6 +20,19 @@ def data_dir() -> Path:
     return SHARED_DATA
 
 
+@pytest.fixture
+def tg(data_dir):
+    """A fake Telegram Bot API on 127.0.0.1 (``tg.url`` is the bot's ``base_url``); the test
+    fails if any request the bot made did not match the Bot API schema."""
+    from tests.fakes.telegram import FakeTelegram
+    from tests.telegram_helpers import TOKEN
+    api = FakeTelegram(data_dir / "fixtures", TOKEN)
+    api.url = api.start()
+    yield api
+    api.stop()
+    assert api.violations == [], "every request must match the Bot API schema"
+
+
 def real_lines(path: Path, n: int) -> list[str]:
     """The header and the first ``n`` data lines of a real gzip CSV, unchanged."""
     with gzip.open(path, "rt") as fh:

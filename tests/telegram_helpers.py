@@ -67,6 +67,14 @@ def button_press(data_dir: Path, data: str, user_id: int, message: dict) -> dict
     return update
 
 
+def until(predicate, timeout: float = 15.0) -> None:
+    """Wait for ``predicate()`` to hold (polling every 50 ms); fails the test on timeout."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
 class Desk:
     """A paper daemon on the bundled sample with its Telegram bot, stepped by a thread like
     the scheduler does. ``advance(n)`` releases ``n`` more candle close times."""

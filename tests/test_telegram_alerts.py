@@ -5,45 +5,25 @@ from __future__ import annotations
 
 import time
 
-import pytest
-
 from bot.telegram.text import split_text
 from engine.store.outbox import OutboxRow, enqueue, pending_count
-from tests.fakes.telegram import FakeTelegram
-from tests.telegram_helpers import ADMIN, TOKEN, Desk, command
+from tests.telegram_helpers import ADMIN, Desk, command, until
 
 
-@pytest.fixture
-def fake(data_dir):
-    tg = FakeTelegram(data_dir / "fixtures", TOKEN)
-    tg.url = tg.start()
-    yield tg
-    tg.stop()
-    assert tg.violations == [], "every request must match the Bot API schema"
-
-
-def _alerts(fake) -> list[str]:
-    return [m["text"] for m in fake.sent if m["method"] == "sendMessage" and "reply_parameters" not in m]
+def _alerts(tg) -> list[str]:
+    return [m["text"] for m in tg.sent if m["method"] == "sendMessage" and "reply_parameters" not in m]
 
 
 def _delivered_all(desk) -> bool:
     return pending_count(desk.store) == 0
 
 
-def _wait(predicate, timeout=15.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError("timed out")
 
-
-def test_telegram_down_then_back_delivers_every_alert_in_order_once_and_trading_goes_on(tmp_path, fake):
-    desk = Desk(tmp_path, fake.url)
+def test_telegram_down_then_back_delivers_every_alert_in_order_once_and_trading_goes_on(tmp_path, tg):
+    desk = Desk(tmp_path, tg.url)
     try:
-        _wait(lambda: any("quantd started" in t for t in _alerts(fake)))
-        fake.down = True
+        until(lambda: any("quantd started" in t for t in _alerts(tg)))
+        tg.down = True
         candles_before = desk.engine.candles_processed
         desk.advance(400)  # trades while Telegram answers 502
         assert desk.engine.candles_processed - candles_before == 400, "trading never waited for Telegram"
@@ -53,14 +33,14 @@ def test_telegram_down_then_back_delivers_every_alert_in_order_once_and_trading_
         assert pending_count(desk.store) == queued, "nothing is lost or marked sent while down"
         sender = desk.telegram.service.sender
         assert "NetworkError" in sender.last_error or "Bad Gateway" in sender.last_error
-        fake.down = False
+        tg.down = False
         sender.backoff_secs = 0.5  # do not wait out a long backoff in a test
-        _wait(lambda: _delivered_all(desk), timeout=30)
+        until(lambda: _delivered_all(desk), timeout=30)
     finally:
         desk.close()
     with desk_store(tmp_path) as rows:
         expected = [r.text for r in rows if r.error == ""]
-    delivered = [t.split("\n", 1)[1] for t in _alerts(fake)]
+    delivered = [t.split("\n", 1)[1] for t in _alerts(tg)]
     assert delivered == expected, "every alert once, in the order it was raised"
     fills = [t for t in delivered if t.startswith("FILL")]
     assert len(fills) == len(desk.engine.oms.orders), "one fill alert per order (each filled once here)"
@@ -79,35 +59,35 @@ class desk_store:  # noqa: N801  (a context manager reading the outbox after the
         self.store.close()
 
 
-def test_retry_after_is_honoured(tmp_path, fake):
-    fake.retry_after = [2]
-    desk = Desk(tmp_path, fake.url)
+def test_retry_after_is_honoured(tmp_path, tg):
+    tg.retry_after = [2]
+    desk = Desk(tmp_path, tg.url)
     try:
         started = time.monotonic()
-        _wait(lambda: any("quantd started" in t for t in _alerts(fake)), timeout=20)
+        until(lambda: any("quantd started" in t for t in _alerts(tg)), timeout=20)
         waited = time.monotonic() - started
     finally:
         desk.close()
-    sends = [r for r in fake.requests if r[0] == "sendMessage"]
+    sends = [r for r in tg.requests if r[0] == "sendMessage"]
     assert waited >= 1.9, "the second attempt came only after Telegram's retry_after"
-    assert len([1 for t in _alerts(fake) if "quantd started" in t]) == 1
+    assert len([1 for t in _alerts(tg) if "quantd started" in t]) == 1
     assert len(sends) >= 2
 
 
-def test_alerts_left_undelivered_at_a_stop_go_out_after_the_restart(tmp_path, fake, data_dir):
-    fake.down = True
-    desk = Desk(tmp_path, fake.url)
+def test_alerts_left_undelivered_at_a_stop_go_out_after_the_restart(tmp_path, tg, data_dir):
+    tg.down = True
+    desk = Desk(tmp_path, tg.url)
     desk.advance(300)
     desk.close("first run")
     queued = [r.text for r in desk_store(tmp_path).__enter__()]
-    assert _alerts(fake) == [] and any(t.startswith("FILL") for t in queued)
-    fake.down = False
-    again = Desk(tmp_path, fake.url)
+    assert _alerts(tg) == [] and any(t.startswith("FILL") for t in queued)
+    tg.down = False
+    again = Desk(tmp_path, tg.url)
     try:
-        _wait(lambda: _delivered_all(again), timeout=30)
+        until(lambda: _delivered_all(again), timeout=30)
     finally:
         again.close()
-    delivered = [t.split("\n", 1)[1] for t in _alerts(fake)]
+    delivered = [t.split("\n", 1)[1] for t in _alerts(tg)]
     assert delivered[:len(queued)] == queued, "the backlog first, in order"
     assert "quantd stopped: first run" in delivered
     assert sum(t == queued[0] for t in delivered) == 1, "nothing twice"
@@ -141,44 +121,44 @@ def test_split_text_keeps_lines_and_limits():
     assert split_text("y" * 9000) == ["y" * 4096, "y" * 4096, "y" * 808]
 
 
-def test_alert_modes_from_chat_off_silent_and_persisted(tmp_path, fake, data_dir):
-    desk = Desk(tmp_path, fake.url)
+def test_alert_modes_from_chat_off_silent_and_persisted(tmp_path, tg, data_dir):
+    desk = Desk(tmp_path, tg.url)
     try:
-        _wait(lambda: any("quantd started" in t for t in _alerts(fake)))
-        fake.push(command(data_dir, "/alerts silent"))
-        _wait(lambda: desk.telegram.policy.mode("startup") == "silent")
-        fake.push(command(data_dir, "/alerts off fill"))
-        _wait(lambda: desk.telegram.policy.mode("fill") == "off")
-        before = len(_alerts(fake))
+        until(lambda: any("quantd started" in t for t in _alerts(tg)))
+        tg.push(command(data_dir, "/alerts silent"))
+        until(lambda: desk.telegram.policy.mode("startup") == "silent")
+        tg.push(command(data_dir, "/alerts off fill"))
+        until(lambda: desk.telegram.policy.mode("fill") == "off")
+        before = len(_alerts(tg))
         desk.advance(300)
         time.sleep(0.5)
-        assert not [t for t in _alerts(fake)[before:] if "FILL" in t], "fills are off"
+        assert not [t for t in _alerts(tg)[before:] if "FILL" in t], "fills are off"
     finally:
         desk.close()
-    again = Desk(tmp_path, fake.url)
+    again = Desk(tmp_path, tg.url)
     try:
         assert again.telegram.policy.modes() == {**{k: "silent" for k in again.telegram.policy.modes()}, "fill": "off"}
-        _wait(lambda: any("resumed from the store" in m.get("text", "") for m in fake.sent))
-        started = [m for m in fake.sent if "resumed from the store" in m.get("text", "")]
+        until(lambda: any("resumed from the store" in m.get("text", "") for m in tg.sent))
+        started = [m for m in tg.sent if "resumed from the store" in m.get("text", "")]
         assert started[-1]["disable_notification"] is True
     finally:
         again.close()
 
 
-def test_a_restart_after_a_crash_and_the_daily_summary_are_alerted(tmp_path, fake):
-    desk = Desk(tmp_path, fake.url)
+def test_a_restart_after_a_crash_and_the_daily_summary_are_alerted(tmp_path, tg):
+    desk = Desk(tmp_path, tg.url)
     desk.advance(50)
     desk._stop.set()  # a crash: the process dies without recording a clean stop
     desk._thread.join()
     desk.telegram.stop()
     desk.store.close()
-    again = Desk(tmp_path, fake.url)
+    again = Desk(tmp_path, tg.url)
     try:
         again.telegram.daily_summary()
-        _wait(lambda: any("Daily summary" in t for t in _alerts(fake)))
+        until(lambda: any("Daily summary" in t for t in _alerts(tg)))
     finally:
         again.close()
-    texts = _alerts(fake)
+    texts = _alerts(tg)
     crash = [t for t in texts if t.startswith("<b>Restarted after a crash</b>")]
     assert len(crash) == 1 and "never stopped cleanly" in crash[0]
     summary = next(t for t in texts if t.startswith("<b>Daily summary</b>"))

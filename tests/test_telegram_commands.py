@@ -1,4 +1,4 @@
-"""The bot end to end: python-telegram-bot against a fake Bot API on 127.0.0.1 (every request
+"""The bot end to end: python-telegram-bot against a tg Bot API on 127.0.0.1 (every request
 checked against the real Bot API schema), fed Updates built from Telegram's own samples,
 commanding a paper daemon that trades the bundled real candles."""
 
@@ -6,156 +6,145 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 
 import pytest
 
 import bot.telegram.commands as bot_commands
-from tests.fakes.telegram import FakeTelegram
-from tests.telegram_helpers import ADMIN, STRANGER, TOKEN, VIEWER, Desk, button_press, command
+from tests.telegram_helpers import ADMIN, STRANGER, TOKEN, VIEWER, Desk, button_press, command, until
 
 
 @pytest.fixture
-def fake(data_dir):
-    tg = FakeTelegram(data_dir / "fixtures", TOKEN)
-    tg.url = tg.start()
-    yield tg
-    tg.stop()
-    assert tg.violations == [], "every request must match the Bot API schema"
-
-
-@pytest.fixture
-def desk(tmp_path, fake):
-    d = Desk(tmp_path, fake.url)
+def desk(tmp_path, tg):
+    d = Desk(tmp_path, tg.url)
     d.until_position()
     yield d
     d.close()
 
 
-def _replies(fake, update: dict, at_least: int = 1) -> list[dict]:
+def _replies(tg, update: dict, at_least: int = 1) -> list[dict]:
     """The bot's replies to ``update`` (messages quoting it), waiting for ``at_least``."""
     msg_id = update["message"]["message_id"]
 
     def mine(sent):
         return [m for m in sent if m["method"] == "sendMessage" and m.get("reply_parameters", {}).get(
             "message_id") == msg_id]
-    fake.wait_for(lambda s: len(mine(s)) >= at_least)
-    return mine(fake.sent)
+    tg.wait_for(lambda s: len(mine(s)) >= at_least)
+    return mine(tg.sent)
 
 
-def _ask(fake, data_dir, text, user=ADMIN, **kw) -> str:
+def _ask(tg, data_dir, text, user=ADMIN, **kw) -> str:
     """Send a command and return the bot's reply text (all parts joined)."""
     update = command(data_dir, text, user, **kw)
-    fake.push(update)
-    return "\n".join(m["text"] for m in _replies(fake, update))
+    tg.push(update)
+    return "\n".join(m["text"] for m in _replies(tg, update))
 
 
-def test_read_only_commands_answer_from_a_daemon_with_a_position(desk, fake, data_dir):
-    status = _ask(fake, data_dir, "/status")
+def test_read_only_commands_answer_from_a_daemon_with_a_position(desk, tg, data_dir):
+    status = _ask(tg, data_dir, "/status")
     assert "mode      paper" in status and "breaker   running" in status and "BTC/USDT 5m" in status
     assert "positions 1" in status
-    positions = _ask(fake, data_dir, "/positions")
+    positions = _ask(tg, data_dir, "/positions")
     qty = desk.engine.oms.portfolio.position("BTC/USDT").qty
     assert f"BTC/USDT  qty {qty.normalize():f}" in positions and "unrealized" in positions
-    assert "no working order" in _ask(fake, data_dir, "/orders")
-    balance = _ask(fake, data_dir, "/balance")
+    assert "no working order" in _ask(tg, data_dir, "/orders")
+    balance = _ask(tg, data_dir, "/balance")
     assert f"{float(desk.engine.oms.portfolio.cash):,.2f} USDT" in balance
-    assert "since start" in _ask(fake, data_dir, "/pnl 2")
-    assert "2020-12-15" in _ask(fake, data_dir, "/daily")
-    trades = _ask(fake, data_dir, "/trades 3")
+    assert "since start" in _ask(tg, data_dir, "/pnl 2")
+    assert "2020-12-15" in _ask(tg, data_dir, "/daily")
+    trades = _ask(tg, data_dir, "/trades 3")
     assert "buy" in trades and "BTC/USDT" in trades
-    assert "breaker   running" in _ask(fake, data_dir, "/risk")
-    health = _ask(fake, data_dir, "/health")
+    assert "breaker   running" in _ask(tg, data_dir, "/risk")
+    health = _ask(tg, data_dir, "/health")
     assert "process   up" in health and "alerts    " in health
-    assert "python-telegram-bot 22" in _ask(fake, data_dir, "/version")
-    help_text = _ask(fake, data_dir, "/help")
+    assert "python-telegram-bot 22" in _ask(tg, data_dir, "/version")
+    help_text = _ask(tg, data_dir, "/help")
     assert "/flatten [symbol|all]" in help_text and "/backtest" in help_text
-    assert "usage: /pnl [days]" in _ask(fake, data_dir, "/pnl abc")
-    assert "usage: /trades [n]" in _ask(fake, data_dir, "/trades 0")
+    assert "usage: /pnl [days]" in _ask(tg, data_dir, "/pnl abc")
+    assert "usage: /trades [n]" in _ask(tg, data_dir, "/trades 0")
 
 
-def test_unauthorized_sender_gets_no_reply_is_logged_and_admins_hear_once(desk, fake, data_dir, caplog):
+def test_unauthorized_sender_gets_no_reply_is_logged_and_admins_hear_once(desk, tg, data_dir, caplog):
     caplog.set_level(logging.WARNING, logger="quantd.telegram")
     for _ in range(2):
-        fake.push(command(data_dir, "/status", STRANGER))
-    fake.wait_for(lambda s: sum("Unauthorized Telegram access" in m.get("text", "") for m in s) >= 1)
+        tg.push(command(data_dir, "/status", STRANGER))
+    tg.wait_for(lambda s: sum("Unauthorized Telegram access" in m.get("text", "") for m in s) >= 1)
     desk.advance(0)
-    assert fake.texts(STRANGER) == [], "a stranger gets no reply at all"
+    assert tg.texts(STRANGER) == [], "a stranger gets no reply at all"
     assert sum(f"ignored user {STRANGER}" in r.getMessage() for r in caplog.records) == 2
-    alerts = [t for t in fake.texts(ADMIN) if "Unauthorized Telegram access" in t]
+    alerts = [t for t in tg.texts(ADMIN) if "Unauthorized Telegram access" in t]
     assert len(alerts) == 1, "one alert per sender per hour"
 
 
-def test_a_viewer_reads_but_cannot_pause(desk, fake, data_dir):
-    assert "positions 1" in _ask(fake, data_dir, "/status", VIEWER)
-    assert "/pause needs the admin role" in _ask(fake, data_dir, "/pause", VIEWER)
+def test_a_viewer_reads_but_cannot_pause(desk, tg, data_dir):
+    assert "positions 1" in _ask(tg, data_dir, "/status", VIEWER)
+    assert "/pause needs the admin role" in _ask(tg, data_dir, "/pause", VIEWER)
     assert desk.engine.risk.breaker.state.value == "running"
-    assert "/pause" not in _ask(fake, data_dir, "/help", VIEWER)
+    assert "/pause" not in _ask(tg, data_dir, "/help", VIEWER)
 
 
-def test_pause_and_resume_go_through_the_engine(desk, fake, data_dir):
-    assert "pause: paused" in _ask(fake, data_dir, "/pause")
+def test_pause_and_resume_go_through_the_engine(desk, tg, data_dir):
+    assert "pause: paused" in _ask(tg, data_dir, "/pause")
     assert desk.engine.risk.breaker.state.value == "paused"
-    assert "resume: resumed" in _ask(fake, data_dir, "/resume")
+    assert "resume: resumed" in _ask(tg, data_dir, "/resume")
     assert desk.engine.risk.breaker.state.value == "running"
 
 
-def _keyboard_message(fake, data_dir, text) -> dict:
+def _keyboard_message(tg, data_dir, text) -> dict:
     update = command(data_dir, text)
-    fake.push(update)
-    (msg,) = _replies(fake, update)
+    tg.push(update)
+    (msg,) = _replies(tg, update)
     assert "reply_markup" in msg, msg["text"]
     return msg
 
 
-def _press(fake, data_dir, msg, choice: str, user=ADMIN) -> dict:
+def _press(tg, data_dir, msg, choice: str, user=ADMIN) -> dict:
     data = next(b["callback_data"] for b in msg["reply_markup"]["inline_keyboard"][0] if b["text"] == choice)
-    before = len(fake.sent)
-    fake.push(button_press(data_dir, data, user, msg))
-    sent = fake.wait_for(lambda s: any(m["method"] == "answerCallbackQuery" for m in s[before:]))
+    before = len(tg.sent)
+    tg.push(button_press(data_dir, data, user, msg))
+    sent = tg.wait_for(lambda s: any(m["method"] == "answerCallbackQuery" for m in s[before:]))
     return next(m for m in sent[before:] if m["method"] == "answerCallbackQuery")
 
 
-def test_flatten_asks_first_and_only_the_requester_may_confirm_once(desk, fake, data_dir):
-    msg = _keyboard_message(fake, data_dir, "/flatten BTC/USDT")
+def test_flatten_asks_first_and_only_the_requester_may_confirm_once(desk, tg, data_dir):
+    msg = _keyboard_message(tg, data_dir, "/flatten BTC/USDT")
     assert "Flatten BTC/USDT: sell at market now?" in msg["text"]
     assert [b["text"] for b in msg["reply_markup"]["inline_keyboard"][0]] == ["Confirm", "Cancel"]
-    answer = _press(fake, data_dir, msg, "Confirm", user=VIEWER)
+    answer = _press(tg, data_dir, msg, "Confirm", user=VIEWER)
     assert "only the admin who asked" in answer["text"]
     assert desk.engine.oms.open_orders() == [], "a stranger's press does nothing"
-    _press(fake, data_dir, msg, "Confirm")
-    edited = fake.wait_for(lambda s: any(m["method"] == "editMessageText" and "sell" in m["text"] for m in s))
+    _press(tg, data_dir, msg, "Confirm")
+    edited = tg.wait_for(lambda s: any(m["method"] == "editMessageText" and "sell" in m["text"] for m in s))
     result = [m for m in edited if m["method"] == "editMessageText"][-1]["text"]
     assert "flatten BTC/USDT: BTC/USDT: sell open" in result
     (order,) = desk.engine.oms.open_orders()
     assert order.side.value == "sell" and "flatten by telegram:1111111" in order.intent
-    second = _press(fake, data_dir, msg, "Confirm")
+    second = _press(tg, data_dir, msg, "Confirm")
     assert "no longer valid" in second["text"]
     assert len(desk.engine.oms.open_orders()) == 1, "a second press sends nothing"
     desk.advance(2)  # paper: the sell fills at the open of the first candle after the command
     assert not desk.engine.oms.portfolio.position("BTC/USDT").is_open
 
 
-def test_flatten_cancel_button_and_expiry_do_nothing(desk, fake, data_dir):
-    msg = _keyboard_message(fake, data_dir, "/flatten")
-    _press(fake, data_dir, msg, "Cancel")
-    fake.wait_for(lambda s: any(m["method"] == "editMessageText" and "canceled: nothing done" in m["text"] for m in s))
+def test_flatten_cancel_button_and_expiry_do_nothing(desk, tg, data_dir):
+    msg = _keyboard_message(tg, data_dir, "/flatten")
+    _press(tg, data_dir, msg, "Cancel")
+    tg.wait_for(lambda s: any(m["method"] == "editMessageText" and "canceled: nothing done" in m["text"] for m in s))
     assert desk.engine.oms.open_orders() == []
     desk.telegram.service.commands.confirmations.valid_secs = 0.0  # the next request expires at once
-    late = _keyboard_message(fake, data_dir, "/flatten all")
-    answer = _press(fake, data_dir, late, "Confirm")
+    late = _keyboard_message(tg, data_dir, "/flatten all")
+    answer = _press(tg, data_dir, late, "Confirm")
     assert "expired" in answer["text"]
     assert desk.engine.oms.open_orders() == [] and desk.engine.oms.portfolio.position("BTC/USDT").is_open
-    assert "usage: /flatten [symbol|all]" in _ask(fake, data_dir, "/flatten BTCUSDT")
-    assert "nothing to flatten" in _ask(fake, data_dir, "/flatten ETH/USDT")
+    assert "usage: /flatten [symbol|all]" in _ask(tg, data_dir, "/flatten BTCUSDT")
+    assert "nothing to flatten" in _ask(tg, data_dir, "/flatten ETH/USDT")
 
 
-def test_a_long_reply_is_split_at_line_boundaries(desk, fake, data_dir):
+def test_a_long_reply_is_split_at_line_boundaries(desk, tg, data_dir):
     desk.advance(3000)
     assert len(desk.engine.oms.orders) > 130, "enough fills for a reply over 10,000 characters"
     update = command(data_dir, "/trades 500")
-    fake.push(update)
-    parts = [m["text"] for m in _replies(fake, update, at_least=3)]
+    tg.push(update)
+    parts = [m["text"] for m in _replies(tg, update, at_least=3)]
     total = sum(len(p) for p in parts)
     assert total > 10_000 and all(len(p) <= 4096 for p in parts)
     lines = [ln for p in parts for ln in p.replace("<b>Trades</b>\n", "").replace("<pre>", "").replace(
@@ -163,11 +152,11 @@ def test_a_long_reply_is_split_at_line_boundaries(desk, fake, data_dir):
     assert all(ln.startswith("2020-12-") for ln in lines), "every part breaks between lines"
 
 
-def test_backtest_from_chat_replies_with_metrics_chart_and_trades(desk, fake, data_dir):
+def test_backtest_from_chat_replies_with_metrics_chart_and_trades(desk, tg, data_dir):
     update = command(data_dir, "/backtest sma_cross BTC/USDT 5m fast=10 slow=30 from=2020-12-20")
-    fake.push(update)
-    sent = fake.wait_for(lambda s: any(m["method"] == "sendDocument" for m in s), timeout=30)
-    table = next(m["text"] for m in _replies(fake, update) if "<b>Backtest</b>" in m["text"])
+    tg.push(update)
+    sent = tg.wait_for(lambda s: any(m["method"] == "sendDocument" for m in s), timeout=30)
+    table = next(m["text"] for m in _replies(tg, update) if "<b>Backtest</b>" in m["text"])
     assert "sma_cross(fast=10, slow=30)" in table and "Sharpe" in table and "max drawdown" in table
     assert "2020-12-20T00:00:00Z" in table
     photo = next(m for m in sent if m["method"] == "sendPhoto")
@@ -179,19 +168,19 @@ def test_backtest_from_chat_replies_with_metrics_chart_and_trades(desk, fake, da
     assert len(csv_lines) - 1 == trades_in_table
     edits = [m["text"] for m in sent if m["method"] == "editMessageText"]
     assert edits and edits[-1].endswith(f"done, {trades_in_table} trade(s)"), "the progress message is edited in place"
-    assert "usage: /backtest" in _ask(fake, data_dir, "/backtest sma_cross")
-    assert "no data for SOL/USDT 5m" in _ask_edit(fake, data_dir, "/backtest sma_cross SOL/USDT 5m")
+    assert "usage: /backtest" in _ask(tg, data_dir, "/backtest sma_cross")
+    assert "no data for SOL/USDT 5m" in _ask_edit(tg, data_dir, "/backtest sma_cross SOL/USDT 5m")
 
 
-def _ask_edit(fake, data_dir, text) -> str:
+def _ask_edit(tg, data_dir, text) -> str:
     """A backtest's outcome lands in its progress message (edited)."""
-    before = len(fake.sent)
-    fake.push(command(data_dir, text))
-    sent = fake.wait_for(lambda s: any(m["method"] == "editMessageText" for m in s[before:]))
+    before = len(tg.sent)
+    tg.push(command(data_dir, text))
+    sent = tg.wait_for(lambda s: any(m["method"] == "editMessageText" for m in s[before:]))
     return next(m["text"] for m in sent[before:] if m["method"] == "editMessageText")
 
 
-def test_a_backtest_can_be_canceled_and_runs_one_at_a_time_per_chat(desk, fake, data_dir, monkeypatch):
+def test_a_backtest_can_be_canceled_and_runs_one_at_a_time_per_chat(desk, tg, data_dir, monkeypatch):
     commands = desk.telegram.service.commands
     gate = threading.Event()
     real = bot_commands.run_request
@@ -201,64 +190,58 @@ def test_a_backtest_can_be_canceled_and_runs_one_at_a_time_per_chat(desk, fake, 
         return real(request, folder, progress)
 
     monkeypatch.setattr(bot_commands, "run_request", held)
-    fake.push(command(data_dir, "/backtest sma_cross BTC/USDT 5m"))
-    _until(lambda: ADMIN in commands.backtests)
-    assert "already running in this chat" in _ask(fake, data_dir, "/backtest sma_cross BTC/USDT 5m")
-    fake.push(command(data_dir, "/backtest cancel"))
-    _until(lambda: commands.backtests[ADMIN].is_set())
+    tg.push(command(data_dir, "/backtest sma_cross BTC/USDT 5m"))
+    until(lambda: ADMIN in commands.backtests)
+    assert "already running in this chat" in _ask(tg, data_dir, "/backtest sma_cross BTC/USDT 5m")
+    tg.push(command(data_dir, "/backtest cancel"))
+    until(lambda: commands.backtests[ADMIN].is_set())
     gate.set()
-    sent = fake.wait_for(lambda s: any("canceled after 0 of" in m.get("text", "") for m in s))
+    sent = tg.wait_for(lambda s: any("canceled after 0 of" in m.get("text", "") for m in s))
     assert not any(m["method"] == "sendDocument" for m in sent), "a canceled run sends no result"
-    _until(lambda: ADMIN not in commands.backtests)
-    assert "no backtest running" in _ask(fake, data_dir, "/backtest cancel")
+    until(lambda: ADMIN not in commands.backtests)
+    assert "no backtest running" in _ask(tg, data_dir, "/backtest cancel")
 
 
-def _until(predicate, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
 
-
-def test_group_chats_answer_only_when_listed_and_keep_the_topic(tmp_path, fake, data_dir):
+def test_group_chats_answer_only_when_listed_and_keep_the_topic(tmp_path, tg, data_dir):
     group = -1001234567890
-    desk = Desk(tmp_path, fake.url, chats=[group], alert_thread_id=7)
+    desk = Desk(tmp_path, tg.url, chats=[group], alert_thread_id=7)
     try:
-        reply = _ask(fake, data_dir, "/status@quantd_test_bot", chat_id=group, chat_type="supergroup", thread_id=42)
+        reply = _ask(tg, data_dir, "/status@quantd_test_bot", chat_id=group, chat_type="supergroup", thread_id=42)
         assert "mode      paper" in reply
-        (msg,) = [m for m in fake.sent if m.get("chat_id") == group and "reply_parameters" in m]
+        (msg,) = [m for m in tg.sent if m.get("chat_id") == group and "reply_parameters" in m]
         assert msg["message_thread_id"] == 42, "the reply stays in the forum topic it was asked in"
-        fake.push(command(data_dir, "/status", chat_id=-100999, chat_type="supergroup"))
-        fake.wait_for(lambda s: any("quantd started" in m.get("text", "") and m["chat_id"] == group for m in s))
-        started = next(m for m in fake.sent if "quantd started" in m.get("text", "") and m["chat_id"] == group)
+        tg.push(command(data_dir, "/status", chat_id=-100999, chat_type="supergroup"))
+        tg.wait_for(lambda s: any("quantd started" in m.get("text", "") and m["chat_id"] == group for m in s))
+        started = next(m for m in tg.sent if "quantd started" in m.get("text", "") and m["chat_id"] == group)
         assert started["message_thread_id"] == 7, "alerts go to the configured topic"
-        assert not [m for m in fake.sent if m.get("chat_id") == -100999], "an unlisted group gets nothing"
+        assert not [m for m in tg.sent if m.get("chat_id") == -100999], "an unlisted group gets nothing"
     finally:
         desk.close()
 
 
-def test_a_bad_token_stops_the_daemon_before_it_trades(tmp_path, fake):
+def test_a_bad_token_stops_the_daemon_before_it_trades(tmp_path, tg):
     from tests.cli_helpers import clean_env, quantd
-    env = clean_env(QUANTD_TELEGRAM__TOKEN="999:wrong", QUANTD_TELEGRAM__API_BASE_URL=fake.url,
+    env = clean_env(QUANTD_TELEGRAM__TOKEN="999:wrong", QUANTD_TELEGRAM__API_BASE_URL=tg.url,
                     QUANTD_TELEGRAM__ADMINS="[1111111]")
     r = quantd("run", cwd=tmp_path, env=env, timeout=60)
     assert r.returncode == 2
     assert "invalid setting telegram.token (QUANTD_TELEGRAM__TOKEN): Telegram refused it" in r.stderr
     assert "999:wrong" not in r.stderr + r.stdout, "the token is never printed"
     assert not (tmp_path / "var/quantd.sqlite").exists(), "nothing started"
-    assert [m for m, _ in fake.requests] == ["getMe"]
+    assert [m for m, _ in tg.requests] == ["getMe"]
 
 
-def test_another_poller_on_the_same_token_is_reported_in_health(desk, fake, data_dir, caplog):
+def test_another_poller_on_the_same_token_is_reported_in_health(desk, tg, data_dir, caplog):
     caplog.set_level(logging.ERROR, logger="quantd.telegram")
-    fake.conflict = True
-    _until(lambda: desk.telegram.service.conflict != "")
+    tg.conflict = True
+    until(lambda: desk.telegram.service.conflict != "")
     assert any("another process is polling this bot token" in r.getMessage() for r in caplog.records)
-    fake.conflict = False
-    assert "Conflict: another process is polling this bot token" in _ask(fake, data_dir, "/health")
+    tg.conflict = False
+    assert "Conflict: another process is polling this bot token" in _ask(tg, data_dir, "/health")
 
 
-def test_webhook_mode_registers_the_url_and_refuses_posts_without_the_secret(tmp_path, fake, data_dir):
+def test_webhook_mode_registers_the_url_and_refuses_posts_without_the_secret(tmp_path, tg, data_dir):
     import json
     import socket
     import urllib.error
@@ -266,13 +249,13 @@ def test_webhook_mode_registers_the_url_and_refuses_posts_without_the_secret(tmp
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    desk = Desk(tmp_path, fake.url, webhook_url="https://bot.example.com/quantd-hook", webhook_port=port,
+    desk = Desk(tmp_path, tg.url, webhook_url="https://bot.example.com/quantd-hook", webhook_port=port,
                 webhook_secret="s3cret-value")
     try:
-        _until(lambda: any(m == "setWebhook" for m, _ in fake.requests))
-        (hook,) = [p for m, p in fake.requests if m == "setWebhook"]
+        until(lambda: any(m == "setWebhook" for m, _ in tg.requests))
+        (hook,) = [p for m, p in tg.requests if m == "setWebhook"]
         assert hook["url"] == "https://bot.example.com/quantd-hook" and hook["secret_token"] == "s3cret-value"
-        assert not any(m == "getUpdates" for m, _ in fake.requests), "no polling in webhook mode"
+        assert not any(m == "getUpdates" for m, _ in tg.requests), "no polling in webhook mode"
 
         def post(update, secret):
             headers = {"Content-Type": "application/json"} | (
@@ -287,7 +270,7 @@ def test_webhook_mode_registers_the_url_and_refuses_posts_without_the_secret(tmp
         assert post(forged, None) == 403 and post(forged, "wrong") == 403
         update = command(data_dir, "/status")
         assert post(update, "s3cret-value") == 200
-        assert "mode      paper" in "\n".join(m["text"] for m in _replies(fake, update))
+        assert "mode      paper" in "\n".join(m["text"] for m in _replies(tg, update))
         assert desk.engine.risk.breaker.state.value == "running", "the forged /pause did nothing"
     finally:
         desk.close()
@@ -304,22 +287,22 @@ def test_telegram_config_errors_name_the_field(tmp_path):
         load_settings(telegram={"admins": ["@alice"]})
 
 
-def test_the_daemon_process_answers_from_telegram_and_says_goodbye(tmp_path, fake, data_dir):
+def test_the_daemon_process_answers_from_telegram_and_says_goodbye(tmp_path, tg, data_dir):
     import signal
     import subprocess
 
     from tests.cli_helpers import clean_env, quantd_cmd
-    env = clean_env(QUANTD_TELEGRAM__TOKEN=TOKEN, QUANTD_TELEGRAM__API_BASE_URL=fake.url,
+    env = clean_env(QUANTD_TELEGRAM__TOKEN=TOKEN, QUANTD_TELEGRAM__API_BASE_URL=tg.url,
                     QUANTD_TELEGRAM__ADMINS=f"[{ADMIN}]", QUANTD_REPLAY__SPEED="20")
     proc = subprocess.Popen(quantd_cmd() + ["run"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     try:
-        fake.wait_for(lambda s: any("quantd started in paper mode" in m.get("text", "") for m in s), timeout=30)
-        assert "mode      paper" in _ask(fake, data_dir, "/status")
-        assert "pause: paused" in _ask(fake, data_dir, "/pause")
+        tg.wait_for(lambda s: any("quantd started in paper mode" in m.get("text", "") for m in s), timeout=30)
+        assert "mode      paper" in _ask(tg, data_dir, "/status")
+        assert "pause: paused" in _ask(tg, data_dir, "/pause")
     finally:
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=30)
     assert proc.returncode == 0, out
-    fake.wait_for(lambda s: any("quantd stopped: received SIGINT" in m.get("text", "") for m in s), timeout=5)
+    tg.wait_for(lambda s: any("quantd stopped: received SIGINT" in m.get("text", "") for m in s), timeout=5)
     assert TOKEN not in out
