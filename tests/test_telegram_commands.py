@@ -211,11 +211,16 @@ def test_group_chats_answer_only_when_listed_and_keep_the_topic(tmp_path, tg, da
         assert "mode      paper" in reply
         (msg,) = [m for m in tg.sent if m.get("chat_id") == group and "reply_parameters" in m]
         assert msg["message_thread_id"] == 42, "the reply stays in the forum topic it was asked in"
+        other_bot = command(data_dir, "/status@some_other_bot", chat_id=group, chat_type="supergroup")
+        tg.push(other_bot)
+        assert "no working order" in _ask(tg, data_dir, "/orders", chat_id=group, chat_type="supergroup")
         tg.push(command(data_dir, "/status", chat_id=-100999, chat_type="supergroup"))
         tg.wait_for(lambda s: any("quantd started" in m.get("text", "") and m["chat_id"] == group for m in s))
         started = next(m for m in tg.sent if "quantd started" in m.get("text", "") and m["chat_id"] == group)
         assert started["message_thread_id"] == 7, "alerts go to the configured topic"
         assert not [m for m in tg.sent if m.get("chat_id") == -100999], "an unlisted group gets nothing"
+        assert not [m for m in tg.sent if m.get("reply_parameters", {}).get("message_id") ==
+                    other_bot["message"]["message_id"]], "a command for another bot is not ours"
     finally:
         desk.close()
 

@@ -140,7 +140,10 @@ class BotCommands:
         if not await self.gate(update, context):
             return
         message = update.effective_message
-        name = message.text.split()[0].lstrip("/").split("@")[0].lower()
+        name, _, addressee = message.text.split()[0].lstrip("/").partition("@")
+        if addressee and addressee.lower() != (context.bot.username or "").lower():
+            return  # a command for another bot in the same group
+        name = name.lower()
         command = _BY_NAME.get(name)
         if command is None:
             await self.reply(update, f"unknown command /{name}; /help lists them")
