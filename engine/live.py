@@ -240,7 +240,8 @@ class LiveEngine:
             if lane.last_candle is None:
                 done.append(f"{lane.symbol}: no candle yet to price the exit")
                 continue
-            decision = runner.close_position(lane.last_candle, now, f"flatten by {by}")
+            key = self.oms.free_signal_ts(runner.strategy.name, lane.symbol, Side.SELL, now)  # each flatten is new
+            decision = runner.close_position(lane.last_candle, now, f"flatten by {by}", key)
             done.append(f"{lane.symbol}: " + ("flat already" if decision is None else
                                                f"sell {decision.action} {decision.client_order_id or ''}".strip()))
         return "; ".join(done)

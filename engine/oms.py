@@ -145,13 +145,20 @@ class OrderManager:
         ``order`` carries the venue's client order id; its ``signal_ts_ms`` is moved forward
         by 1 ms while another order holds the same intent key. Returns the fills booked.
         """
-        while intent_key(order.strategy, order.symbol, order.side, order.signal_ts_ms) in self._by_intent:
-            order.signal_ts_ms += 1
+        order.signal_ts_ms = self.free_signal_ts(order.strategy, order.symbol, order.side, order.signal_ts_ms)
         self._track(order)
         self.journal.order_created(order, [])
         log.warning("adopted external order %s (%s %s %s @ %s)", order.client_order_id, order.side.value,
                     order.qty, order.symbol, order.price)
         return self.apply_update(order, update, now_ms)
+
+    def free_signal_ts(self, strategy: str, symbol: str, side: Side, ts_ms: int) -> int:
+        """The first signal time at or after ``ts_ms`` (ms) whose intent key no order holds:
+        for orders that must be new even when one was already made at that time (an
+        operator's second flatten, an adopted order)."""
+        while intent_key(strategy, symbol, side, ts_ms) in self._by_intent:
+            ts_ms += 1
+        return ts_ms
 
     def cancel(self, order: Order, reason: str, now_ms: int) -> bool:
         """Ask the venue to cancel a working order and apply its answer.

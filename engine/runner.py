@@ -189,12 +189,15 @@ class StrategyRunner:
                                 intent=f"{self.strategy.describe()} BUY")
         return Decision(Signal.BUY, order.status.value, order.client_order_id)
 
-    def close_position(self, candle: Candle, now: int, intent: str) -> Decision | None:
+    def close_position(self, candle: Candle, now: int, intent: str, key_ts: int | None = None) -> Decision | None:
         """Close the whole position at market, through risk like any exit (the backtest's
-        end-of-data settlement). The order is keyed to ``now``, not to the candle, so it never
-        collides with a strategy order of the same candle."""
+        end-of-data settlement, an operator's flatten). The order is keyed to ``key_ts``
+        (default ``now``), not to the candle, so it never collides with a strategy order of the
+        same candle."""
         pos = self.oms.portfolio.position(self.symbol)
-        return self._exit(candle, now, pos, intent, key_ts=now) if self.sellable(pos, candle.close) > 0 else None
+        if self.sellable(pos, candle.close) <= 0:
+            return None
+        return self._exit(candle, now, pos, intent, key_ts=now if key_ts is None else key_ts)
 
     def _exit(self, candle: Candle, now: int, pos: Position, intent: str | None = None,
               key_ts: int | None = None) -> Decision:

@@ -311,3 +311,26 @@ def test_the_daemon_process_answers_from_telegram_and_says_goodbye(tmp_path, tg,
     assert proc.returncode == 0, out
     tg.wait_for(lambda s: any("quantd stopped: received SIGINT" in m.get("text", "") for m in s), timeout=5)
     assert TOKEN not in out
+
+
+def test_cancel_one_order_or_all_after_confirmation(desk, tg, data_dir):
+    assert "You are admin" in _ask(tg, data_dir, "/start")
+    assert "no working order" in _ask(tg, data_dir, "/cancel all")
+    assert "usage: /cancel &lt;order|all&gt;" in _ask(tg, data_dir, "/cancel"), "escaped for HTML"
+    msg = _keyboard_message(tg, data_dir, "/flatten all")
+    _press(tg, data_dir, msg, "Confirm")
+    until(lambda: len(desk.engine.oms.open_orders()) == 1)
+    (sell,) = desk.engine.oms.open_orders()
+    assert sell.client_order_id in _ask(tg, data_dir, "/orders")
+    reply = _ask(tg, data_dir, f"/cancel {sell.client_order_id}")
+    assert f"cancel {sell.client_order_id}: {sell.client_order_id} canceled" in reply
+    assert sell.status.value == "canceled" and "canceled by telegram:1111111" in sell.reason
+    assert "no working order qd-nope-1" in _ask(tg, data_dir, "/cancel qd-nope-1")
+    msg = _keyboard_message(tg, data_dir, "/flatten")
+    _press(tg, data_dir, msg, "Confirm")
+    until(lambda: len(desk.engine.oms.open_orders()) == 1)
+    ask = _keyboard_message(tg, data_dir, "/cancel all")
+    assert "Cancel all 1 working order(s)?" in ask["text"]
+    _press(tg, data_dir, ask, "Confirm")
+    until(lambda: desk.engine.oms.open_orders() == [])
+    assert desk.engine.oms.portfolio.position("BTC/USDT").is_open, "nothing sold: the exit was canceled"
