@@ -164,3 +164,25 @@ def test_a_restart_after_a_crash_and_the_daily_summary_are_alerted(tmp_path, tg)
     summary = next(t for t in texts if t.startswith("<b>Daily summary</b>"))
     assert "equity" in summary and "2020-12-15" in summary
     assert sum("Restarted after a crash" in t for t in texts) == 1, "a clean first start is not a crash"
+
+
+def test_the_pacer_keeps_telegrams_per_chat_and_overall_limits():
+    import asyncio
+
+    from bot.telegram.sender import Pacer
+
+    async def send_times(pacer, chats):
+        times = []
+        for chat in chats:
+            await pacer.wait(chat)
+            times.append((chat, time.monotonic()))
+        return times
+
+    per_chat = asyncio.run(send_times(Pacer(per_chat=10.0, overall=1000.0), [1] * 5))
+    gaps = [b[1] - a[1] for a, b in zip(per_chat, per_chat[1:])]
+    assert min(gaps) >= 0.099, "one chat: at most 10 per second here (Telegram: 1)"
+    overall = asyncio.run(send_times(Pacer(per_chat=1000.0, overall=5.0), list(range(11))))
+    first, last = overall[0][1], overall[-1][1]
+    assert last - first >= 1.99, "eleven chats at 5 per second overall need two full seconds"
+    window = [t for _, t in overall if t - first < 1.0]
+    assert len(window) <= 5

@@ -334,3 +334,18 @@ def test_cancel_one_order_or_all_after_confirmation(desk, tg, data_dir):
     _press(tg, data_dir, ask, "Confirm")
     until(lambda: desk.engine.oms.open_orders() == [])
     assert desk.engine.oms.portfolio.position("BTC/USDT").is_open, "nothing sold: the exit was canceled"
+
+
+def test_resume_from_a_halt_asks_to_confirm(desk, tg, data_dir):
+    from engine.store.journal import queue_command
+    queue_command(desk.store, "pause", "test", 0)
+    until(lambda: desk.engine.risk.breaker.state.value == "paused")
+    assert "resume: resumed" in _ask(tg, data_dir, "/resume"), "from paused: no confirmation needed"
+    with desk._lock:  # as a limit does on the engine thread: trip, then journal it
+        desk.engine.risk.breaker.trip("max_drawdown: test", 1)
+        desk.engine.journal.risk_recorded([], desk.engine.risk.breaker)
+    msg = _keyboard_message(tg, data_dir, "/resume")
+    assert "Resume trading? The circuit breaker halted: max_drawdown: test" in msg["text"]
+    assert desk.engine.risk.breaker.state.value == "halted", "nothing happens before the press"
+    _press(tg, data_dir, msg, "Confirm")
+    until(lambda: desk.engine.risk.breaker.state.value == "running")
