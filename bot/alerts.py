@@ -1,4 +1,4 @@
-"""Alerts as log lines: what the daemon tells the operator when no Telegram bot is set up."""
+"""Alerts as log lines (always), and their text for Telegram (bot/telegram/alerting.py)."""
 
 from __future__ import annotations
 
