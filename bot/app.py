@@ -1,8 +1,12 @@
 """Composition root of the daemon: builds store, gateway, engine; runs until a signal.
 
-Threads: the main thread owns signals and the stop event; an APScheduler background job
-runs :meth:`LiveEngine.step` (never two at once). On SIGINT/SIGTERM the scheduler is shut
-down waiting for the running step, so the in-flight transaction completes before exit.
+Threads: the main thread owns signals, the stop event and supervision (systemd watchdog,
+heartbeat row, see :mod:`bot.supervisor`); an APScheduler background job runs
+:meth:`LiveEngine.step` (never two at once). On SIGINT/SIGTERM new entries stop, the
+scheduler is shut down waiting for the running step (it returns after its current candle),
+so the in-flight transaction completes before exit; working orders are canceled if
+``daemon.cancel_orders_on_stop``; the Telegram outbox gets a few seconds to drain. SIGHUP
+(config reload) is not supported: it is logged and ignored, restart the daemon instead.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from bot.alerts import log_alert
 from bot.config import Settings
+from bot.sdnotify import Notifier
+from bot.supervisor import LoopSupervisor
 from bot.telegram.daemon import DaemonTelegram
 from engine.backtest.simulator import FillModel
 from engine.data import load_ohlcv
@@ -29,6 +35,7 @@ from engine.risk.manager import RiskManager
 from engine.risk.sizing import parse_stake
 from engine.runner import StrategyRunner
 from engine.store import SqlJournal, Store, load_state, open_store
+from engine.store.reports import unclean_stops
 from engine.store.state import add_baseline, init_account
 from engine.strategy import create
 from engine.timeframes import timeframe_to_ms
@@ -190,6 +197,11 @@ def _extend_baseline(store: Store, state, gateway: CcxtGateway, instruments: lis
     log.info("new market(s): exchange balances %s added to the reconciliation baseline", added)
 
 
+def _on_sighup(_signum: int, _frame) -> None:
+    log.warning("SIGHUP ignored: quantd does not reload its config while running; restart it "
+                "(systemctl restart quantd / docker compose restart) to apply changes")
+
+
 def run(settings: Settings) -> int:
     """Run the daemon until SIGINT/SIGTERM (or the replay ends with ``exit_when_done``).
 
@@ -210,9 +222,23 @@ def run(settings: Settings) -> int:
 
     for sig in (signal.SIGINT, signal.SIGTERM):  # before start-up work, so an early signal is clean too
         signal.signal(sig, on_signal)
+    signal.signal(signal.SIGHUP, _on_sighup)
+    notifier = Notifier.from_env()
+    started_ms = wall_ms()
     telegram = DaemonTelegram(settings)  # a bad token stops here, before any trading
-    engine, store = build_engine(settings, telegram.subscribers)
+    restarts = {"n": 0}
+
+    def before_start(store: Store) -> list:
+        restarts["n"] = unclean_stops(store, started_ms - 86_400_000)  # before this run records its start
+        if restarts["n"]:
+            log.warning("%d unclean stop(s) in the last 24 h (crash, kill or power loss); state is recovered from "
+                        "the store%s", restarts["n"], "; a crash loop?" if restarts["n"] > 2 else "")
+        return telegram.subscribers(store)
+
+    notifier.notify(STATUS="starting: reconciling and warming up")
+    engine, store = build_engine(settings, before_start)
     built.append(engine)
+    supervisor = LoopSupervisor(engine, store, notifier, settings.daemon.stall_secs, restarts["n"], started_ms)
     telegram.start(engine)
 
     def step() -> None:
@@ -233,9 +259,11 @@ def run(settings: Settings) -> int:
         scheduler.add_job(telegram.daily_summary, "cron", hour=settings.telegram.daily_summary_hour_utc, minute=0,
                           id="daily_summary")
     scheduler.start()
+    supervisor.ready()
     announced_end = False
     try:
         while not stop.wait(0.2):
+            supervisor.tick()
             if engine.exhausted and not announced_end:
                 announced_end = True
                 log.info("replay finished: every candle of the data file(s) was processed")
@@ -243,8 +271,14 @@ def run(settings: Settings) -> int:
                     reason["text"] = "replay finished"
                     break
     finally:
+        final = "error" if failed.is_set() else reason["text"]
+        engine.stop_requested = True  # no new entries: the running step returns after its candle
+        supervisor.stopping(final)
         scheduler.shutdown(wait=True)
-        engine.stop("error" if failed.is_set() else reason["text"])
+        if settings.daemon.cancel_orders_on_stop and not failed.is_set():
+            log.warning("daemon.cancel_orders_on_stop: %s", engine.cancel_all_orders("shutdown"))
+        engine.stop(final)
+        supervisor.stopped(final)
         telegram.stop()
         store.close()
         gateway = engine.oms.gateway

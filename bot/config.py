@@ -152,6 +152,16 @@ class TelegramSettings(_Section):
         return alerts
 
 
+class DaemonSettings(_Section):
+    """How the daemon behaves under a supervisor (systemd, Docker)."""
+
+    stall_secs: float = Field(120.0, gt=0, le=3600, description="the engine loop is stalled (watchdog pings stop, "
+                              "quantd health fails) when it made no progress for this long")
+    cancel_orders_on_stop: bool = Field(False, description="cancel working orders on a clean stop (SIGTERM/SIGINT); "
+                                        "default: leave them working, reconciliation picks them up at the next start")
+    health_max_age_secs: float = Field(60.0, gt=0, description="quantd health fails when the heartbeat row is older")
+
+
 class StoreSettings(_Section):
     """Where state lives (SQLAlchemy URL)."""
 
@@ -175,6 +185,7 @@ class Settings(BaseSettings):
     vault: VaultSettings = Field(default_factory=VaultSettings)
     risk: RiskLimits = Field(default_factory=RiskLimits)
     telegram: TelegramSettings = Field(default_factory=TelegramSettings)
+    daemon: DaemonSettings = Field(default_factory=DaemonSettings)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @classmethod

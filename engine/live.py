@@ -98,6 +98,9 @@ class LiveEngine:
         self.mode = mode
         self.candles_processed = 0
         self.heartbeat_ms = 0
+        """Wall time (ms UTC) the loop last made progress: a step began or a candle was processed."""
+        self.heartbeat_s = time.monotonic()
+        """The same instant on the monotonic clock (s), for stall checks immune to clock steps."""
         self.stop_requested = False
         """Set from a signal handler: the running step returns after its current candle."""
         self.reconciler = reconciler
@@ -149,7 +152,7 @@ class LiveEngine:
     def step(self) -> int:
         """Process every candle that closed since the last step, all lanes merged by close
         time; returns how many."""
-        self.heartbeat_ms = wall_ms()
+        self._beat()
         self.apply_operator_commands()
         done = 0
         while not self.stop_requested:
@@ -256,6 +259,13 @@ class LiveEngine:
             results.append(f"{order.client_order_id} {order.status.value}")
         return "; ".join(results)
 
+    def cancel_all_orders(self, by: str) -> str:
+        """Cancel every working order now (a clean shutdown that must leave nothing working);
+        returns what was done, in words. Events are persisted and published."""
+        text = self._cancel("all", by, self._now())
+        self.bus.publish(self.oms.take_events())
+        return text
+
     def stop(self, reason: str) -> None:
         """Record and publish the shutdown."""
         self._announce([EngineStopped(wall_ms(), self.mode, reason)])
@@ -267,9 +277,24 @@ class LiveEngine:
         runner.finish_candle(candle)
         lane.last_processed_ms, lane.last_candle = candle.ts_ms, candle
         self.candles_processed += 1
+        self._beat()
         if decision is not None and log.isEnabledFor(logging.DEBUG):
             log.debug("%s candle %s: %r -> %s", runner.symbol, iso_utc(candle.ts_ms), decision.signal, decision.action)
         self.bus.publish(self.oms.take_events())
+
+    def _beat(self) -> None:
+        self.heartbeat_ms, self.heartbeat_s = wall_ms(), time.monotonic()
+
+    def status_line(self) -> str:
+        """One line of state for the service manager and ``quantd health``, e.g. ``paper
+        BTC/USDT 5m: 390 candles, last 2021-01-03T00:00Z; breaker running; 1 position, 0 orders``."""
+        oms = self.oms
+        markets = ", ".join(f"{la.symbol} {la.runner.timeframe}" for la in self.lanes)
+        last = max((la.last_processed_ms for la in self.lanes if la.last_processed_ms is not None), default=None)
+        held = sum(1 for la in self.lanes if oms.portfolio.position(la.symbol).qty > 0)
+        return (f"{self.mode} {markets}: {self.candles_processed} candles this run"
+                f"{', last ' + iso_utc(last) if last is not None else ''}; breaker {self.risk.breaker.state.value}; "
+                f"{held} position(s), {len(oms.open_orders())} working order(s)")
 
     def _now(self, lane: Lane | None = None) -> int:
         """The engine clock, ms UTC: ``lane``'s source clock (a replay's is the close of the

@@ -12,9 +12,9 @@ from bot.telegram.alerting import AlertPolicy, AlertRouter
 from bot.telegram.probe import DaemonProbe
 from bot.telegram.service import TelegramService, check_token
 from bot.telegram.views import daily_text
-from engine.live import LiveEngine
+from engine.live import LiveEngine, wall_ms
 from engine.store.base import Store
-from engine.store.reports import daily_pnl, unclean_stop
+from engine.store.reports import daily_pnl, unclean_stop, unclean_stops
 from engine.store.state import status_summary
 from engine.timeframes import iso_utc
 from vault import telegram_token
@@ -62,9 +62,11 @@ class DaemonTelegram:
         self.router = AlertRouter(store, self.settings, self.policy)
         crashed_run = unclean_stop(store)
         if crashed_run is not None:
+            recent = unclean_stops(store, wall_ms() - 86_400_000)
+            loop = f"; {recent} unclean stops in 24 h: a crash loop? see the logs" if recent > 2 else ""
             self.router.send("crash_restart", f"quantd restarted after an unclean stop (the run started at "
                                               f"{iso_utc(crashed_run)} never stopped cleanly); state recovered "
-                                              "from the store, reconciliation runs before any order")
+                                              f"from the store, reconciliation runs before any order{loop}")
         return [self.router]
 
     def start(self, engine: LiveEngine) -> None:

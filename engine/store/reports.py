@@ -117,3 +117,13 @@ def unclean_stop(store: Store) -> int | None:
         last = s.scalars(select(EventRow).where(EventRow.kind.in_(("startup", "shutdown")))
                          .order_by(EventRow.id.desc()).limit(1)).first()
         return last.ts_ms if last is not None and last.kind == "startup" else None
+
+
+def unclean_stops(store: Store, since_ms: int) -> int:
+    """How many runs that started at or after ``since_ms`` (ms UTC) never recorded a clean
+    stop: a start followed by another start, or by nothing. Call before this run records its
+    own start; a number above 1 is a crash loop."""
+    with store.read() as s:
+        kinds = s.scalars(select(EventRow.kind).where(EventRow.kind.in_(("startup", "shutdown")),
+                                                      EventRow.ts_ms >= since_ms).order_by(EventRow.id)).all()
+    return sum(1 for kind, after in zip(kinds, kinds[1:] + ["startup"]) if kind == "startup" and after == "startup")

@@ -1,0 +1,152 @@
+"""The daemon under systemd: the notify protocol seen from a socket the test owns, a hung
+engine loop that stops the watchdog pings, and the unit file checked by systemd itself."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import socket
+import subprocess
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.cli_helpers import clean_env, quantd_cmd
+
+REPO = Path(__file__).resolve().parents[1]
+
+HANGING_STRATEGY = textwrap.dedent("""
+    import os
+    import time
+
+    from engine.strategy.builtin.sma_cross import SmaCross
+
+
+    class Hang(SmaCross):
+        '''sma_cross whose on_candle blocks while the file $HANG_FLAG exists: a strategy bug
+        (or a call that never returns) that hangs the engine loop.'''
+
+        def on_candle(self, candle, ctx):
+            while os.path.exists(os.environ["HANG_FLAG"]):
+                time.sleep(0.05)
+            return super().on_candle(candle, ctx)
+""")
+
+
+class NotifyListener:
+    """The service manager's end of ``NOTIFY_SOCKET``: a datagram socket that records messages
+    with their arrival time (monotonic s)."""
+
+    def __init__(self, path: Path):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(str(path))
+        self.sock.settimeout(0.1)
+        self.messages: list[tuple[float, dict[str, str]]] = []
+
+    def drain(self, seconds: float) -> list[dict[str, str]]:
+        """Receive for ``seconds``; returns what arrived in that time."""
+        got, end = [], time.monotonic() + seconds
+        while time.monotonic() < end:
+            try:
+                data = self.sock.recv(4096)
+            except socket.timeout:
+                continue
+            fields = dict(line.split("=", 1) for line in data.decode().splitlines())
+            self.messages.append((time.monotonic(), fields))
+            got.append(fields)
+        return got
+
+    def wait_for(self, key: str, timeout: float, value: str | None = None) -> dict[str, str]:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            for fields in self.drain(0.1):
+                if key in fields and (value is None or value in fields[key]):
+                    return fields
+        raise AssertionError(f"no {key} message within {timeout}s; got {[m for _, m in self.messages[-5:]]}")
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def test_ready_watchdog_stalled_loop_and_stopping_over_notify_socket(tmp_path):
+    (tmp_path / "userstrats").mkdir()
+    (tmp_path / "userstrats" / "hangmod.py").write_text(HANGING_STRATEGY)
+    flag = tmp_path / "hang"
+    listener = NotifyListener(tmp_path / "notify.sock")
+    env = clean_env(NOTIFY_SOCKET=str(tmp_path / "notify.sock"), WATCHDOG_USEC="300000", HANG_FLAG=str(flag),
+                    PYTHONPATH=str(tmp_path / "userstrats"), QUANTD_STRATEGY__NAME="hangmod:Hang",
+                    QUANTD_DAEMON__STALL_SECS="1.5", QUANTD_REPLAY__SPEED="20")
+    proc = subprocess.Popen(quantd_cmd() + ["run"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        ready = listener.wait_for("READY", timeout=60)
+        assert ready["READY"] == "1" and "paper BTC/USDT 5m" in ready["STATUS"]
+        assert int(ready["MAINPID"]) == proc.pid
+
+        pings = [m for m in listener.drain(1.5) if m.get("WATCHDOG") == "1"]
+        assert len(pings) >= 5, "a ping every WatchdogSec/3 (0.1 s) while the loop is healthy"
+        assert "candles this run" in pings[-1]["STATUS"]
+
+        flag.touch()  # the next candle hangs the engine loop
+        stalled = listener.wait_for("STATUS", timeout=10, value="stalled")
+        assert "no progress" in stalled["STATUS"]
+        quiet = listener.drain(1.0)
+        assert not [m for m in quiet if "WATCHDOG" in m], "no watchdog ping while the loop is hung"
+
+        flag.unlink()  # the loop makes progress again: pings resume
+        listener.wait_for("WATCHDOG", timeout=10)
+
+        proc.send_signal(signal.SIGTERM)
+        stopping = listener.wait_for("STOPPING", timeout=10)
+        assert stopping["STOPPING"] == "1" and "SIGTERM" in stopping["STATUS"]
+        out, _ = proc.communicate(timeout=30)
+        assert proc.returncode == 0, out[-2000:]
+        assert "engine loop stalled" in out and "making progress again" in out
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        listener.close()
+
+
+def test_sighup_is_logged_and_ignored(tmp_path):
+    proc = subprocess.Popen(quantd_cmd() + ["run", "--speed", "20"], cwd=tmp_path, env=clean_env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        _read_until(proc, "ready:")
+        proc.send_signal(signal.SIGHUP)
+        _read_until(proc, "SIGHUP ignored")
+        assert proc.poll() is None, "SIGHUP must not kill the daemon"
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=30)
+        assert proc.returncode == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def _read_until(proc: subprocess.Popen, needle: str, timeout: float = 60) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        line = proc.stdout.readline()
+        if needle in line:
+            return
+        if not line:
+            break
+    raise AssertionError(f"{needle!r} not logged")
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze not installed (.ci/run installs it)")
+def test_unit_file_passes_systemd_analyze_verify(tmp_path):
+    unit = (REPO / "deploy/quantd.service").read_text()
+    # verify checks that ExecStart exists: point it at this checkout's console script
+    unit = unit.replace("/opt/quantd/venv/bin/quantd", quantd_cmd()[0])
+    (tmp_path / "quantd.service").write_text(unit)
+    r = subprocess.run(["systemd-analyze", "verify", str(tmp_path / "quantd.service")], capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    problems = [line for line in (r.stdout + r.stderr).splitlines() if "quantd.service" in line]
+    assert not problems, problems
