@@ -3,6 +3,7 @@ engine loop that stops the watchdog pings, and the unit file checked by systemd 
 
 from __future__ import annotations
 
+import json
 import shutil
 import signal
 import socket
@@ -89,11 +90,17 @@ def test_ready_watchdog_stalled_loop_and_stopping_over_notify_socket(tmp_path):
         assert len(pings) >= 5, "a ping every WatchdogSec/3 (0.1 s) while the loop is healthy"
         assert "candles this run" in pings[-1]["STATUS"]
 
+        code, report = _health(tmp_path, env)
+        assert code == 0, [c for c in report["checks"] if not c["ok"]]
+
         flag.touch()  # the next candle hangs the engine loop
         stalled = listener.wait_for("STATUS", timeout=10, value="stalled")
         assert "no progress" in stalled["STATUS"]
         quiet = listener.drain(1.0)
         assert not [m for m in quiet if "WATCHDOG" in m], "no watchdog ping while the loop is hung"
+        code, report = _health(tmp_path, env)
+        failed = {c["name"] for c in report["checks"] if not c["ok"]}
+        assert code == 1 and {"daemon", "engine loop"} <= failed, report
 
         flag.unlink()  # the loop makes progress again: pings resume
         listener.wait_for("WATCHDOG", timeout=10)
@@ -109,6 +116,12 @@ def test_ready_watchdog_stalled_loop_and_stopping_over_notify_socket(tmp_path):
             proc.kill()
             proc.wait()
         listener.close()
+
+
+def _health(cwd: Path, env: dict) -> tuple[int, dict]:
+    r = subprocess.run(quantd_cmd() + ["health", "--json"], cwd=cwd, env=env, capture_output=True, text=True,
+                       timeout=60)
+    return r.returncode, json.loads(r.stdout)
 
 
 def test_sighup_is_logged_and_ignored(tmp_path):
