@@ -47,6 +47,12 @@ def build_parser() -> argparse.ArgumentParser:
     health.add_argument("--db", default=None, help="SQLite file of the store")
     health.add_argument("--json", action="store_true", help="print JSON")
     health.set_defaults(func=_health)
+    doctor = sub.add_parser("doctor", help="check config, vault permissions, exchange keys, Telegram token, "
+                                           "state directory and store; print a fix for each problem")
+    doctor.add_argument("--config", default=None, help="YAML config file")
+    doctor.add_argument("--db", default=None, help="SQLite file of the store")
+    doctor.add_argument("--mode", choices=["paper", "live"], default=None, help="check as this mode")
+    doctor.set_defaults(func=_doctor)
     for name, text in (("pause", "stop new entries (exits still work)"),
                        ("resume", "leave paused or halted (operator decision)"),
                        ("kill", "kill switch: halt and close every position at market")):
@@ -99,6 +105,12 @@ def _health(args: argparse.Namespace) -> int:
         print(f"quantd health: error: {exc}", file=sys.stderr)
         return 1
     return print_health(settings, as_json=args.json)
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    from bot.doctor_cmd import print_doctor
+
+    return print_doctor(args.config, _overrides(args))
 
 
 def _operator(args: argparse.Namespace) -> int:

@@ -106,7 +106,8 @@ def open_store(url: str, create: bool = True) -> Store:
     except StoreError:
         raise
     except Exception as exc:
-        raise StoreError(f"cannot open the store at {url}: {exc}") from None
+        cause = getattr(exc, "orig", None) or exc  # the driver's one-line message, not SQLAlchemy's SQL dump
+        raise StoreError(f"cannot open the store at {url}: {type(cause).__name__}: {cause}") from None
     return store
 
 

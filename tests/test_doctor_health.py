@@ -1,0 +1,97 @@
+"""``quantd doctor`` on good and broken set-ups, and ``quantd health`` on a stopped daemon."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+from tests.cli_helpers import clean_env, quantd
+from tests.telegram_helpers import TOKEN
+
+
+def test_doctor_passes_on_the_default_set_up(tmp_path):
+    r = quantd("doctor", cwd=tmp_path)
+    assert r.returncode == 0, r.stdout
+    assert "all checks passed" in r.stdout and "[FAIL]" not in r.stdout
+
+
+def test_doctor_lists_every_problem_of_a_broken_set_up_with_its_fix(tmp_path, tg):
+    vault = tmp_path / "vault"
+    vault.mkdir(mode=0o700)
+    key_file = vault / "binance.json"
+    key_file.write_text(json.dumps({"apiKey": "k" * 64, "secret": "s" * 64}))
+    key_file.chmod(0o644)  # world-readable keys
+    (tmp_path / "state").write_text("a file where the state folder should be")  # unwritable state dir, even for root
+    env = clean_env(QUANTD_TELEGRAM__TOKEN=TOKEN.replace(TOKEN.split(":")[1], "wrong"),  # the fake refuses it
+                    QUANTD_TELEGRAM__API_BASE_URL=tg.url, QUANTD_TELEGRAM__ADMINS="[111]")
+    r = quantd("doctor", "--mode", "live", "--db", "state/quantd.sqlite", cwd=tmp_path, env=env)
+    assert r.returncode == 1, r.stdout
+    lines = r.stdout.splitlines()
+    failed = [line for line in lines if line.startswith("[FAIL]")]
+    assert any("vault binance.json" in line and "-rw-r--r--" in line for line in failed), r.stdout
+    assert any("exchange" in line for line in failed), "live mode cannot use keys others can read"
+    assert any("telegram" in line and "refused" in line for line in failed), r.stdout
+    assert any("state directory" in line and "not writable" in line for line in failed), r.stdout
+    for i, line in enumerate(lines):
+        if line.startswith("[FAIL]"):
+            assert lines[i + 1].strip().startswith("fix: "), f"no fix after {line!r}"
+    assert "chmod 600" in r.stdout and "BotFather" in r.stdout
+    assert "4 problem(s) found" in r.stdout
+    assert TOKEN.split(":")[0] + ":wrong" not in r.stdout + r.stderr, "the token is never printed"
+
+
+def test_doctor_reports_a_config_error_and_a_corrupt_store(tmp_path):
+    (tmp_path / "bad.yaml").write_text("replay:\n  speed: -3\n")
+    r = quantd("doctor", "--config", "bad.yaml", cwd=tmp_path)
+    assert r.returncode == 1 and "[FAIL] config" in r.stdout and "replay.speed" in r.stdout
+
+    assert quantd("run", "--speed", "100000", "--exit-when-done", cwd=tmp_path).returncode == 0
+    db = tmp_path / "var/quantd.sqlite"
+    raw = bytearray(db.read_bytes())
+    page = 4096
+    raw[2 * page: 6 * page] = b"\xff" * (4 * page)  # scribble over four b-tree pages
+    db.write_bytes(bytes(raw))
+    r = quantd("doctor", cwd=tmp_path)
+    assert r.returncode == 1, r.stdout
+    assert "[FAIL] store" in r.stdout and "backup" in r.stdout
+
+
+def test_health_is_unhealthy_without_a_running_daemon(tmp_path):
+    r = quantd("health", cwd=tmp_path)
+    assert r.returncode == 1 and "no store" in r.stdout
+
+    assert quantd("run", "--speed", "100000", "--exit-when-done", cwd=tmp_path).returncode == 0
+    r = quantd("health", "--json", cwd=tmp_path)
+    report = json.loads(r.stdout)
+    failed = {c["name"] for c in report["checks"] if not c["ok"]}
+    assert r.returncode == 1 and not report["healthy"]
+    assert {"daemon", "process"} <= failed, report
+    assert "stopped: replay finished" in next(c["detail"] for c in report["checks"] if c["name"] == "daemon")
+
+    # a heartbeat row from a daemon on another host whose last write is 10 minutes old
+    with sqlite3.connect(tmp_path / "var/quantd.sqlite") as con:
+        con.execute("UPDATE heartbeat SET state='running', host='elsewhere', written_ms=written_ms-600000")
+    report = json.loads(quantd("health", "--json", cwd=tmp_path).stdout)
+    failed = {c["name"] for c in report["checks"] if not c["ok"]}
+    assert failed == {"heartbeat"}, report
+
+    r = quantd("health", "--config", "missing.yaml", cwd=tmp_path)
+    assert r.returncode == 1, "a health probe never exits 2 (Docker reserves it)"
+
+
+def test_doctor_live_set_up_checks_keys_with_a_read_only_call(tmp_path, data_dir, tg):
+    from tests.live_helpers import make_venue
+
+    venue = make_venue(data_dir)
+    try:
+        env = clean_env(QUANTD_EXCHANGE__API_URL=venue.url, QUANTD_EXCHANGE__API_KEY="test-key",
+                        QUANTD_EXCHANGE__SECRET="test-secret", QUANTD_EXCHANGE__TIMEOUT_MS="1000",
+                        QUANTD_STRATEGY__TIMEFRAME="1m", QUANTD_TELEGRAM__TOKEN=TOKEN,
+                        QUANTD_TELEGRAM__API_BASE_URL=tg.url, QUANTD_TELEGRAM__ADMINS="[111]")
+        r = quantd("doctor", "--mode", "live", cwd=tmp_path, env=env)
+        assert r.returncode == 0, r.stdout
+        assert "[ok] exchange: binance: keys accepted" in r.stdout and "[ok] telegram: token accepted" in r.stdout
+        posts = [req for req in venue.requests if req[0] != "GET"]
+        assert not posts, "doctor never places or cancels an order"
+    finally:
+        venue.stop()
