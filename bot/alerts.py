@@ -57,4 +57,6 @@ def log_alert(event: Event) -> None:
         loud = event.kind in ("rejection", "breaker_tripped", "unprotected_position", "reconciliation_drift",
                               "external_order", "stale_data") or (
             event.kind == "risk_decision" and event.payload()["rule"] != "signal_sanity")
-        log.log(logging.WARNING if loud else logging.INFO, text)
+        p = event.payload()
+        log.log(logging.WARNING if loud else logging.INFO, text,
+                extra={"event": event.kind, "symbol": p.get("symbol"), "client_order_id": p.get("client_order_id")})

@@ -21,6 +21,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from bot.alerts import log_alert
 from bot.config import Settings
+from bot.logs import redact
 from bot.sdnotify import Notifier
 from bot.supervisor import LoopSupervisor
 from bot.telegram.daemon import DaemonTelegram
@@ -158,6 +159,8 @@ def connect_exchange(settings: Settings) -> CcxtGateway:
     """
     ex = settings.exchange
     creds = exchange_credentials(ex.id, settings.vault.dir, ex.api_key, ex.secret)
+    redact(creds.api_key.get_secret_value(), "<api key>")
+    redact(creds.secret.get_secret_value(), "<api secret>")
     gateway = CcxtGateway(ex.id, api_key=creds.api_key.get_secret_value(), secret=creds.secret.get_secret_value(),
                           sandbox=ex.sandbox, api_url=ex.api_url, timeout_ms=ex.timeout_ms,
                           rate_limit_ms=ex.rate_limit_ms)

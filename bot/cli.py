@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 
 from bot import backtest_cmd
-from engine.errors import QuantdError
+from engine.errors import ConfigError, QuantdError
 
 EXIT_USAGE = 2
 
@@ -79,11 +80,15 @@ def _overrides(args: argparse.Namespace) -> dict:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from bot import logs
     from bot.app import run
     from bot.config import load_settings
 
     settings = load_settings(args.config, **_overrides(args))
-    logging.getLogger().setLevel(settings.log_level)
+    try:
+        logs.configure(settings.log_level, settings.log_format, settings.log_file)
+    except OSError as exc:
+        raise ConfigError(f"invalid setting log_file (QUANTD_LOG_FILE): {exc}") from None
     return run(settings)
 
 
@@ -131,8 +136,9 @@ def _operator(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``quantd`` console script; returns the exit code."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-                        datefmt="%Y-%m-%dT%H:%M:%S%z")
+    from bot import logs
+
+    logs.configure("INFO", os.environ.get("QUANTD_LOG_FORMAT", "auto"))  # `run` re-applies it from the settings
     logging.getLogger("apscheduler").setLevel(logging.ERROR)  # "skipped: max instances" is intended coalescing
     logging.getLogger("httpx").setLevel(logging.WARNING)  # its INFO lines carry request URLs (the bot token)
     args = build_parser().parse_args(argv)

@@ -187,6 +187,9 @@ class Settings(BaseSettings):
     telegram: TelegramSettings = Field(default_factory=TelegramSettings)
     daemon: DaemonSettings = Field(default_factory=DaemonSettings)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["auto", "text", "json"] = Field("auto", description="auto: JSON lines under systemd "
+                                                       "(JOURNAL_STREAM set), readable text otherwise")
+    log_file: Path | None = Field(None, description="also write JSON lines to this file, rotated at 20 MB, 5 kept")
 
     @classmethod
     def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,

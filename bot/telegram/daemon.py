@@ -8,6 +8,7 @@ import logging
 from pathlib import Path
 
 from bot.config import Settings
+from bot.logs import redact
 from bot.telegram.alerting import AlertPolicy, AlertRouter
 from bot.telegram.probe import DaemonProbe
 from bot.telegram.service import TelegramService, check_token
@@ -39,7 +40,7 @@ class DaemonTelegram:
         self.service: TelegramService | None = None
         self.store: Store | None = None
         if self.token is not None:
-            _redact_everywhere(self.token)
+            redact(self.token, "<telegram token>")
         if self.token is None:
             log.info("telegram: no token (telegram.token or vault/telegram.json): alerts are only logged")
             return
@@ -99,25 +100,3 @@ class DaemonTelegram:
         """Stop the bot (it delivers what is due first, for a few seconds at most)."""
         if self.service is not None:
             self.service.stop()
-
-
-class _Redact(logging.Filter):
-    """Replaces a secret in every log record's message (a library may quote a URL or an error
-    that contains the bot token)."""
-
-    def __init__(self, secret: str):
-        super().__init__()
-        self.secret = secret
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if self.secret in message:
-            record.msg, record.args = message.replace(self.secret, "<telegram token>"), None
-        return True
-
-
-def _redact_everywhere(secret: str) -> None:
-    """Install the redacting filter on every root handler (where all records end up)."""
-    for handler in logging.getLogger().handlers:
-        if not any(isinstance(f, _Redact) and f.secret == secret for f in handler.filters):
-            handler.addFilter(_Redact(secret))
