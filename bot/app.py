@@ -205,8 +205,12 @@ def _on_sighup(_signum: int, _frame) -> None:
                 "(systemctl restart quantd / docker compose restart) to apply changes")
 
 
-def run(settings: Settings) -> int:
+def run(settings: Settings, early_signals: list[int] | None = None) -> int:
     """Run the daemon until SIGINT/SIGTERM (or the replay ends with ``exit_when_done``).
+
+    Args:
+        early_signals: signals received before this function installed its handlers (while
+            the program was importing); any of them stops the daemon before it starts.
 
     Returns:
         0 after a clean stop, 1 when a step failed (the error is logged with its traceback;
@@ -226,6 +230,9 @@ def run(settings: Settings) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):  # before start-up work, so an early signal is clean too
         signal.signal(sig, on_signal)
     signal.signal(signal.SIGHUP, _on_sighup)
+    if early_signals:
+        log.info("received %s during start-up: stopped before trading", signal.Signals(early_signals[-1]).name)
+        return 0
     notifier = Notifier.from_env()
     started_ms = wall_ms()
     telegram = DaemonTelegram(settings)  # a bad token stops here, before any trading

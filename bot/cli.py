@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 
 from bot import backtest_cmd
@@ -80,6 +81,9 @@ def _overrides(args: argparse.Namespace) -> dict:
 
 
 def _run(args: argparse.Namespace) -> int:
+    early: list[int] = []  # a SIGTERM while the heavy imports load must still be a clean stop
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda signum, _frame: early.append(signum))
     from bot import logs
     from bot.app import run
     from bot.config import load_settings
@@ -89,7 +93,7 @@ def _run(args: argparse.Namespace) -> int:
         logs.configure(settings.log_level, settings.log_format, settings.log_file)
     except OSError as exc:
         raise ConfigError(f"invalid setting log_file (QUANTD_LOG_FILE): {exc}") from None
-    return run(settings)
+    return run(settings, early)
 
 
 def _status(args: argparse.Namespace) -> int:

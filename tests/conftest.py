@@ -10,6 +10,36 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("QUANTD_TEST_DATA", REPO.parent / "shared" / "data"))
+PG_URL = os.environ.get("QUANTD_TEST_PG_URL")
+"""A PostgreSQL server for the store tests (.ci/run starts one); without it they are skipped."""
+
+
+@pytest.fixture
+def pg_url() -> str:
+    """A new, empty PostgreSQL database for one test (dropped after it); its SQLAlchemy URL."""
+    if not PG_URL:
+        pytest.skip("no PostgreSQL server: .ci/run starts one and sets QUANTD_TEST_PG_URL")
+    from uuid import uuid4
+
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
+
+    name = f"quantd_test_{uuid4().hex[:12]}"
+    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE "{name}" WITH (FORCE)')
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request, tmp_path) -> str:
+    """The store's URL, once for SQLite and once for PostgreSQL (the same tests on both)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 's.sqlite'}"
+    return request.getfixturevalue("pg_url")
 
 
 @pytest.fixture(scope="session")

@@ -33,6 +33,19 @@ def _start(venue, tmp_path) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
+def _read_until(proc: subprocess.Popen, needle: str, timeout: float = 60) -> str:
+    """The daemon's output up to and including the first line containing ``needle``."""
+    seen, end = [], time.monotonic() + timeout
+    while time.monotonic() < end:
+        line = proc.stdout.readline()
+        seen.append(line)
+        if needle in line or not line:
+            break
+    text = "".join(seen)
+    assert needle in text, text[-3000:]
+    return text
+
+
 def _agree(tmp_path, venue) -> list:
     """Assert store and venue agree; returns the stored orders."""
     store = open_store(f"sqlite:///{tmp_path / 'live.sqlite'}")
@@ -68,9 +81,11 @@ def test_sigkill_around_the_first_order_then_restart_leaves_exactly_one(data_dir
         assert len(venue.orders_by_client_id(first.client_order_id)) == (1 if placed else 0)
 
         proc = _start(venue, tmp_path)
-        time.sleep(4)
+        seen = _read_until(proc, "ready:")  # start-up (recovery, reconciliation) is done
+        time.sleep(1)
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=60)
+        out = seen + out
         assert proc.returncode == 0, out[-3000:]
         assert ("found at the venue" if placed else "provably not at the venue") in out
         assert "test-secret" not in out and "test-key" not in out, "keys never reach the logs"

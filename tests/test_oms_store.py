@@ -1,4 +1,5 @@
-"""The order state machine, the submission protocol across crashes, and the SQLite store."""
+"""The order state machine, the submission protocol across crashes, and the store (each store
+test runs on SQLite and on PostgreSQL through the ``store_url`` fixture)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import sqlite3
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from engine.backtest.simulator import FillModel
 from engine.errors import IllegalTransition, StoreError
@@ -21,7 +22,6 @@ from engine.models import (
 )
 from engine.oms import OrderManager, check_transition
 from engine.store import SqlJournal, load_state, open_store
-from engine.store.base import MetaRow
 from engine.store.orders import OrderRow
 from engine.store.state import init_account
 from gateways.paper import PaperGateway
@@ -82,8 +82,8 @@ def _submit(oms, candle):
                       now_ms=candle.ts_ms, quote_qty=Decimal(1000), intent="test BUY")
 
 
-def test_crash_before_venue_accepts_resends_once_with_the_same_client_id(tmp_path, data_dir):
-    url = f"sqlite:///{tmp_path / 's.sqlite'}"
+def test_crash_before_venue_accepts_resends_once_with_the_same_client_id(store_url, data_dir):
+    url = store_url
     c = _candles(data_dir)
     store, oms, _ = _stack(url, _CrashOnSend(accepted=False))
     with pytest.raises(TimeoutError):
@@ -104,8 +104,8 @@ def test_crash_before_venue_accepts_resends_once_with_the_same_client_id(tmp_pat
     assert [(r.client_order_id, r.status) for r in rows] == [("qd-t-1", "filled")]
 
 
-def test_crash_after_venue_accepted_adopts_instead_of_resending(tmp_path, data_dir):
-    url = f"sqlite:///{tmp_path / 's.sqlite'}"
+def test_crash_after_venue_accepted_adopts_instead_of_resending(store_url, data_dir):
+    url = store_url
     c = _candles(data_dir)
     gw = _CrashOnSend(accepted=True)
     store, oms, _ = _stack(url, gw)
@@ -120,9 +120,9 @@ def test_crash_after_venue_accepted_adopts_instead_of_resending(tmp_path, data_d
     assert sent == [] and oms2.orders["qd-t-1"].status is OrderStatus.OPEN
 
 
-def test_a_fill_reported_twice_is_booked_once(tmp_path, data_dir):
+def test_a_fill_reported_twice_is_booked_once(store_url, data_dir):
     c = _candles(data_dir)
-    store, oms, gw = _stack(f"sqlite:///{tmp_path / 's.sqlite'}")
+    store, oms, gw = _stack(store_url)
     order = _submit(oms, c[0])
     update = gw.sync("BTC/USDT", c[1])[0]
     oms.apply_update(order, update, 1)
@@ -136,9 +136,9 @@ def test_a_fill_reported_twice_is_booked_once(tmp_path, data_dir):
     assert state.portfolio.cash == cash and state.portfolio.position("BTC/USDT").qty == update.fills[0].qty
 
 
-def test_min_notional_rejection_is_persisted_with_reason(tmp_path, data_dir):
+def test_min_notional_rejection_is_persisted_with_reason(store_url, data_dir):
     c = _candles(data_dir)
-    store, oms, _ = _stack(f"sqlite:///{tmp_path / 's.sqlite'}")
+    store, oms, _ = _stack(store_url)
     order = oms.submit(strategy="t", symbol="BTC/USDT", side=Side.BUY, signal_ts_ms=c[0].ts_ms,
                        now_ms=c[0].ts_ms, quote_qty=Decimal("4.99"))
     assert order.status is OrderStatus.REJECTED and "below the minimum 5" in order.reason
@@ -159,20 +159,29 @@ def test_store_uses_wal_and_text_money(tmp_path):
     con.close()
 
 
-def test_store_written_by_a_newer_schema_is_refused(tmp_path):
-    url = f"sqlite:///{tmp_path / 's.sqlite'}"
+def test_store_written_by_a_newer_schema_is_refused(store_url):
+    url = store_url
     store = open_store(url)
     with store.transaction() as s:
-        s.get(MetaRow, "schema_version").value = "99"
+        s.execute(text("UPDATE alembic_version SET version_num = 'r9999'"))
     store.close()
-    with pytest.raises(StoreError, match="schema version 99"):
+    with pytest.raises(StoreError, match="revision r9999, newer than this quantd"):
         open_store(url)
 
 
-def test_accepted_order_too_small_to_fill_expires_instead_of_an_illegal_rejection(tmp_path, data_dir):
+def test_money_round_trips_exactly(store_url):
+    store = open_store(store_url)
+    try:
+        init_account(store, "paper", Decimal("10000.123456789012345678"), "USDT", 0)
+        assert load_state(store).portfolio.cash == Decimal("10000.123456789012345678")
+    finally:
+        store.close()
+
+
+def test_accepted_order_too_small_to_fill_expires_instead_of_an_illegal_rejection(store_url, data_dir):
     c = _candles(data_dir)
     dust = Instrument("BTC/USDT", Decimal("0.00001"), Decimal("0.01"), Decimal(0))
-    store, oms, gw = _stack(f"sqlite:///{tmp_path / 's.sqlite'}",
+    store, oms, gw = _stack(store_url,
                             PaperGateway([dust], FillModel(Decimal("0.001"), Decimal(0)), []))
     order = oms.submit(strategy="t", symbol="BTC/USDT", side=Side.BUY, signal_ts_ms=c[0].ts_ms, now_ms=1,
                        quote_qty=Decimal("0.0001"))

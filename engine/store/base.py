@@ -12,18 +12,18 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Iterator
 
-from sqlalchemy import String, create_engine, event, select
+from sqlalchemy import String, create_engine, event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 from engine.errors import StoreError
 
-SCHEMA_VERSION = 2
-"""2: fills.fee_asset, orders.stop_price, order_transitions.exchange_order_id, the
-reconciliation tables. Older stores are refused (migrations arrive with Alembic). New tables
-that nothing older reads (the ``outbox``) are added to a schema-2 store by ``create_all``
-without a version change."""
+SCHEMA_VERSION = 3
+"""Kept in ``meta.schema_version`` for quantd 0.1, which refuses a store newer than its 2.
+2: fills.fee_asset, orders.stop_price, order_transitions.exchange_order_id, the
+reconciliation tables, the outbox (the last schema before Alembic). 3: the heartbeat table.
+The schema itself is versioned by Alembic revisions (:mod:`engine.store.migrate`)."""
 
 
 class DecimalText(TypeDecorator):
@@ -78,12 +78,16 @@ class Store:
 
 
 def open_store(url: str, create: bool = True) -> Store:
-    """Open (and by default create) the store at a SQLAlchemy URL.
+    """Open (and by default create or migrate) the store at a SQLAlchemy URL.
 
     ``sqlite:///var/quantd.sqlite`` is relative to the working directory; its folder is created.
+    ``postgresql+psycopg://user:pass@host/db`` works too (the ``postgres`` extra installs the driver).
+    With ``create`` an empty database gets the current tables and an older schema is migrated
+    (after a backup copy, see :mod:`engine.store.migrate`); without it, either is refused.
 
     Raises:
-        StoreError: the database cannot be opened, or was written by a newer schema.
+        StoreError: the database cannot be opened, is empty or behind while ``create`` is
+            False, was written by a newer quantd, or its migration failed.
     """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
@@ -98,14 +102,17 @@ def open_store(url: str, create: bool = True) -> Store:
     db = create_engine(url)
     if parsed.get_backend_name() == "sqlite":
         event.listen(db, "connect", _sqlite_pragmas)
+    from engine.store.migrate import bring_to_head
+
     try:
-        if create:
-            Base.metadata.create_all(db)
+        bring_to_head(db, url, create, Base.metadata.create_all)
         store = Store(db)
         _check_version(store)
     except StoreError:
+        db.dispose()
         raise
     except Exception as exc:
+        db.dispose()
         cause = getattr(exc, "orig", None) or exc  # the driver's one-line message, not SQLAlchemy's SQL dump
         raise StoreError(f"cannot open the store at {url}: {type(cause).__name__}: {cause}") from None
     return store
@@ -121,14 +128,9 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
 
 
 def _check_version(store: Store) -> None:
-    with store.transaction() as s:
-        row = s.get(MetaRow, "schema_version")
-        if row is None:
-            s.add(MetaRow(key="schema_version", value=str(SCHEMA_VERSION)))
-        elif int(row.value) > SCHEMA_VERSION:
-            raise StoreError(f"the store has schema version {row.value}, this quantd knows {SCHEMA_VERSION}: upgrade quantd")
-        elif int(row.value) < SCHEMA_VERSION:
-            raise StoreError(f"the store has schema version {row.value}, older than this quantd's {SCHEMA_VERSION}, and "
-                             "this version cannot migrate it: keep it for the old version and point store.url at a new file")
+    """Record the schema version (the store is at the head revision by now)."""
     with store.read() as s:
-        s.execute(select(MetaRow.key)).all()
+        row = s.get(MetaRow, "schema_version")
+    if row is None or int(row.value) != SCHEMA_VERSION:
+        with store.transaction() as s:
+            s.merge(MetaRow(key="schema_version", value=str(SCHEMA_VERSION)))
