@@ -200,6 +200,21 @@ def _extend_baseline(store: Store, state, gateway: CcxtGateway, instruments: lis
     log.info("new market(s): exchange balances %s added to the reconciliation baseline", added)
 
 
+def _backup_job(store: Store, folder, keep: int, telegram: DaemonTelegram) -> Callable[[], None]:
+    """The scheduled backup: a failure is logged and alerted, never raised (trading goes on)."""
+    from engine.store.backup import backup_store
+
+    def job() -> None:
+        try:
+            path, deleted = backup_store(store, folder, keep)
+            log.info("backup written: %s (%d older copies deleted)", path, len(deleted))
+        except Exception as exc:
+            log.exception("backup to %s failed", folder)
+            telegram.alert("error", f"backup of the store to {folder} failed: {type(exc).__name__}: {exc}")
+
+    return job
+
+
 def _on_sighup(_signum: int, _frame) -> None:
     log.warning("SIGHUP ignored: quantd does not reload its config while running; restart it "
                 "(systemctl restart quantd / docker compose restart) to apply changes")
@@ -265,6 +280,12 @@ def run(settings: Settings, early_signals: list[int] | None = None) -> int:
     tick = settings.exchange.poll_secs if settings.mode == "live" else TICK_SECS
     scheduler.add_job(step, "interval", seconds=tick, max_instances=1, coalesce=True,
                       id="candles", misfire_grace_time=None)
+    backup_dir = settings.backup_dir()
+    if backup_dir is not None and settings.backup.every_hours > 0:
+        scheduler.add_job(_backup_job(store, backup_dir, settings.backup.keep, telegram), "interval",
+                          hours=settings.backup.every_hours, id="backup", max_instances=1, coalesce=True)
+        log.info("backups of the store every %g h to %s, %d kept", settings.backup.every_hours, backup_dir,
+                 settings.backup.keep)
     if telegram.enabled:
         scheduler.add_job(telegram.daily_summary, "cron", hour=settings.telegram.daily_summary_hour_utc, minute=0,
                           id="daily_summary")

@@ -7,7 +7,6 @@ stderr and exit code 2, never a traceback.
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import signal
 import sys
@@ -49,6 +48,19 @@ def build_parser() -> argparse.ArgumentParser:
     health.add_argument("--db", default=None, help="SQLite file of the store")
     health.add_argument("--json", action="store_true", help="print JSON")
     health.set_defaults(func=_health)
+    backup = sub.add_parser("backup", help="write a consistent copy of the SQLite store now (safe while the daemon "
+                                           "runs); older copies beyond --keep are deleted")
+    backup.add_argument("--config", default=None, help="YAML config file")
+    backup.add_argument("--db", default=None, help="SQLite file of the store")
+    backup.add_argument("--dest", default=None, help="folder for the copy (default: backup.dir)")
+    backup.add_argument("--keep", type=int, default=None, help="newest copies to keep (default: backup.keep)")
+    backup.set_defaults(func=_backup)
+    export = sub.add_parser("export", help="write trades, orders and equity from the store as CSV or Parquet")
+    export.add_argument("--config", default=None, help="YAML config file")
+    export.add_argument("--db", default=None, help="SQLite file of the store")
+    export.add_argument("--out", default="export", help="output folder (default ./export)")
+    export.add_argument("--format", choices=["csv", "parquet"], default="csv", help="file format (default csv)")
+    export.set_defaults(func=_export)
     doctor = sub.add_parser("doctor", help="check config, vault permissions, exchange keys, Telegram token, "
                                            "state directory and store; print a fix for each problem")
     doctor.add_argument("--config", default=None, help="YAML config file")
@@ -116,6 +128,38 @@ def _health(args: argparse.Namespace) -> int:
     return print_health(settings, as_json=args.json)
 
 
+def _backup(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from bot.config import load_settings
+    from engine.store import open_store
+    from engine.store.backup import backup_store
+
+    settings = load_settings(args.config, **_overrides(args))
+    folder = Path(args.dest) if args.dest else settings.backup_dir()
+    if folder is None:
+        raise ConfigError("quantd backup copies SQLite stores; back up PostgreSQL with pg_dump")
+    store = open_store(settings.store.url, create=False)
+    try:
+        path, deleted = backup_store(store, folder, args.keep or settings.backup.keep)
+    finally:
+        store.close()
+    print(f"backup written: {path}" + (f" ({len(deleted)} older copies deleted)" if deleted else ""))
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from bot.config import load_settings
+    from bot.export_cmd import export_tables
+
+    settings = load_settings(args.config, **_overrides(args))
+    for name, (path, n) in export_tables(settings.store.url, Path(args.out), args.format).items():
+        print(f"{name}: {n} rows -> {path}")
+    return 0
+
+
 def _doctor(args: argparse.Namespace) -> int:
     from bot.doctor_cmd import print_doctor
 
@@ -143,8 +187,6 @@ def main(argv: list[str] | None = None) -> int:
     from bot import logs
 
     logs.configure("INFO", os.environ.get("QUANTD_LOG_FORMAT", "auto"))  # `run` re-applies it from the settings
-    logging.getLogger("apscheduler").setLevel(logging.ERROR)  # "skipped: max instances" is intended coalescing
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # its INFO lines carry request URLs (the bot token)
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

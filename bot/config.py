@@ -162,6 +162,14 @@ class DaemonSettings(_Section):
     health_max_age_secs: float = Field(60.0, gt=0, description="quantd health fails when the heartbeat row is older")
 
 
+class BackupSettings(_Section):
+    """Online backups of a SQLite store while the daemon runs (PostgreSQL: use pg_dump)."""
+
+    dir: Path | None = Field(None, description="where copies go; default: backups/ beside the store file")
+    every_hours: float = Field(6.0, ge=0, le=24 * 30, description="hours between backups; 0 turns them off")
+    keep: int = Field(14, ge=1, le=10_000, description="newest copies kept; older ones are deleted")
+
+
 class StoreSettings(_Section):
     """Where state lives (SQLAlchemy URL)."""
 
@@ -186,6 +194,7 @@ class Settings(BaseSettings):
     risk: RiskLimits = Field(default_factory=RiskLimits)
     telegram: TelegramSettings = Field(default_factory=TelegramSettings)
     daemon: DaemonSettings = Field(default_factory=DaemonSettings)
+    backup: BackupSettings = Field(default_factory=BackupSettings)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["auto", "text", "json"] = Field("auto", description="auto: JSON lines under systemd "
                                                        "(JOURNAL_STREAM set), readable text otherwise")
@@ -200,6 +209,16 @@ class Settings(BaseSettings):
         if yaml_file is not None:
             sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=yaml_file))
         return tuple(sources)
+
+    def backup_dir(self) -> Path | None:
+        """Where backups of the store go: ``backup.dir``, else ``backups/`` beside a SQLite
+        store file; None for other databases."""
+        from sqlalchemy.engine import make_url
+
+        url = make_url(self.store.url)
+        if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+            return None
+        return self.backup.dir or Path(url.database).parent / "backups"
 
     def markets(self) -> list[StrategySettings]:
         """What the daemon trades: ``strategies`` when given, else the single ``strategy``."""

@@ -158,7 +158,7 @@ def _store(settings) -> Finding:
             version = s.get(MetaRow, "schema_version")
             integrity = (s.execute(text("PRAGMA integrity_check")).scalar() if db is not None else "ok")
     except Exception as exc:
-        return Finding("store", False, f"cannot read: {exc}", "restore the newest backup (quantd backups)")
+        return Finding("store", False, f"cannot read: {exc}", "restore the newest copy from backup.dir (see deploy/README.md)")
     finally:
         store.close()
     if integrity != "ok":

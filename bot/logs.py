@@ -24,6 +24,14 @@ STRUCTURED_FIELDS = ("event", "symbol", "client_order_id")
 """``extra=`` keys copied into JSON lines when present."""
 
 
+QUIET_LOGGERS = {
+    "apscheduler": logging.ERROR,  # "skipped: max instances" is intended coalescing
+    "httpx": logging.WARNING,  # its INFO lines carry request URLs, which hold the bot token
+    "alembic": logging.WARNING,  # plugin set-up chatter on every open; quantd logs migrations itself
+}
+"""Library loggers held above INFO."""
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per record (see the module docstring for the keys)."""
 
@@ -70,6 +78,8 @@ def configure(level: str = "INFO", fmt: str = "auto", file: Path | None = None, 
         rotating.setFormatter(JsonFormatter())
         root.addHandler(rotating)
     root.setLevel(level)
+    for name, quiet in QUIET_LOGGERS.items():
+        logging.getLogger(name).setLevel(quiet)
 
 
 class _Redact(logging.Filter):

@@ -51,7 +51,8 @@ def sqlite_backup(engine: Engine, target: Path) -> Path:
 
 
 def backup_store(store: Store, folder: Path, keep: int, now_s: float | None = None) -> tuple[Path, list[Path]]:
-    """Write ``<folder>/quantd-YYYYmmddTHHMMSSZ.sqlite`` and delete the oldest copies beyond ``keep``.
+    """Write ``<folder>/quantd-YYYYmmddTHHMMSSmmmZ.sqlite`` (UTC, ms) and delete the oldest
+    copies beyond ``keep``.
 
     Returns:
         (the new file, the files deleted).
@@ -61,7 +62,8 @@ def backup_store(store: Store, folder: Path, keep: int, now_s: float | None = No
     """
     if keep < 1:
         raise ValueError("keep must be at least 1")
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(time.time() if now_s is None else now_s))
+    now = time.time() if now_s is None else now_s
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now)) + f"{int(now * 1000) % 1000:03d}Z"
     path = sqlite_backup(store.engine, folder / f"{PREFIX}{stamp}.sqlite")
     copies = sorted(folder.glob(f"{PREFIX}*.sqlite"))
     deleted = copies[:-keep]
