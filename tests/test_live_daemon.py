@@ -12,7 +12,7 @@ import pytest
 
 from bot.app import build_engine
 from bot.config import load_settings
-from engine.models import OrderStatus
+from engine.models import OrderStatus, OrderType, Side
 from engine.store import load_state, open_store
 from engine.store.ledger import EventRow
 from tests.cli_helpers import clean_env, quantd_cmd
@@ -124,5 +124,29 @@ def test_stale_data_across_the_real_outage_stops_entries_then_recovers(data_dir,
             kinds = [k for (k,) in s.query(EventRow.kind).filter(EventRow.kind.like("stale%")).order_by(EventRow.id)]
         store.close()
         assert kinds == ["stale_data", "stale_data_recovered"]
+    finally:
+        venue.stop()
+
+
+def test_cancel_all_orders_on_stop_cancels_working_orders_at_the_venue(data_dir, tmp_path):
+    """``daemon.cancel_orders_on_stop``: what the daemon calls after the last step on SIGTERM."""
+    venue = make_venue(data_dir, row=300)
+    try:
+        settings = load_settings(mode="live", store={"url": f"sqlite:///{tmp_path / 'live.sqlite'}"},
+                                 vault={"dir": str(tmp_path / "vault")},
+                                 exchange={"api_url": venue.url, "api_key": "k", "secret": "s", "timeout_ms": 1000},
+                                 strategy={"timeframe": "1m", "params": {"fast": 3, "slow": 8}, "stake": "200"})
+        engine, store = build_engine(settings)
+        price = Decimal(str(round(float(real_1m(data_dir).close[300]) * 0.8, 2)))  # 20% below: rests
+        order = engine.oms.submit(strategy="sma_cross", symbol="BTC/USDT", side=Side.BUY, signal_ts_ms=1, now_ms=1,
+                                  qty=Decimal("0.001"), order_type=OrderType.LIMIT, price=price)
+        [at_venue] = venue.orders_by_client_id(order.client_order_id)
+        assert order.status is OrderStatus.OPEN and at_venue.status == "NEW"
+        text = engine.cancel_all_orders("shutdown")
+        assert f"{order.client_order_id} canceled" in text
+        assert order.status is OrderStatus.CANCELED and at_venue.status == "CANCELED"
+        engine.stop("test")
+        engine.oms.gateway.close()
+        store.close()
     finally:
         venue.stop()
