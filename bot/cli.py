@@ -102,7 +102,7 @@ def _run(args: argparse.Namespace) -> int:
 
     settings = load_settings(args.config, **_overrides(args))
     try:
-        logs.configure(settings.log_level, settings.log_format, settings.log_file)
+        logs.configure(settings.log_level, settings.log_format, settings.log_file, stream=sys.stdout)  # daemon: stdout
     except OSError as exc:
         raise ConfigError(f"invalid setting log_file (QUANTD_LOG_FILE): {exc}") from None
     return run(settings, early)

@@ -1,8 +1,9 @@
 """Logging set-up: readable lines in a terminal, JSON lines under a supervisor, an optional
 rotating file. Standard library only.
 
-Log lines go to stderr: journald and Docker capture it like stdout, and stdout stays clean
-for what a command prints (``quantd status --json | jq``).
+The daemon (``quantd run``) logs to stdout: its log is its output, and journald and Docker
+read it there. One-shot commands log to stderr, so their stdout stays clean for what they
+print (``quantd status --json | jq``).
 
 JSON lines (one object per line, for journald and Docker's log drivers) carry ``ts`` (ISO 8601
 UTC, ms), ``level``, ``logger``, ``msg``, ``exc`` (a traceback, when there is one) and, when the
@@ -57,8 +58,8 @@ def use_json(fmt: str, environ: dict[str, str] | None = None) -> bool:
 
 
 def configure(level: str = "INFO", fmt: str = "auto", file: Path | None = None, file_max_mb: float = 20,
-              file_backups: int = 5) -> None:
-    """Replace the root logger's handlers: stderr in ``fmt``, plus a rotating JSON-lines file
+              file_backups: int = 5, stream=None) -> None:
+    """Replace the root logger's handlers: ``stream`` (default stderr) in ``fmt``, plus a rotating JSON-lines file
     when ``file`` is set (its folder is created).
 
     Raises:
@@ -67,10 +68,10 @@ def configure(level: str = "INFO", fmt: str = "auto", file: Path | None = None, 
     root = logging.getLogger()
     for handler in list(root.handlers):
         root.removeHandler(handler)
-    stream = logging.StreamHandler(sys.stderr)
-    stream.setFormatter(JsonFormatter() if use_json(fmt) else
-                        logging.Formatter(TEXT_FORMAT, datefmt="%Y-%m-%dT%H:%M:%S%z"))
-    root.addHandler(stream)
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(JsonFormatter() if use_json(fmt) else
+                         logging.Formatter(TEXT_FORMAT, datefmt="%Y-%m-%dT%H:%M:%S%z"))
+    root.addHandler(handler)
     if file is not None:
         file.parent.mkdir(parents=True, exist_ok=True)
         rotating = logging.handlers.RotatingFileHandler(file, maxBytes=int(file_max_mb * 1024 * 1024),

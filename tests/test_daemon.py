@@ -104,6 +104,9 @@ def test_interrupted_and_killed_runs_end_exactly_where_an_uninterrupted_run_ends
             assert proc.returncode == 0 and f"received {sig.name}" in out, out[-1500:]
     r = quantd("run", "--speed", "100000", "--exit-when-done", cwd=bumpy)
     assert r.returncode == 0, r.stderr
+    assert "3 unclean stop(s) in the last 24 h" in r.stdout and "a crash loop?" in r.stdout, "the three SIGKILLs"
+    health = json.loads(quantd("health", "--json", cwd=bumpy).stdout)
+    assert next(c for c in health["checks"] if c["name"] == "restarts")["ok"] is False
     got = _ledger(bumpy / "var/quantd.sqlite")
     assert got[1] == expected[1], "same orders, same client order ids, same statuses"
     assert got[0] == expected[0], "same fills, none lost, none twice"
@@ -123,7 +126,7 @@ def test_yaml_config_and_env_are_applied_with_env_winning(tmp_path, data_dir):
     r = subprocess.run(quantd_cmd() + ["run", "--config", str(cfg)], cwd=tmp_path, env=env, capture_output=True,
                        text=True, timeout=120)
     assert r.returncode == 0, r.stderr[-2000:]
-    assert "rsi_reversion(period=14, lower=35.0, upper=65.0) on ETH/BTC 1h" in r.stderr
+    assert "rsi_reversion(period=14, lower=35.0, upper=65.0) on ETH/BTC 1h" in r.stdout
     db = tmp_path / "state/ethbtc.sqlite"
     assert rows(db, "SELECT initial_cash, quote FROM accounts") == [("1", "BTC")]
     quotes = [q for (q,) in rows(db, "SELECT quote_qty FROM orders WHERE side = 'buy'")]

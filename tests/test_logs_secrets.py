@@ -1,6 +1,6 @@
-"""Logs under a supervisor: JSON lines with the client order id on order lines, a rotating file,
-and no secret anywhere: a live run with keys and a bot token from the vault, then every
-artefact (stderr, log file, store, Telegram messages) is searched for them."""
+"""Logs under a supervisor: JSON lines on stdout with the client order id on order lines, a
+rotating file, and no secret anywhere: a live run with keys and a bot token from the vault,
+then every artefact (stdout, stderr, log file, store, Telegram messages) is searched for them."""
 
 from __future__ import annotations
 
@@ -41,11 +41,12 @@ def test_live_run_logs_json_lines_and_no_secret_reaches_any_artefact(data_dir, t
         tg.wait_for(lambda sent: any("FILL" in m.get("text", "") for m in sent), timeout=30)
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=60)
-        assert proc.returncode == 0, err[-3000:]
+        assert proc.returncode == 0, (out + err)[-3000:]
     finally:
         venue.stop()
 
-    lines = [json.loads(line) for line in err.splitlines()]  # every stderr line is one JSON object
+    lines = [json.loads(line) for line in out.splitlines()]  # every stdout line is one JSON object
+    assert not err.strip(), err
     assert all({"ts", "level", "logger", "msg"} <= set(line) for line in lines)
     fills = [line for line in lines if line.get("event") == "fill"]
     assert fills and all(line["client_order_id"].startswith("qd-") and line["client_order_id"] in line["msg"]
