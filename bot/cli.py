@@ -37,46 +37,42 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--mode", choices=["paper", "live"], default=None,
                      help="paper (default: replayed data, simulated fills) or live (real orders via ccxt)")
     run.set_defaults(func=_run)
-    status = sub.add_parser("status", help="print mode, positions, orders, cash, equity and PnL from the store")
-    status.add_argument("--config", default=None, help="YAML config file")
-    status.add_argument("--db", default=None, help="SQLite file of the store")
+    status = _store_command(sub, "status", "print mode, positions, orders, cash, equity and PnL from the store")
     status.add_argument("--json", action="store_true", help="print JSON")
     status.set_defaults(func=_status)
-    health = sub.add_parser("health", help="exit 0 if the running daemon is alive on fresh data, else 1 "
+    health = _store_command(sub, "health", "exit 0 if the running daemon is alive on fresh data, else 1 "
                                            "(heartbeat, engine loop, data, reconciliation, store writable)")
-    health.add_argument("--config", default=None, help="YAML config file")
-    health.add_argument("--db", default=None, help="SQLite file of the store")
     health.add_argument("--json", action="store_true", help="print JSON")
     health.set_defaults(func=_health)
-    backup = sub.add_parser("backup", help="write a consistent copy of the SQLite store now (safe while the daemon "
+    backup = _store_command(sub, "backup", "write a consistent copy of the SQLite store now (safe while the daemon "
                                            "runs); older copies beyond --keep are deleted")
-    backup.add_argument("--config", default=None, help="YAML config file")
-    backup.add_argument("--db", default=None, help="SQLite file of the store")
     backup.add_argument("--dest", default=None, help="folder for the copy (default: backup.dir)")
     backup.add_argument("--keep", type=int, default=None, help="newest copies to keep (default: backup.keep)")
     backup.set_defaults(func=_backup)
-    export = sub.add_parser("export", help="write trades, orders and equity from the store as CSV or Parquet")
-    export.add_argument("--config", default=None, help="YAML config file")
-    export.add_argument("--db", default=None, help="SQLite file of the store")
+    export = _store_command(sub, "export", "write trades, orders and equity from the store as CSV or Parquet")
     export.add_argument("--out", default="export", help="output folder (default ./export)")
     export.add_argument("--format", choices=["csv", "parquet"], default="csv", help="file format (default csv)")
     export.set_defaults(func=_export)
-    doctor = sub.add_parser("doctor", help="check config, vault permissions, exchange keys, Telegram token, "
+    doctor = _store_command(sub, "doctor", "check config, vault permissions, exchange keys, Telegram token, "
                                            "state directory and store; print a fix for each problem")
-    doctor.add_argument("--config", default=None, help="YAML config file")
-    doctor.add_argument("--db", default=None, help="SQLite file of the store")
     doctor.add_argument("--mode", choices=["paper", "live"], default=None, help="check as this mode")
     doctor.set_defaults(func=_doctor)
     for name, text in (("pause", "stop new entries (exits still work)"),
                        ("resume", "leave paused or halted (operator decision)"),
                        ("kill", "kill switch: halt and close every position at market")):
-        cmd = sub.add_parser(name, help=text)
-        cmd.add_argument("--config", default=None, help="YAML config file")
-        cmd.add_argument("--db", default=None, help="SQLite file of the store")
+        cmd = _store_command(sub, name, text)
         cmd.add_argument("--by", default="cli", help="who asks (recorded with the command)")
         cmd.set_defaults(func=_operator)
     backtest_cmd.add_parser(sub)
     return parser
+
+
+def _store_command(sub, name: str, text: str) -> argparse.ArgumentParser:
+    """A sub-command that works on the configured store (``--config``, ``--db``)."""
+    cmd = sub.add_parser(name, help=text)
+    cmd.add_argument("--config", default=None, help="YAML config file")
+    cmd.add_argument("--db", default=None, help="SQLite file of the store")
+    return cmd
 
 
 def _overrides(args: argparse.Namespace) -> dict:

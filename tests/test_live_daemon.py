@@ -97,15 +97,20 @@ def test_sigkill_around_the_first_order_then_restart_leaves_exactly_one(data_dir
         venue.stop()
 
 
+def _live_settings(venue, tmp_path):
+    """Settings of an in-process live engine on ``venue`` (sma_cross 3/8 on 1m, 200 USDT entries)."""
+    return load_settings(mode="live", store={"url": f"sqlite:///{tmp_path / 'live.sqlite'}"},
+                         vault={"dir": str(tmp_path / "vault")},
+                         exchange={"api_url": venue.url, "api_key": "k", "secret": "s", "timeout_ms": 1000},
+                         strategy={"timeframe": "1m", "params": {"fast": 3, "slow": 8}, "stake": "200"})
+
+
 def test_stale_data_across_the_real_outage_stops_entries_then_recovers(data_dir, tmp_path):
     df = real_1m(data_dir)
     gap_start = int(df.index[df.timestamp.diff().shift(-1) > MINUTE][0])  # 2021-04-25 04:00, 284 candles missing
     venue = make_venue(data_dir, row=gap_start - 3)
     try:
-        settings = load_settings(mode="live", store={"url": f"sqlite:///{tmp_path / 'live.sqlite'}"},
-                                 vault={"dir": str(tmp_path / "vault")},
-                                 exchange={"api_url": venue.url, "api_key": "k", "secret": "s", "timeout_ms": 1000},
-                                 strategy={"timeframe": "1m", "params": {"fast": 3, "slow": 8}, "stake": "200"})
+        settings = _live_settings(venue, tmp_path)
         engine, store = build_engine(settings)
         lane = engine.lanes[0]
         for _ in range(4):  # candles up to the last one before the outage
@@ -132,10 +137,7 @@ def test_cancel_all_orders_on_stop_cancels_working_orders_at_the_venue(data_dir,
     """``daemon.cancel_orders_on_stop``: what the daemon calls after the last step on SIGTERM."""
     venue = make_venue(data_dir, row=300)
     try:
-        settings = load_settings(mode="live", store={"url": f"sqlite:///{tmp_path / 'live.sqlite'}"},
-                                 vault={"dir": str(tmp_path / "vault")},
-                                 exchange={"api_url": venue.url, "api_key": "k", "secret": "s", "timeout_ms": 1000},
-                                 strategy={"timeframe": "1m", "params": {"fast": 3, "slow": 8}, "stake": "200"})
+        settings = _live_settings(venue, tmp_path)
         engine, store = build_engine(settings)
         price = Decimal(str(round(float(real_1m(data_dir).close[300]) * 0.8, 2)))  # 20% below: rests
         order = engine.oms.submit(strategy="sma_cross", symbol="BTC/USDT", side=Side.BUY, signal_ts_ms=1, now_ms=1,
