@@ -70,7 +70,8 @@ def _checks(settings: Settings, store: Store, now: int) -> list[Check]:
     checks.append(Check("engine loop", loop_age <= stall and beat.state != "stalled",
                         f"last progress {loop_age:.1f} s ago (limit {stall:.0f} s)"))
     if beat.host == socket.gethostname():
-        checks.append(Check("process", _alive(beat.pid), f"pid {beat.pid} " + ("alive" if _alive(beat.pid) else "gone")))
+        alive = _alive(beat.pid)
+        checks.append(Check("process", alive, f"pid {beat.pid} {'alive' if alive else 'gone'}"))
     checks.append(Check("restarts", beat.restarts <= 2, f"{beat.restarts} unclean stop(s) in the 24 h before the "
                         "last start", fails=False))
     checks.extend(_freshness(settings, store, now))

@@ -52,6 +52,7 @@ class LoopSupervisor:
         self._stalled = False
         self._row_failed = False
         self.state = "starting"
+        self._last_status = "starting"
 
     def healthy(self) -> bool:
         """True while the engine loop made progress within ``stall_secs``."""
@@ -60,7 +61,7 @@ class LoopSupervisor:
     def ready(self) -> None:
         """Start-up is done (the engine reconciled and warmed up): ``READY=1``."""
         self.state = "running"
-        line = self.engine.status_line()
+        line = self._status()
         self.notifier.notify(READY="1", STATUS=line, MAINPID=str(os.getpid()))
         self._last_ping = time.monotonic()
         self._write(line, force=True)
@@ -68,7 +69,23 @@ class LoopSupervisor:
 
     def tick(self) -> None:
         """Ping the watchdog if the loop is healthy and a ping is due; rewrite the heartbeat row
-        when due; log a stall once when it begins and once when it ends."""
+        when due; log a stall once when it begins and once when it ends. Never raises: a
+        supervision bug must not stop trading (the pings would stop, and systemd restarts)."""
+        try:
+            self._tick()
+        except Exception:
+            log.exception("supervisor tick failed")
+
+    def _status(self) -> str:
+        """The engine's status line; read from another thread, so a concurrent change can make
+        it fail: then the last good line."""
+        try:
+            self._last_status = self.engine.status_line()
+        except Exception:  # e.g. "dictionary changed size during iteration" while a step books a fill
+            pass
+        return self._last_status
+
+    def _tick(self) -> None:
         now = time.monotonic()
         healthy = self.healthy()
         if healthy and self._stalled:
@@ -83,9 +100,9 @@ class LoopSupervisor:
             self._write(f"stalled: no progress for {age:.0f} s", force=True)
         if healthy and self.ping_secs is not None and now - self._last_ping >= self.ping_secs:
             self._last_ping = now
-            self.notifier.notify(WATCHDOG="1", STATUS=self.engine.status_line())
+            self.notifier.notify(WATCHDOG="1", STATUS=self._status())
         if now - self._last_row >= HEARTBEAT_SECS:
-            self._write(self.engine.status_line() if healthy else "stalled")
+            self._write(self._status() if healthy else "stalled")
 
     def stopping(self, reason: str) -> None:
         """Shutdown has begun: ``STOPPING=1``."""

@@ -163,3 +163,47 @@ def test_unit_file_passes_systemd_analyze_verify(tmp_path):
     assert r.returncode == 0, r.stdout + r.stderr
     problems = [line for line in (r.stdout + r.stderr).splitlines() if "quantd.service" in line]
     assert not problems, problems
+
+
+class _Engine:
+    """The facts the supervisor reads from an engine; ``status_line`` fails on demand, as a
+    read racing the engine thread can."""
+
+    def __init__(self):
+        self.heartbeat_s, self.heartbeat_ms, self.last_reconciliation = time.monotonic(), 1, None
+        self.fail = False
+
+    def status_line(self) -> str:
+        if self.fail:
+            raise RuntimeError("dictionary changed size during iteration")
+        return "paper BTC/USDT 5m: 3 candles"
+
+
+def test_supervisor_pings_only_while_the_loop_progresses_and_survives_a_failing_status_read(tmp_path):
+    from bot.sdnotify import Notifier
+    from bot.supervisor import LoopSupervisor
+    from engine.store import open_store
+    from engine.store.heartbeat import read_heartbeat
+
+    listener = NotifyListener(tmp_path / "n.sock")
+    store = open_store(f"sqlite:///{tmp_path / 's.sqlite'}")
+    engine = _Engine()
+    sup = LoopSupervisor(engine, store, Notifier(str(tmp_path / "n.sock"), watchdog_usec=30_000), stall_secs=0.5)
+    try:
+        sup.ready()
+        assert listener.drain(0.2)[0]["READY"] == "1"
+        engine.fail = True
+        for _ in range(5):
+            time.sleep(0.02)
+            sup.tick()  # must not raise
+        pings = [m for m in listener.drain(0.2) if "WATCHDOG" in m]
+        assert pings and pings[-1]["STATUS"] == "paper BTC/USDT 5m: 3 candles", "the last good line"
+        engine.heartbeat_s -= 1.0  # no progress for a second: stalled
+        sup.tick()
+        sup.tick()
+        got = listener.drain(0.2)
+        assert not [m for m in got if "WATCHDOG" in m] and "stalled" in got[0]["STATUS"]
+        assert read_heartbeat(store).state == "stalled"
+    finally:
+        store.close()
+        listener.close()

@@ -21,7 +21,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection, Engine
 
 from engine.errors import StoreError
@@ -58,8 +58,6 @@ def current_revision(engine: Engine) -> str | None:
             return MigrationContext.configure(conn).get_current_revision()
         if "meta" not in names:
             return None
-        from sqlalchemy import text
-
         row = conn.execute(text("SELECT value FROM meta WHERE key = 'schema_version'")).first()
     if row is None or int(row[0]) == 2:
         return BASELINE
