@@ -12,7 +12,7 @@ import time
 import pandas as pd
 
 from engine.store import load_state, open_store
-from tests.cli_helpers import clean_env, quantd, quantd_cmd
+from tests.cli_helpers import clean_env, quantd, quantd_cmd, short_sample
 from tests.db_helpers import rows
 
 
@@ -54,7 +54,8 @@ def test_backups_while_trading_are_consistent_stores_and_retention_keeps_the_new
 
 
 def test_export_writes_exact_decimals_to_csv_and_parquet(tmp_path):
-    assert quantd("run", "--speed", "100000", "--exit-when-done", cwd=tmp_path).returncode == 0
+    short = clean_env(QUANTD_REPLAY__DATA=str(short_sample(tmp_path, 1000)))
+    assert quantd("run", "--speed", "100000", "--exit-when-done", cwd=tmp_path, env=short).returncode == 0
     r = quantd("export", "--out", "out", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     db = tmp_path / "var/quantd.sqlite"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 
-from tests.cli_helpers import clean_env, quantd
+from tests.cli_helpers import clean_env, quantd, short_sample
 from tests.telegram_helpers import TOKEN
 
 
@@ -45,7 +45,8 @@ def test_doctor_reports_a_config_error_and_a_corrupt_store(tmp_path):
     r = quantd("doctor", "--config", "bad.yaml", cwd=tmp_path)
     assert r.returncode == 1 and "[FAIL] config" in r.stdout and "replay.speed" in r.stdout
 
-    assert quantd("run", "--speed", "100000", "--exit-when-done", cwd=tmp_path).returncode == 0
+    short = clean_env(QUANTD_REPLAY__DATA=str(short_sample(tmp_path, 600)))
+    assert quantd("run", "--speed", "100000", "--exit-when-done", cwd=tmp_path, env=short).returncode == 0
     db = tmp_path / "var/quantd.sqlite"
     raw = bytearray(db.read_bytes())
     page = 4096
@@ -60,7 +61,8 @@ def test_health_is_unhealthy_without_a_running_daemon(tmp_path):
     r = quantd("health", cwd=tmp_path)
     assert r.returncode == 1 and "no store" in r.stdout
 
-    assert quantd("run", "--speed", "100000", "--exit-when-done", cwd=tmp_path).returncode == 0
+    short = clean_env(QUANTD_REPLAY__DATA=str(short_sample(tmp_path, 300)))
+    assert quantd("run", "--speed", "100000", "--exit-when-done", cwd=tmp_path, env=short).returncode == 0
     r = quantd("health", "--json", cwd=tmp_path)
     report = json.loads(r.stdout)
     failed = {c["name"] for c in report["checks"] if not c["ok"]}

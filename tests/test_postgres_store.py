@@ -9,7 +9,7 @@ import subprocess
 
 from sqlalchemy import create_engine, text
 
-from tests.cli_helpers import clean_env, quantd, quantd_cmd
+from tests.cli_helpers import clean_env, quantd, quantd_cmd, short_sample
 
 LEDGER = {
     "fills": "SELECT trade_id, client_order_id, side, qty, price, fee, ts_ms FROM fills ORDER BY ts_ms, id",
@@ -30,9 +30,10 @@ def _ledger(url: str) -> dict[str, list[tuple]]:
 
 def test_paper_run_on_postgresql_matches_sqlite_and_resumes(tmp_path, pg_url):
     sqlite_url = f"sqlite:///{tmp_path / 'ref.sqlite'}"
+    data = str(short_sample(tmp_path, 2000))
     for url in (sqlite_url, pg_url):
         r = quantd("run", "--speed", "100000", "--exit-when-done", cwd=tmp_path,
-                   env=clean_env(QUANTD_STORE__URL=url))
+                   env=clean_env(QUANTD_STORE__URL=url, QUANTD_REPLAY__DATA=data))
         assert r.returncode == 0, r.stderr[-2000:]
     expected, got = _ledger(sqlite_url), _ledger(pg_url)
     assert len(expected["fills"]) > 50
@@ -42,7 +43,7 @@ def test_paper_run_on_postgresql_matches_sqlite_and_resumes(tmp_path, pg_url):
     assert status["fills_total"] == len(expected["fills"]) and status["starts"] == 1
 
     proc = subprocess.Popen(quantd_cmd() + ["run", "--speed", "50"], cwd=tmp_path,
-                            env=clean_env(QUANTD_STORE__URL=pg_url), stdout=subprocess.PIPE,
+                            env=clean_env(QUANTD_STORE__URL=pg_url, QUANTD_REPLAY__DATA=data), stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     seen = []
     for line in proc.stdout:
