@@ -1,7 +1,8 @@
 """The ``quantd`` command line: ``run``, ``backtest``, ``status``, ``health``, ``doctor``, operator commands.
 
-Every expected problem (bad config, bad data, unknown strategy) ends with one line on
-stderr and exit code 2, never a traceback.
+Every expected problem ends with one line on stderr, never a traceback: exit code 2 for what
+a restart cannot fix (bad config, bad data, unknown strategy, refused keys), 1 for an exchange
+that cannot be reached (a supervisor restarts the daemon).
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ import signal
 import sys
 
 from bot import backtest_cmd
-from engine.errors import ConfigError, QuantdError
+from engine.errors import ConfigError, QuantdError, VenueUnavailable
 
 EXIT_USAGE = 2
+EXIT_FAILURE = 1
 
 
 class _Parser(argparse.ArgumentParser):
@@ -186,6 +188,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
+    except VenueUnavailable as exc:  # transient: exit 1, so a supervisor restarts (2 means "fix the config")
+        print(f"quantd {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
     except QuantdError as exc:
         print(f"quantd {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -8,14 +8,15 @@ ccxt's hierarchy (4.5), the part that matters::
      |    +-- BadRequest, BadSymbol
      |    +-- InsufficientFunds
      |    +-- InvalidOrder -- OrderNotFound, ...
-     +-- OperationFailed                no usable answer (Binance -1001, 5xx)
-          +-- NetworkError              the only family reads retry
+     +-- OperationFailed                no usable answer (Binance -1001, 5xx): reads retry it
+          +-- NetworkError
                +-- RequestTimeout
                +-- DDoSProtection -- RateLimitExceeded   (429, 418)
                +-- ExchangeNotAvailable -- OnMaintenance
                +-- InvalidNonce                          (Binance -1021 timestamp)
 
-Reads retry ``NetworkError`` with exponential backoff and jitter (tenacity), honouring a
+Reads retry ``OperationFailed`` (network errors and 5xx answers: a read is safe to repeat)
+with exponential backoff and jitter (tenacity), honouring a
 ``Retry-After`` header on 429/418, a bounded number of times, then raise
 :class:`~engine.errors.VenueUnavailable`. ``create_order`` is never retried here: any error
 that is not a refusal becomes :class:`~engine.errors.SubmissionUnknown` and the OMS looks the
@@ -94,7 +95,7 @@ async def read(exchange: ccxt.Exchange, policy: RetryPolicy, what: str, call, *a
         return secs
 
     try:
-        async for attempt in AsyncRetrying(retry=retry_if_exception_type(ccxt.NetworkError), wait=wait,
+        async for attempt in AsyncRetrying(retry=retry_if_exception_type(ccxt.OperationFailed), wait=wait,
                                            stop=stop_after_attempt(policy.attempts) | stop_after_delay(policy.max_total_secs),
                                            reraise=True):
             with attempt:

@@ -152,3 +152,19 @@ def test_cancel_all_orders_on_stop_cancels_working_orders_at_the_venue(data_dir,
         store.close()
     finally:
         venue.stop()
+
+
+def test_an_unreachable_exchange_at_start_up_exits_1_so_the_supervisor_restarts(tmp_path):
+    """Exit 2 means "fix the config" (systemd's RestartPreventExitStatus=2); an exchange that
+    does not answer is transient and must exit 1, after the read retries."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed_port = s.getsockname()[1]
+    env = clean_env(QUANTD_MODE="live", QUANTD_EXCHANGE__API_URL=f"http://127.0.0.1:{closed_port}",
+                    QUANTD_EXCHANGE__API_KEY="k", QUANTD_EXCHANGE__SECRET="s", QUANTD_EXCHANGE__TIMEOUT_MS="500",
+                    QUANTD_STORE__URL=f"sqlite:///{tmp_path / 'live.sqlite'}")
+    r = subprocess.run(quantd_cmd() + ["run"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1, r.stdout[-2000:] + r.stderr
+    assert r.stderr.count("\n") == 1 and "quantd run: error:" in r.stderr and "Traceback" not in r.stderr + r.stdout
