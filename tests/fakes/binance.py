@@ -47,10 +47,35 @@ FAULTS = {
     "maintenance": "HTTP 503 with a maintenance body (system upgrading)",
     "kill_before": "SIGKILL the process given as kill_pid, without acting",
     "kill_after": "act, then SIGKILL kill_pid before answering",
+    "timestamp_1021": "HTTP 400 with -1021 (timestamp outside recvWindow), without acting",
 }
 """Injectable faults and what each does."""
 
 ACT_FIRST = {"timeout_after", "drop_after", "unknown_1007", "kill_after"}
+REFUSE = {"http_429", "http_418", "maintenance", "timestamp_1021"}
+"""Faults that refuse an order or cancel without acting (a GET still reads, harmlessly)."""
+
+
+@dataclass
+class ChaosPlan:
+    """Random faults at a seeded rate: each request draws one fault with probability ``rate``
+    from the kinds allowed for its method (a failure replays exactly with the same seed)."""
+
+    seed: int
+    rate: float
+    kinds: dict[str, tuple[str, ...]]
+    """method ("GET", "POST", "DELETE") -> fault kinds to draw from."""
+
+    def __post_init__(self) -> None:
+        import random
+
+        self.rng = random.Random(self.seed)
+
+    def draw(self, method: str) -> str | None:
+        kinds = self.kinds.get(method, ())
+        if kinds and self.rng.random() < self.rate:
+            return self.rng.choice(kinds)
+        return None
 
 
 def _dec(x) -> Decimal:
@@ -137,6 +162,9 @@ class FakeBinance:
         self.trades: list[dict] = []
         self.requests: list[tuple[str, str, dict]] = []
         self.faults: dict[str, list[str]] = {}
+        self.chaos: ChaosPlan | None = None
+        self.injected: dict[str, int] = {}
+        """Faults served, by kind (scripted and random)."""
         self.kill_pid: int | None = None
         self.fault_sleep_secs = 2.0
         self.duplicate_fill_reports = False
@@ -178,7 +206,12 @@ class FakeBinance:
     def _take_fault(self, endpoint: str) -> str | None:
         with self.lock:
             queue = self.faults.get(endpoint)
-            return queue.pop(0) if queue else None
+            fault = queue.pop(0) if queue else None
+            if fault is None and self.chaos is not None and endpoint != "GET /api/v3/exchangeInfo":
+                fault = self.chaos.draw(endpoint.split()[0])
+            if fault is not None:
+                self.injected[fault] = self.injected.get(fault, 0) + 1
+            return fault
 
     def error(self, code: int, contains: str = "", status: int = 400) -> BinanceError:
         """A :class:`BinanceError` carrying the catalogue's text for ``code``."""
@@ -394,18 +427,28 @@ class FakeBinance:
                 fault = venue._take_fault(f"{method} {url.path}")
                 if fault in ("timeout_before", "drop_before", "kill_before"):
                     return self._fail_early(fault)
+                if fault in REFUSE and method != "GET":
+                    return self._refuse(fault)
                 try:
                     status, body = 200, venue.handle(method, url.path, params)
                 except BinanceError as exc:
                     status, body = exc.status, {"code": exc.code, "msg": exc.msg}
                 if fault in ACT_FIRST:
                     return self._fail_late(fault)
+                if fault == "http_503":
+                    status, body = 503, {"code": -1001, "msg": "Internal error; unable to process your request. Please try again."}
+                elif fault in REFUSE:
+                    return self._refuse(fault)
+                self._answer(status, body)
+
+            def _refuse(self, fault: str) -> None:
                 if fault in ("http_429", "http_418"):
                     status, body = int(fault[-3:]), {"code": -1003, "msg": "Too many requests queued."}
-                elif fault == "http_503":
-                    status, body = 503, {"code": -1001, "msg": "Internal error; unable to process your request. Please try again."}
                 elif fault == "maintenance":
                     status, body = 503, {"code": 1, "msg": "System is under maintenance."}
+                else:
+                    err = venue.error(-1021, "outside of the recvWindow")
+                    status, body = 400, {"code": err.code, "msg": err.msg}
                 self._answer(status, body, retry_after=fault in ("http_429", "http_418"))
 
             def _fail_early(self, fault: str) -> None:
