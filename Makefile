@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test backtest clean
+.PHONY: run test backtest audit soak clean
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,6 +20,17 @@ test: $(BIN)/.installed
 
 backtest: $(BIN)/.installed
 	$(BIN)/quantd backtest --strategy sma_cross --param fast=10 --param slow=30
+
+# Known vulnerabilities in the installed dependencies (needs network access to the PyPI/OSV
+# advisory database; it cannot reach it from the development machines, so CI does not run it;
+# .github/workflows/audit.yml runs it weekly for users).
+audit: $(BIN)/.installed
+	$(BIN)/python -m pip install --quiet pip-audit
+	$(BIN)/pip-audit --skip-editable
+
+# The long chaos campaign (tests/chaos/): HOURS=1 SEED=7 make soak
+soak: $(BIN)/.installed
+	$(BIN)/python -m bench.soak --hours $(or $(HOURS),0.5) --seed $(or $(SEED),7)
 
 clean:
 	rm -rf $(VENV) var build *.egg-info

@@ -52,6 +52,8 @@ class CampaignConfig:
     fault_rate: float = 0.06
     kill_prob: float = 0.5
     start_row: int = 300
+    deadline_s: float | None = None
+    """monotonic time after which no new round starts (soak runs are bounded by time)."""
 
 
 @dataclass
@@ -67,8 +69,8 @@ class CampaignResult:
     fills: int = 0
     faults: dict[str, int] = field(default_factory=dict)
     violations: list[tuple[int, Violation]] = field(default_factory=list)
-    rss_kb: list[int] = field(default_factory=list)
-    fds: list[int] = field(default_factory=list)
+    rounds_resources: list[tuple[float, int, int, int, int]] = field(default_factory=list)
+    """Per chaos run: (seconds, first RSS kB, last RSS kB, first open fds, last open fds)."""
     venue: FakeBinance | None = None
     """The venue's final state (its server stopped), for checks after the campaign."""
     store_url: str = ""
@@ -140,6 +142,22 @@ class _Daemon:
             self.log.close()
 
 
+RESOURCE_MIN_SECS = 30.0
+"""Runs shorter than this are not judged for resource growth (start-up dominates)."""
+
+
+def _resources(secs: float, rss0: int, rss1: int, fds0: int, fds1: int) -> list[Violation]:
+    """``resources_flat``: over a long run, RSS may not grow by half and open fds by more than 10."""
+    if secs < RESOURCE_MIN_SECS:
+        return []
+    out = []
+    if rss1 > rss0 * 1.5:
+        out.append(Violation("resources_flat", f"RSS grew from {rss0} to {rss1} kB in {secs:.0f} s"))
+    if fds1 > fds0 + 10:
+        out.append(Violation("resources_flat", f"open fds grew from {fds0} to {fds1} in {secs:.0f} s"))
+    return out
+
+
 def run_campaign(cfg: CampaignConfig, data_dir: Path, workdir: Path) -> CampaignResult:
     """Run the campaign of the module docstring in ``workdir``; returns its result (the caller
     asserts on ``violations``)."""
@@ -155,18 +173,25 @@ def run_campaign(cfg: CampaignConfig, data_dir: Path, workdir: Path) -> Campaign
     plan = ChaosPlan(cfg.seed, cfg.fault_rate, {"POST": ORDER_FAULTS, "DELETE": ORDER_FAULTS, "GET": READ_FAULTS})
     try:
         for n in range(1, cfg.rounds + 1):
+            if cfg.deadline_s is not None and time.monotonic() > cfg.deadline_s:
+                break
             result.rounds = n
             venue.chaos, venue.duplicate_fill_reports = plan, True
             daemon = _Daemon(config, workdir, f"round{n}-chaos.log")
             venue.kill_pid = daemon.proc.pid
             daemon.wait_ready()
-            end = time.monotonic() + rng.uniform(*cfg.round_secs)
+            began = time.monotonic()
+            end = began + rng.uniform(*cfg.round_secs)
+            samples = []
             while time.monotonic() < end and daemon.proc.poll() is None:
                 stats = _proc_stats(daemon.proc.pid)
                 if stats:
-                    result.rss_kb.append(stats[0])
-                    result.fds.append(stats[1])
+                    samples.append(stats)
                 time.sleep(0.5)
+            if len(samples) >= 2:
+                result.rounds_resources.append((time.monotonic() - began, samples[1][0], samples[-1][0],
+                                                samples[1][1], samples[-1][1]))
+                result.violations.extend((n, v) for v in _resources(*result.rounds_resources[-1]))
             kill = rng.random() < cfg.kill_prob
             code = daemon.stop(signal.SIGKILL if kill else signal.SIGTERM)
             if code == -signal.SIGKILL:
