@@ -3,10 +3,13 @@ Telegram's pacing, never sends twice, and never holds up trading."""
 
 from __future__ import annotations
 
+import sqlite3
 import time
+from collections import Counter
 
 from bot.telegram.text import split_text
 from engine.store.outbox import OutboxRow, enqueue, pending_count
+from tests.db_helpers import rows
 from tests.telegram_helpers import ADMIN, Desk, command, until
 
 
@@ -186,3 +189,31 @@ def test_the_pacer_keeps_telegrams_per_chat_and_overall_limits():
     assert last - first >= 1.99, "eleven chats at 5 per second overall need two full seconds"
     window = [t for _, t in overall if t - first < 1.0]
     assert len(window) <= 5
+
+
+def test_alerts_of_events_committed_just_before_a_crash_are_queued_at_the_restart(tmp_path, tg):
+    """An event is committed with its state change; its alert is queued just after. A crash in
+    between would lose the alert: the restart compares the interrupted run's events with its
+    queued alerts and queues what is missing, once."""
+    desk = Desk(tmp_path, tg.url)
+    desk.until_position()
+    desk.advance(200)
+    desk._stop.set()  # crash: no clean stop recorded
+    desk._thread.join()
+    desk.telegram.stop()
+    db = tmp_path / "q.sqlite"
+    fills = rows(db, "SELECT id, text FROM outbox WHERE kind = 'fill' ORDER BY id")
+    assert len(fills) >= 2
+    lost = [text for _, text in fills[-2:]]
+    desk.store.close()
+    with sqlite3.connect(db) as con:  # as if the process died before queueing the last two
+        con.execute("DELETE FROM outbox WHERE id >= ?", (fills[-2][0],))
+    sent_before = len(tg.sent)
+    again = Desk(tmp_path, tg.url)
+    try:
+        until(lambda: sum(any(t in m.get("text", "") for t in lost) for m in tg.sent[sent_before:]) >= 2)
+    finally:
+        again.close()
+    queued = [text for (text,) in rows(db, "SELECT text FROM outbox WHERE kind = 'fill' ORDER BY id")]
+    assert [t for t in queued if t in lost] == lost, "each lost alert queued once, in event order"
+    assert Counter(queued) == Counter(text for _, text in fills), "nothing queued twice"

@@ -7,13 +7,14 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from collections import Counter
 
 from bot.alerts import format_event
 from bot.config import ALERT_TYPES, TelegramSettings
 from engine.events import Event
 from engine.live import wall_ms
 from engine.store.base import MetaRow, Store
-from engine.store.outbox import enqueue
+from engine.store.outbox import enqueue, queued_since
 
 log = logging.getLogger("quantd.telegram")
 
@@ -114,6 +115,27 @@ class AlertRouter:
         if kind is None or text is None:
             return
         self.send(kind, text)  # wall clock: a replayed event's time is the candle's, not now
+
+    def catch_up(self, events: list, since_ms: int) -> int:
+        """Queue the alerts of ``events`` (stored events of an interrupted run) that never
+        reached the outbox: a crash between an event's commit and its queueing loses no alert.
+        ``since_ms``: when that run started (its queued rows are compared). Returns how many
+        were queued now."""
+        wanted = Counter()
+        for event in events:
+            kind, text = alert_type(event), format_event(event)
+            if kind is not None and text is not None and self.policy.mode(kind) != "off":
+                wanted[(kind, text)] += 1
+        per_chat = Counter(queued_since(self.store, since_ms))
+        have = Counter()
+        for (kind, text, _chat), n in per_chat.items():
+            have[(kind, text)] = max(have[(kind, text)], n)
+        missing = 0
+        for (kind, text), n in wanted.items():
+            for _ in range(n - have[(kind, text)]):
+                self.send(kind, text)
+                missing += 1
+        return missing
 
     def send(self, kind: str, text: str, now_ms: int | None = None, dedupe_key: str | None = None) -> None:
         """Queue an alert of type ``kind`` unless the operator turned it off."""

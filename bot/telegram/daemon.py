@@ -15,7 +15,7 @@ from bot.telegram.service import TelegramService, check_token
 from bot.telegram.views import daily_text
 from engine.live import LiveEngine, wall_ms
 from engine.store.base import Store
-from engine.store.reports import daily_pnl, unclean_stop, unclean_stops
+from engine.store.reports import daily_pnl, events_after, unclean_run, unclean_stops
 from engine.store.state import status_summary
 from engine.timeframes import iso_utc
 from vault import telegram_token
@@ -61,8 +61,12 @@ class DaemonTelegram:
         self.store = store
         self.policy = AlertPolicy(store, self.settings.alerts)
         self.router = AlertRouter(store, self.settings, self.policy)
-        crashed_run = unclean_stop(store)
-        if crashed_run is not None:
+        crashed = unclean_run(store)
+        if crashed is not None:
+            startup_id, crashed_run = crashed
+            missed = self.router.catch_up(events_after(store, startup_id), crashed_run)
+            if missed:
+                log.warning("telegram: %d alert(s) of the interrupted run were never queued; queued now", missed)
             recent = unclean_stops(store, wall_ms() - 86_400_000)
             loop = f"; {recent} unclean stops in 24 h: a crash loop? see the logs" if recent > 2 else ""
             self.router.send("crash_restart", f"quantd restarted after an unclean stop (the run started at "

@@ -109,3 +109,12 @@ def pending_count(store: Store) -> int:
     """Messages not yet delivered (held repeats included)."""
     with store.read() as s:
         return s.scalar(select(func.count(OutboxRow.id)).where(OutboxRow.sent_ms.is_(None)))
+
+
+def queued_since(store: Store, since_ms: int) -> list[tuple[str, str, int]]:
+    """(kind, text, chat id) of every message queued at or after ``since_ms`` (ms UTC), in
+    queue order; a folded repeat counts as many times as it was raised."""
+    with store.read() as s:
+        rows = s.execute(select(OutboxRow.kind, OutboxRow.text, OutboxRow.chat_id, OutboxRow.count)
+                         .where(OutboxRow.created_ms >= since_ms).order_by(OutboxRow.id)).all()
+    return [(kind, text, chat) for kind, text, chat, count in rows for _ in range(count)]

@@ -110,13 +110,35 @@ def fill_reports(store: Store) -> list[FillReport]:
     return out
 
 
-def unclean_stop(store: Store) -> int | None:
-    """When the previous run started (ms UTC) if it never recorded a clean stop (a crash,
-    SIGKILL, power loss), else None. Call before this run records its own start."""
+def unclean_run(store: Store) -> tuple[int, int] | None:
+    """(event id, ms UTC) of the previous run's ``startup`` event if that run never recorded
+    a clean stop, else None. Call before this run records its own start."""
     with store.read() as s:
         last = s.scalars(select(EventRow).where(EventRow.kind.in_(("startup", "shutdown")))
                          .order_by(EventRow.id.desc()).limit(1)).first()
-        return last.ts_ms if last is not None and last.kind == "startup" else None
+        return (last.id, last.ts_ms) if last is not None and last.kind == "startup" else None
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    """An event read back from the store, with what alert formatting uses: ``kind``,
+    ``ts_ms`` (ms UTC) and ``payload()``."""
+
+    id: int
+    kind: str
+    ts_ms: int
+    data: dict
+
+    def payload(self) -> dict:
+        """The event's fields as stored (JSON values)."""
+        return dict(self.data)
+
+
+def events_after(store: Store, event_id: int) -> list[StoredEvent]:
+    """Every stored event with an id above ``event_id``, oldest first."""
+    with store.read() as s:
+        rows = s.scalars(select(EventRow).where(EventRow.id > event_id).order_by(EventRow.id)).all()
+        return [StoredEvent(r.id, r.kind, r.ts_ms, dict(r.payload)) for r in rows]
 
 
 def unclean_stops(store: Store, since_ms: int) -> int:
