@@ -8,7 +8,9 @@ Each round:
    SIGKILLed (``kill_prob``) or SIGTERMed;
 2. **settle**: faults off, the daemon starts again (recovery and reconciliation run before
    READY) and is stopped with SIGTERM, which must exit 0;
-3. **check**: every invariant of :mod:`tests.chaos.invariants`.
+3. **check**: every invariant of :mod:`tests.chaos.invariants`, including the alerts the fake
+   Telegram received. Telegram goes down at random moments of the chaos runs; the settle run
+   waits until every queued alert is delivered before it stops.
 
 Time runs ``speed`` times faster on the venue: a round of seconds is hours of real 1m candles
 (BTC/USDT and ETH/USDT, April-May 2021, with the real outage of 2021-04-25). Everything random
@@ -29,9 +31,12 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from tests.chaos.invariants import Violation, check
+from tests.chaos.invariants import Violation, check, check_alerts
 from tests.cli_helpers import clean_env, quantd_cmd
+from tests.db_helpers import rows
 from tests.fakes.binance import ChaosPlan, FakeBinance
+from tests.fakes.telegram import FakeTelegram
+from tests.telegram_helpers import ADMIN, TOKEN
 
 MINUTE = 60_000
 ORDER_FAULTS = ("timeout_before", "timeout_after", "drop_before", "drop_after", "http_429", "http_418", "http_503",
@@ -51,6 +56,8 @@ class CampaignConfig:
     """venue ms per wall ms: 1200 makes a wall second 20 minutes of candles."""
     fault_rate: float = 0.06
     kill_prob: float = 0.5
+    telegram_outage_prob: float = 0.08
+    """chance, every half second of a chaos run, that Telegram goes down for 1-4 s."""
     start_row: int = 300
     deadline_s: float | None = None
     """monotonic time after which no new round starts (soak runs are bounded by time)."""
@@ -68,6 +75,9 @@ class CampaignResult:
     orders: int = 0
     fills: int = 0
     faults: dict[str, int] = field(default_factory=dict)
+    telegram_outages: int = 0
+    alerts_delivered: int = 0
+    alert_duplicates: int = 0
     violations: list[tuple[int, Violation]] = field(default_factory=list)
     rounds_resources: list[tuple[float, int, int, int, int]] = field(default_factory=list)
     """Per chaos run: (seconds, first RSS kB, last RSS kB, first open fds, last open fds)."""
@@ -79,7 +89,9 @@ class CampaignResult:
         faults = ", ".join(f"{k} {v}" for k, v in sorted(self.faults.items()))
         return (f"{self.rounds} rounds, {self.simulated_days:.1f} simulated days, {self.orders} orders, "
                 f"{self.fills} fills, {self.kills} SIGKILLs, {self.clean_stops} clean stops, {self.crashes} crashes; "
-                f"faults: {faults or 'none'}; invariant violations: {len(self.violations)}")
+                f"faults: {faults or 'none'}; {self.telegram_outages} Telegram outages, {self.alerts_delivered} "
+                f"alerts delivered ({self.alert_duplicates} repeated after a kill); "
+                f"invariant violations: {len(self.violations)}")
 
 
 def _frame(data_dir: Path, name: str) -> pd.DataFrame:
@@ -88,7 +100,7 @@ def _frame(data_dir: Path, name: str) -> pd.DataFrame:
     return df
 
 
-def _config(workdir: Path, venue_url: str) -> Path:
+def _config(workdir: Path, venue_url: str, telegram_url: str) -> Path:
     cfg = {
         "mode": "live",
         "exchange": {"api_url": venue_url, "api_key": "chaos-key", "secret": "chaos-secret", "poll_secs": 0.2,
@@ -103,10 +115,21 @@ def _config(workdir: Path, venue_url: str) -> Path:
         "store": {"url": f"sqlite:///{workdir / 'chaos.sqlite'}"},
         "vault": {"dir": str(workdir / "vault")},
         "backup": {"every_hours": 0},
+        "telegram": {"token": TOKEN, "admins": [ADMIN], "api_base_url": telegram_url, "dedupe_secs": 0,
+                     "max_per_chat_per_sec": 100, "max_per_sec": 100},
     }
     path = workdir / "chaos.yaml"
     path.write_text(yaml.safe_dump(cfg))
     return path
+
+
+def _wait_outbox_empty(db: Path, proc: subprocess.Popen, timeout: float) -> None:
+    """Wait while the running daemon delivers what Telegram missed during its outages."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end and proc.poll() is None:
+        if rows(db, "SELECT count(*) FROM outbox WHERE sent_ms IS NULL")[0][0] == 0:
+            return
+        time.sleep(0.2)
 
 
 def _proc_stats(pid: int) -> tuple[int, int] | None:
@@ -168,7 +191,8 @@ def run_campaign(cfg: CampaignConfig, data_dir: Path, workdir: Path) -> Campaign
                         {"USDT": "10000"}, speed=cfg.speed)
     venue.fault_sleep_secs = 1.3
     url = venue.start()
-    config = _config(workdir, url)
+    telegram = FakeTelegram(data_dir / "fixtures", TOKEN)
+    config = _config(workdir, url, telegram.start())
     result = CampaignResult()
     plan = ChaosPlan(cfg.seed, cfg.fault_rate, {"POST": ORDER_FAULTS, "DELETE": ORDER_FAULTS, "GET": READ_FAULTS})
     try:
@@ -182,12 +206,18 @@ def run_campaign(cfg: CampaignConfig, data_dir: Path, workdir: Path) -> Campaign
             daemon.wait_ready()
             began = time.monotonic()
             end = began + rng.uniform(*cfg.round_secs)
-            samples = []
+            samples, back_at = [], 0.0
             while time.monotonic() < end and daemon.proc.poll() is None:
                 stats = _proc_stats(daemon.proc.pid)
                 if stats:
                     samples.append(stats)
+                if telegram.down and time.monotonic() >= back_at:
+                    telegram.down = False
+                elif not telegram.down and rng.random() < cfg.telegram_outage_prob:
+                    telegram.down, back_at = True, time.monotonic() + rng.uniform(1.0, 4.0)
+                    result.telegram_outages += 1
                 time.sleep(0.5)
+            telegram.down = False
             if len(samples) >= 2:
                 result.rounds_resources.append((time.monotonic() - began, samples[1][0], samples[-1][0],
                                                 samples[1][1], samples[-1][1]))
@@ -208,15 +238,23 @@ def run_campaign(cfg: CampaignConfig, data_dir: Path, workdir: Path) -> Campaign
             venue.kill_pid = None
             ready = settle.wait_ready()
             time.sleep(0.5)
+            _wait_outbox_empty(workdir / "chaos.sqlite", settle.proc, timeout=30)
             code = settle.stop(signal.SIGTERM)
             if not ready or code != 0:
                 result.crashes += 1
                 result.violations.append((n, Violation("clean_stop", f"settle run {'never got ready' if not ready else ''}"
                                                                      f" exited {code}; see {settle.path.name}")))
-            for v in check(f"sqlite:///{workdir / 'chaos.sqlite'}", venue, 2, MAX_ORDER_NOTIONAL):
+            store_url = f"sqlite:///{workdir / 'chaos.sqlite'}"
+            for v in check(store_url, venue, 2, MAX_ORDER_NOTIONAL):
                 result.violations.append((n, v))
+            alerts, result.alert_duplicates = check_alerts(store_url, telegram.sent, ADMIN, result.kills)
+            result.violations.extend((n, v) for v in alerts)
+            result.violations.extend((n, Violation("telegram_schema", v)) for v in telegram.violations)
+            telegram.violations.clear()
     finally:
         venue.stop()
+        telegram.stop()
+    result.alerts_delivered = sum(1 for m in telegram.sent if m.get("method") == "sendMessage")
     result.simulated_days = (venue.now_ms() - start_ms) / 86_400_000
     result.orders = sum(1 for o in venue.orders.values() if o.client_order_id.startswith("qd-"))
     result.fills = len(venue.trades)

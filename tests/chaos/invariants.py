@@ -13,19 +13,31 @@ Invariants:
 - ``risk_limits``: no buy order's notional exceeded ``max_order_notional``.
 - ``candles_once``: no candle close has more equity snapshots than there are markets (a candle
   processed twice after a restart would add one).
+
+And between the store and what the (fake) Telegram received (:func:`check_alerts`):
+- ``alerts_queued``: every fill, rejection, breaker trip and stale-data episode (start and end)
+  in the store has exactly one alert in the outbox;
+- ``alerts_delivered``: every queued alert reached the chat;
+- ``alerts_once``: none reached it twice (a SIGKILL between a send and its commit may repeat
+  one: allowed only when the campaign killed the daemon, and counted);
+- ``alerts_in_order``: the chat got them in the order they were queued.
 """
 
 from __future__ import annotations
 
+import html
 from collections import Counter
 from dataclasses import dataclass
 from decimal import Decimal
 
 from sqlalchemy import func, select
 
+from bot.telegram.alerting import alert_type
 from engine.models import OrderStatus
 from engine.store import load_state, open_store
 from engine.store.ledger import EquitySnapshotRow
+from engine.store.outbox import OutboxRow
+from engine.store.reports import events_after
 
 PREFIX = "qd-"
 
@@ -108,3 +120,49 @@ def check(store_url: str, venue, markets: int, max_order_notional: Decimal | Non
     for ts_ms, n in per_close:
         out.append(Violation("candles_once", f"{n} equity snapshots at close {ts_ms} for {markets} market(s)"))
     return out
+
+
+ALERTED = ("fill", "rejection", "breaker_tripped", "stale_data", "stale_data_recovered")
+
+
+def check_alerts(store_url: str, sent: list[dict], chat_id: int, kills: int) -> tuple[list[Violation], int]:
+    """The alert invariants of the module docstring for ``chat_id``; returns (violations,
+    duplicates seen). ``sent``: the fake Telegram's record of successful sends."""
+    store = open_store(store_url, create=False)
+    try:
+        wanted = Counter(alert_type(e) for e in events_after(store, 0))
+        with store.read() as s:
+            queued = s.execute(select(OutboxRow.id, OutboxRow.kind, OutboxRow.text, OutboxRow.sent_ms)
+                               .where(OutboxRow.chat_id == chat_id).order_by(OutboxRow.id)).all()
+    finally:
+        store.close()
+    out: list[Violation] = []
+    per_kind = Counter(kind for _, kind, _, _ in queued)
+    for kind in ALERTED:
+        if per_kind[kind] != wanted[kind]:
+            out.append(Violation("alerts_queued", f"{wanted[kind]} {kind} event(s) in the store, "
+                                                  f"{per_kind[kind]} queued alert(s)"))
+    bodies = [m["text"].split("\n", 1)[-1] for m in sent
+              if m.get("method") == "sendMessage" and m.get("chat_id") == chat_id and "reply_parameters" not in m]
+    positions: dict[str, list[int]] = {}
+    for i, body in enumerate(bodies):
+        positions.setdefault(body, []).append(i)
+    duplicates, last = 0, -1
+    seen: Counter = Counter()
+    for row_id, kind, text, sent_ms in queued:
+        body = html.escape(text, quote=False)
+        at = positions.get(body, [])
+        seen[body] += 1
+        if sent_ms is None or not at:
+            out.append(Violation("alerts_delivered", f"{kind} alert {row_id} never reached the chat: {text[:80]}"))
+            continue
+        mine = at[min(seen[body], len(at)) - 1]  # the n-th identical alert is the n-th identical message
+        extra = len(at) - sum(1 for _, _, t, _ in queued if html.escape(t, quote=False) == body)
+        if extra > 0 and seen[body] == 1:
+            duplicates += extra
+            if not kills:
+                out.append(Violation("alerts_once", f"{kind} alert {row_id} reached the chat {extra + 1} times"))
+        if mine < last:
+            out.append(Violation("alerts_in_order", f"{kind} alert {row_id} arrived before an earlier one"))
+        last = max(last, mine)
+    return out, duplicates
