@@ -3,9 +3,10 @@ with random faults, killed or stopped at seeded random points, restarted, and ch
 
 Each round:
 1. **chaos**: faults on at ``fault_rate`` (timeouts before and after acting, dropped
-   connections, 429/418 with Retry-After, 503, -1007, -1021, maintenance, SIGKILL around an
-   order, duplicated fill reports); the daemon trades two markets for a random while, then is
-   SIGKILLed (``kill_prob``) or SIGTERMed;
+   connections, 429/418 with Retry-After, 503, -1007, -1021, maintenance answers and
+   maintenance windows of seconds, SIGKILL around an order, duplicated fill reports, market
+   orders filled in several trades or only minutes later); the daemon trades two markets for
+   a random while, then is SIGKILLed (``kill_prob``) or SIGTERMed;
 2. **settle**: faults off, the daemon starts again (recovery and reconciliation run before
    READY) and is stopped with SIGTERM, which must exit 0;
 3. **check**: every invariant of :mod:`tests.chaos.invariants`, including the alerts the fake
@@ -194,7 +195,8 @@ def run_campaign(cfg: CampaignConfig, data_dir: Path, workdir: Path) -> Campaign
     telegram = FakeTelegram(data_dir / "fixtures", TOKEN)
     config = _config(workdir, url, telegram.start())
     result = CampaignResult()
-    plan = ChaosPlan(cfg.seed, cfg.fault_rate, {"POST": ORDER_FAULTS, "DELETE": ORDER_FAULTS, "GET": READ_FAULTS})
+    plan = ChaosPlan(cfg.seed, cfg.fault_rate, {"POST": ORDER_FAULTS, "DELETE": ORDER_FAULTS, "GET": READ_FAULTS},
+                     split_prob=0.2, delay_prob=0.15, window_prob=cfg.fault_rate / 40)
     try:
         for n in range(1, cfg.rounds + 1):
             if cfg.deadline_s is not None and time.monotonic() > cfg.deadline_s:

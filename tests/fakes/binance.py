@@ -52,26 +52,44 @@ FAULTS = {
 """Injectable faults and what each does."""
 
 ACT_FIRST = {"timeout_after", "drop_after", "unknown_1007", "kill_after"}
-REFUSE = {"http_429", "http_418", "maintenance", "timestamp_1021"}
+REFUSE = {"http_429", "http_418", "maintenance", "maintenance_window", "timestamp_1021"}
 """Faults that refuse an order or cancel without acting (a GET still reads, harmlessly)."""
 
 
 @dataclass
 class ChaosPlan:
     """Random faults at a seeded rate: each request draws one fault with probability ``rate``
-    from the kinds allowed for its method (a failure replays exactly with the same seed)."""
+    from the kinds allowed for its method (a failure replays exactly with the same seed).
+
+    Besides single faults: a market order is filled in several trades with probability
+    ``split_prob`` (partial fills in one answer), or answered ``NEW`` and filled only
+    ``delay_ms`` of venue time later with probability ``delay_prob`` (a delayed fill); and with
+    probability ``window_prob`` per request a maintenance window of ``window_secs`` (wall)
+    begins, in which every request answers 503 maintenance."""
 
     seed: int
     rate: float
     kinds: dict[str, tuple[str, ...]]
     """method ("GET", "POST", "DELETE") -> fault kinds to draw from."""
+    split_prob: float = 0.0
+    delay_prob: float = 0.0
+    delay_ms: tuple[int, int] = (60_000, 600_000)
+    window_prob: float = 0.0
+    window_secs: tuple[float, float] = (1.0, 4.0)
 
     def __post_init__(self) -> None:
         import random
 
         self.rng = random.Random(self.seed)
+        self.window_until = 0.0
 
     def draw(self, method: str) -> str | None:
+        now = time.monotonic()
+        if now < self.window_until:
+            return "maintenance_window"
+        if self.window_prob and self.rng.random() < self.window_prob:
+            self.window_until = now + self.rng.uniform(*self.window_secs)
+            return "maintenance_window"
         kinds = self.kinds.get(method, ())
         if kinds and self.rng.random() < self.rate:
             return self.rng.choice(kinds)
@@ -109,6 +127,10 @@ class VenueOrder:
     update_ms: int = 0
     fills: list = field(default_factory=list)
     stop_price: Decimal = Decimal(0)
+    hold_price: Decimal = Decimal(0)
+    """A delayed market order: the price it will fill at (funds held meanwhile)."""
+    due_ms: int = 0
+    """A delayed market order: venue time its fill lands."""
 
     def wire(self) -> dict:
         """The GET /api/v3/order shape."""
@@ -293,7 +315,18 @@ class FakeBinance:
                            price if otype != "MARKET" else Decimal(0), now,
                            quote_qty=_dec(p.get("quoteOrderQty", 0)), stop_price=stop)
         self.orders[order.order_id] = order
-        if otype == "MARKET":
+        plan = self.chaos
+        if otype == "MARKET" and plan is not None and plan.delay_prob and plan.rng.random() < plan.delay_prob:
+            order.hold_price, order.due_ms = price, now + plan.rng.randint(*plan.delay_ms)  # a delayed fill
+            self.free[need_asset] -= need
+            self.locked[need_asset] = self.locked.get(need_asset, Decimal(0)) + need
+            self.injected["delayed_fill"] = self.injected.get("delayed_fill", 0) + 1
+        elif otype == "MARKET" and plan is not None and plan.split_prob and plan.rng.random() < plan.split_prob:
+            first = (qty * _dec(plan.rng.uniform(0.2, 0.8))).quantize(step, rounding=ROUND_DOWN)
+            for part in (first, qty - first) if 0 < first < qty else (qty,):
+                self._execute(order, part, price)  # partial fills: several trades in one answer
+            self.injected["split_fill"] = self.injected.get("split_fill", 0) + 1
+        elif otype == "MARKET":
             self._execute(order, qty, price)
         else:
             self.free[need_asset] -= need
@@ -384,13 +417,17 @@ class FakeBinance:
 
     def _release(self, order: VenueOrder) -> None:
         base, quote = self.assets[order.symbol]
-        asset, amount = (quote, (order.orig_qty - order.executed_qty) * order.price) if order.side == "BUY" \
+        price = order.price or order.hold_price
+        asset, amount = (quote, (order.orig_qty - order.executed_qty) * price) if order.side == "BUY" \
             else (base, order.orig_qty - order.executed_qty)
         self.locked[asset] -= amount
         self.free[asset] = self.free.get(asset, Decimal(0)) + amount
 
     def _match_resting(self) -> None:
         for order in self.orders.values():
+            if order.type == "MARKET" and order.status == "NEW" and order.due_ms and order.due_ms <= self.now_ms():
+                self._execute(order, order.orig_qty, order.hold_price, from_locked=True)  # the delayed fill lands
+                continue
             if order.type != "LIMIT" or order.status not in ("NEW", "PARTIALLY_FILLED"):
                 continue
             candle = self.forming(order.symbol)
@@ -444,7 +481,7 @@ class FakeBinance:
             def _refuse(self, fault: str) -> None:
                 if fault in ("http_429", "http_418"):
                     status, body = int(fault[-3:]), {"code": -1003, "msg": "Too many requests queued."}
-                elif fault == "maintenance":
+                elif fault in ("maintenance", "maintenance_window"):
                     status, body = 503, {"code": 1, "msg": "System is under maintenance."}
                 else:
                     err = venue.error(-1021, "outside of the recvWindow")
