@@ -45,6 +45,8 @@ class JsonFormatter(logging.Formatter):
                 line[key] = value
         if record.exc_info:
             line["exc"] = self.formatException(record.exc_info)
+        elif record.exc_text:  # already formatted (and redacted) by a filter
+            line["exc"] = record.exc_text
         return json.dumps(line, ensure_ascii=False, default=str)
 
 

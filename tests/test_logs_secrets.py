@@ -62,3 +62,27 @@ def test_live_run_logs_json_lines_and_no_secret_reaches_any_artefact(data_dir, t
                          (TOKEN.split(":")[1], "bot token's secret half")):
         leaks = [name for name, text in artefacts.items() if secret in text]
         assert not leaks, f"the {what} appears in {leaks}"
+
+
+def test_a_secret_inside_an_exception_is_redacted_from_message_and_traceback(capsys):
+    """Libraries quote URLs and requests in their errors; a logged exception must not carry
+    the key out (bot/logs.py redact)."""
+    import logging
+
+    from bot import logs
+
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    logs.configure("INFO", "json")
+    logs.redact(API_KEY, "<api key>")
+    try:
+        raise RuntimeError(f"GET https://api.binance.com/api/v3/account?apiKey={API_KEY} failed")
+    except RuntimeError:
+        logging.getLogger("quantd.test").exception("request failed for %s", API_KEY)
+    finally:
+        root.handlers[:] = saved[0]  # give pytest its capture handlers back
+        root.setLevel(saved[1])
+    err = capsys.readouterr().err
+    line = json.loads(err.strip().splitlines()[-1])
+    assert API_KEY not in err
+    assert line["msg"] == "request failed for <api key>" and "apiKey=<api key> failed" in line["exc"]
