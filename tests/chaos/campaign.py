@@ -10,8 +10,8 @@ Each round:
 2. **settle**: faults off, the daemon starts again (recovery and reconciliation run before
    READY) and is stopped with SIGTERM, which must exit 0;
 3. **check**: every invariant of :mod:`tests.chaos.invariants`, including the alerts the fake
-   Telegram received. Telegram goes down at random moments of the chaos runs; the settle run
-   waits until every queued alert is delivered before it stops.
+   Telegram received. Telegram goes down or rate-limits at random moments of the chaos runs;
+   the settle run waits until every queued alert is delivered before it stops.
 
 Time runs ``speed`` times faster on the venue: a round of seconds is hours of real 1m candles
 (BTC/USDT and ETH/USDT, April-May 2021, with the real outage of 2021-04-25). Everything random
@@ -58,7 +58,8 @@ class CampaignConfig:
     fault_rate: float = 0.06
     kill_prob: float = 0.5
     telegram_outage_prob: float = 0.08
-    """chance, every half second of a chaos run, that Telegram goes down for 1-4 s."""
+    """chance, every half second of a chaos run, that Telegram goes down for 1-4 s or answers
+    the next 1-3 sends with 429 ``retry_after``."""
     start_row: int = 300
     deadline_s: float | None = None
     """monotonic time after which no new round starts (soak runs are bounded by time)."""
@@ -216,7 +217,10 @@ def run_campaign(cfg: CampaignConfig, data_dir: Path, workdir: Path) -> Campaign
                 if telegram.down and time.monotonic() >= back_at:
                     telegram.down = False
                 elif not telegram.down and rng.random() < cfg.telegram_outage_prob:
-                    telegram.down, back_at = True, time.monotonic() + rng.uniform(1.0, 4.0)
+                    if rng.random() < 0.5:
+                        telegram.down, back_at = True, time.monotonic() + rng.uniform(1.0, 4.0)
+                    else:  # flood control instead: the next sends answer 429 with retry_after
+                        telegram.retry_after.extend([1] * rng.randint(1, 3))
                     result.telegram_outages += 1
                 time.sleep(0.5)
             telegram.down = False
