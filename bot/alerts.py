@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 
 from engine.events import Event
 
 log = logging.getLogger("quantd.alerts")
+CENT = Decimal("0.01")
 
 
 def format_event(event: Event) -> str | None:
@@ -17,8 +18,8 @@ def format_event(event: Event) -> str | None:
         qty, price, fee = Decimal(p["qty"]), Decimal(p["price"]), Decimal(p["fee"])
         base, quote = p["symbol"].split("/")
         fee_asset = p.get("fee_asset") or quote
-        return (f"FILL {p['side'].upper()} {qty.normalize():f} {base} @ {price:,.2f} {quote} "
-                f"(notional {qty * price:,.2f}, fee {fee.normalize():f} {fee_asset}) order {p['client_order_id']} "
+        return (f"FILL {p['side'].upper()} {qty.normalize():f} {base} @ {_cents(price)} {quote} "
+                f"(notional {_cents(qty * price)}, fee {fee.normalize():f} {fee_asset}) order {p['client_order_id']} "
                 f"{p['status']}")
     if event.kind == "rejection":
         return f"REJECTED {p['side']} {p['symbol']} order {p['client_order_id']}: {p['reason']}"
@@ -48,6 +49,13 @@ def format_event(event: Event) -> str | None:
     if event.kind == "shutdown":
         return f"quantd stopped: {p['reason']}"
     return None
+
+
+def _cents(x: Decimal) -> str:
+    """``x`` to 2 decimals, half-even, with thousands separators. The rounding is explicit: the
+    same event must give the same text in any thread, whatever its decimal context (the
+    restart compares texts to find alerts an interrupted run never queued)."""
+    return f"{x.quantize(CENT, rounding=ROUND_HALF_EVEN):,f}"
 
 
 def log_alert(event: Event) -> None:

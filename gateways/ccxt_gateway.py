@@ -21,7 +21,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Context, Decimal, localcontext, setcontext
 
 import ccxt
 import ccxt.async_support as ccxt_async
@@ -106,7 +106,8 @@ class CcxtGateway:
 
     def _run(self, coro):
         started = time.monotonic()
-        result = asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout=self.call_timeout_secs)
+        result = asyncio.run_coroutine_threadsafe(_own_decimal_context(coro), self._loop).result(
+            timeout=self.call_timeout_secs)
         self.last_latency_ms = (time.monotonic() - started) * 1000  # of the last call that answered (/health)
         return result
 
@@ -169,6 +170,12 @@ class CcxtGateway:
         return self._update(order, result, result.get("trades") or [])
 
     def _order_args(self, order: Order) -> tuple:
+        # ccxt's decimal_to_precision sets the calling thread's decimal context to ROUND_HALF_UP
+        # with an Underflow trap, for good; keep that out of the engine thread's money maths
+        with localcontext():
+            return self._precise_order_args(order)
+
+    def _precise_order_args(self, order: Order) -> tuple:
         symbol, ex = order.symbol, self.exchange
         params: dict = {"clientOrderId": order.client_order_id}
         price = None
@@ -322,3 +329,11 @@ def _venue_text(exc: Exception) -> str:
 
 
 __all__ = ["CcxtGateway", "VenueOrder", "VenueUnavailable"]
+
+
+async def _own_decimal_context(coro):
+    """Await ``coro`` with a decimal context of its own. The task inherits the caller's
+    contextvars, so it would share the caller's decimal Context object, and ccxt's
+    decimal_to_precision mutates that object in place (ROUND_HALF_UP, an Underflow trap)."""
+    setcontext(Context())
+    return await coro

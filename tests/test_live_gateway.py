@@ -314,3 +314,21 @@ def test_market_sell_below_min_notional_is_rejected_locally_at_the_last_close(de
                            qty=Decimal("0.0001"))  # about 5.6 USDT at 2021-04 prices
     assert sell.status is OrderStatus.REJECTED and "below the market's minimum" in sell.reason
     assert len([r for r in venue.requests if r[:2] == ("POST", "/api/v3/order")]) == 1, "only the buy was sent"
+
+
+def test_sending_orders_leaves_the_callers_decimal_context_alone(desk, venue):
+    """ccxt's amount/price_to_precision set the calling thread's context to ROUND_HALF_UP with
+    an Underflow trap; the engine thread's money maths (and alert texts) must not change with
+    it. Found by the chaos campaign: the same fill gave 'notional 199.51' in the engine thread
+    and '199.50' elsewhere."""
+    import decimal
+
+    from engine.models import OrderType, Side
+
+    with decimal.localcontext() as ctx:  # this test's own thread context, restored after
+        ctx.rounding, ctx.traps[decimal.Underflow] = decimal.ROUND_HALF_EVEN, False
+        desk.submit_buy("100")
+        desk.oms.submit(strategy="t", symbol="BTC/USDT", side=Side.SELL, signal_ts_ms=2, now_ms=2,
+                        qty=Decimal("0.001"), order_type=OrderType.LIMIT, price=Decimal("99999.991"))
+        assert decimal.getcontext().rounding == decimal.ROUND_HALF_EVEN
+        assert not decimal.getcontext().traps[decimal.Underflow]
