@@ -67,3 +67,15 @@ def real_lines(path: Path, n: int) -> list[str]:
     """The header and the first ``n`` data lines of a real gzip CSV, unchanged."""
     with gzip.open(path, "rt") as fh:
         return [next(fh).rstrip("\n") for _ in range(n + 1)]
+
+
+@pytest.fixture
+def desk(tmp_path, tg):
+    """A paper daemon on the bundled real candles with its Telegram bot on ``tg``, holding a
+    position (modules that need another desk define their own)."""
+    from tests.telegram_helpers import Desk
+
+    d = Desk(tmp_path, tg.url)
+    d.until_position()
+    yield d
+    d.close()

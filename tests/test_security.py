@@ -12,7 +12,7 @@ import pytest
 from bot.telegram.commands import COMMANDS, BotCommands
 from engine.errors import VaultError
 from tests.db_helpers import rows
-from tests.telegram_helpers import ADMIN, STRANGER, VIEWER, Desk, command, until
+from tests.telegram_helpers import ADMIN, STRANGER, VIEWER, command, until
 from vault import exchange_credentials, telegram_token
 
 STATE_CHANGING = {"pause", "resume", "flatten", "cancel"}
@@ -33,14 +33,6 @@ def test_every_handler_is_a_declared_command_and_state_changing_ones_are_admin_o
     queues = {name for name in handlers if "_operator(" in inspect.getsource(getattr(BotCommands, f"cmd_{name}"))
               or "_confirm(" in inspect.getsource(getattr(BotCommands, f"cmd_{name}"))}
     assert queues <= admin_only, f"handlers that change state without the admin role: {queues - admin_only}"
-
-
-@pytest.fixture
-def desk(tmp_path, tg):
-    d = Desk(tmp_path, tg.url)
-    d.until_position()
-    yield d
-    d.close()
 
 
 def test_viewers_and_strangers_change_nothing_whatever_they_send(desk, tg, data_dir, tmp_path):

@@ -13,14 +13,6 @@ import bot.telegram.commands as bot_commands
 from tests.telegram_helpers import ADMIN, STRANGER, TOKEN, VIEWER, Desk, button_press, command, until
 
 
-@pytest.fixture
-def desk(tmp_path, tg):
-    d = Desk(tmp_path, tg.url)
-    d.until_position()
-    yield d
-    d.close()
-
-
 def _replies(tg, update: dict, at_least: int = 1) -> list[dict]:
     """The bot's replies to ``update`` (messages quoting it), waiting for ``at_least``."""
     msg_id = update["message"]["message_id"]
