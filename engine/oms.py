@@ -42,6 +42,7 @@ from engine.ports import ExchangeGateway, Journal
 log = logging.getLogger(__name__)
 
 S = OrderStatus
+_TERMINAL = frozenset({S.FILLED, S.CANCELED, S.REJECTED, S.EXPIRED})
 _ALLOWED: dict[OrderStatus, set[OrderStatus]] = {
     S.NEW: {S.OPEN, S.PARTIALLY_FILLED, S.FILLED, S.REJECTED, S.CANCELED, S.EXPIRED},
     S.OPEN: {S.PARTIALLY_FILLED, S.FILLED, S.CANCELED, S.EXPIRED},
@@ -79,6 +80,9 @@ class OrderManager:
         self.portfolio = portfolio
         self.id_prefix = id_prefix
         self.orders: dict[str, Order] = {}
+        self._working: dict[str, Order] = {}
+        """Orders not yet terminal when last looked at; statuses only move towards terminal,
+        so :meth:`open_orders` drops the ones that got there since (O(working), not O(all))."""
         self._by_intent: dict[str, Order] = {}
         self._seen_trades: set[str] = set()
         self._seq = 0
@@ -90,9 +94,12 @@ class OrderManager:
             self._seq = max(self._seq, _seq_of(order.client_order_id))
 
     def open_orders(self, symbol: str | None = None) -> list[Order]:
-        """Orders not yet terminal, optionally for one symbol."""
-        return [o for o in self.orders.values()
-                if not o.status.is_terminal and (symbol is None or o.symbol == symbol)]
+        """Orders not yet terminal, optionally for one symbol, in the order they were created."""
+        working = self._working
+        done = [cid for cid, o in working.items() if o.status in _TERMINAL]
+        for cid in done:
+            del working[cid]
+        return [o for o in working.values() if symbol is None or o.symbol == symbol]
 
     def cancel_entries(self, reason: str, now_ms: int) -> None:
         """Cancel every working buy order, of every symbol and strategy (adopted external
@@ -285,6 +292,8 @@ class OrderManager:
 
     def _track(self, order: Order) -> None:
         self.orders[order.client_order_id] = order
+        if order.status not in _TERMINAL:
+            self._working[order.client_order_id] = order
         self._by_intent[intent_key(order.strategy, order.symbol, order.side, order.signal_ts_ms)] = order
 
     def take_events(self) -> list[Event]:
