@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from engine.backtest.engine import BacktestConfig, BacktestResult, run_backtest
 from engine.backtest.trades import write_trades_csv
+from engine.backtest.vectorized import VectorizedResult, run_vectorized
 from engine.data import load_ohlcv
 from engine.data.ohlcv import symbol_timeframe_from_name
 from engine.errors import ConfigError
@@ -42,6 +43,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="risk limit, repeatable, e.g. max_drawdown_pct=20 (keys as in the config's risk section)")
     p.add_argument("--trades-out", default=None, help="write the trade list to this CSV file")
     p.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
+    p.add_argument("--vectorized", action="store_true",
+                   help="array-at-a-time run for strategies with signals(df): same fills, no risk manager")
     p.set_defaults(func=main)
 
 
@@ -112,7 +115,7 @@ def main(args: argparse.Namespace) -> int:
         limits=parse_limits(args.risk))
     if config.fee_rate >= 1:
         raise ConfigError(f"--fee {args.fee!r}: a fraction of notional below 1 (0.001 = 0.1%)")
-    result = run_backtest(df, strategy, config)
+    result = run_vectorized(df, strategy, config) if args.vectorized else run_backtest(df, strategy, config)
     if args.trades_out:
         write_trades_csv(result.trades, args.trades_out)
     if args.json:
@@ -127,7 +130,7 @@ def main(args: argparse.Namespace) -> int:
     return 0
 
 
-def format_table(result: BacktestResult) -> str:
+def format_table(result: "BacktestResult | VectorizedResult") -> str:
     """A readable two-column table of the metrics."""
     m = result.metrics
     cfg = result.config

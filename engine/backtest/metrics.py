@@ -84,6 +84,15 @@ def compute_metrics(equity: np.ndarray, initial_cash: float, trades: list[Trade]
         in_position: bool per candle, True when a position was held at its close.
         first_ts_ms, last_ts_ms: open times of the first and last candle; tf_ms: candle length.
     """
+    pnls = np.array([float(t.pnl) for t in trades], dtype=float)
+    fees = float(sum((t.fees for t in trades), start=0))
+    return metrics_from_arrays(equity, initial_cash, pnls, fees, in_position, first_ts_ms, last_ts_ms, tf_ms)
+
+
+def metrics_from_arrays(equity: np.ndarray, initial_cash: float, pnls: np.ndarray, fees_paid: float,
+                        in_position: np.ndarray, first_ts_ms: int, last_ts_ms: int, tf_ms: int) -> Metrics:
+    """:func:`compute_metrics` from columns: ``pnls`` is each round trip's net pnl (quote),
+    ``fees_paid`` the total fee (quote); the other arguments as there."""
     curve = np.concatenate(([initial_cash], equity))
     returns = curve[1:] / curve[:-1] - 1.0
     n_per_year = MS_PER_YEAR / tf_ms
@@ -91,11 +100,10 @@ def compute_metrics(equity: np.ndarray, initial_cash: float, trades: list[Trade]
     years = (last_ts_ms - first_ts_ms + tf_ms) / MS_PER_YEAR
     cagr = (final / initial_cash) ** (1.0 / years) - 1.0 if years > 0 and final > 0 else -1.0
     mdd = max_drawdown(curve)
-    pnls = [float(t.pnl) for t in trades]
-    wins = sum(p for p in pnls if p > 0)
-    losses = -sum(p for p in pnls if p < 0)
+    wins = float(pnls[pnls > 0].sum())
+    losses = -float(pnls[pnls < 0].sum())
     return Metrics(
-        n_trades=len(trades),
+        n_trades=int(pnls.size),
         final_equity=final,
         total_return_pct=(final / initial_cash - 1.0) * 100.0,
         cagr_pct=cagr * 100.0,
@@ -103,8 +111,8 @@ def compute_metrics(equity: np.ndarray, initial_cash: float, trades: list[Trade]
         sharpe=sharpe_ratio(returns, n_per_year),
         sortino=sortino_ratio(returns, n_per_year),
         calmar=(cagr / mdd) if mdd > 0 else None,
-        win_rate=(100.0 * sum(1 for p in pnls if p > 0) / len(pnls)) if pnls else 0.0,
+        win_rate=(100.0 * int((pnls > 0).sum()) / pnls.size) if pnls.size else 0.0,
         profit_factor=(wins / losses) if losses > 0 else None,
         exposure_pct=100.0 * float(np.mean(in_position)) if in_position.size else 0.0,
-        fees_paid=float(sum((t.fees for t in trades), start=0)),
+        fees_paid=fees_paid,
     )

@@ -21,12 +21,16 @@ bot validate them the same way. Write a strategy like this::
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from engine.errors import StrategyError
 from engine.models import Candle, Signal
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
 
 
 class StrategyParams(BaseModel):
@@ -88,6 +92,22 @@ class Strategy:
     def on_candle(self, candle: Candle, ctx: StrategyContext) -> Signal | None:
         """Called once per closed candle, in time order; return a signal or None."""
         raise NotImplementedError
+
+    def signals(self, df: "pd.DataFrame") -> "np.ndarray":
+        """Optional vectorised form of :meth:`on_candle` for ``quantd backtest --vectorized``.
+
+        Args:
+            df: all candles (columns timestamp, open, high, low, close, volume; sorted).
+
+        Returns:
+            int8 array of ``len(df)``: +1 where ``on_candle`` would return BUY at that
+            candle's close, -1 for SELL, 0 for None; it must agree with ``on_candle`` on every
+            candle (``tests/test_vectorized.py`` checks the built-ins on real data).
+
+        Raises:
+            NotImplementedError: the strategy has no vectorised form (the default).
+        """
+        raise NotImplementedError(f"{self.name} has no vectorised signals")
 
     def describe(self) -> str:
         """``name(k=v, ...)`` for logs and reports."""

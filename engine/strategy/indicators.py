@@ -10,6 +10,9 @@ from __future__ import annotations
 import math
 from collections import deque
 
+import numpy as np
+import pandas as pd
+
 
 class SMA:
     """Simple moving average of the last ``period`` values.
@@ -33,6 +36,27 @@ class SMA:
         if len(self._window) < self.period:
             return None
         return math.fsum(self._window) / self.period
+
+
+def sma(values: np.ndarray, period: int) -> np.ndarray:
+    """Vectorised :class:`SMA`: the mean of each window of ``period`` values, NaN before.
+
+    Uses pandas' rolling mean (a compensated running sum), which equals :class:`SMA`'s exactly
+    rounded window sum to about 1e-12 relative on price data; where a decision depends on
+    a difference smaller than that, use :func:`sma_exact` for those candles.
+
+    Raises:
+        ValueError: ``period < 1``.
+    """
+    if period < 1:
+        raise ValueError("SMA period must be >= 1")
+    return pd.Series(values, copy=False).rolling(period).mean().to_numpy()
+
+
+def sma_exact(values: np.ndarray, period: int, at: np.ndarray) -> np.ndarray:
+    """:class:`SMA`'s own value (``fsum`` of the window / period) at the indices ``at``
+    (each ``>= period - 1``): the same float the incremental form returns."""
+    return np.array([math.fsum(values[i - period + 1:i + 1].tolist()) / period for i in at.tolist()])
 
 
 class RSI:
