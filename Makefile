@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test backtest audit soak clean
+.PHONY: run test backtest audit soak bench clean
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,11 @@ audit: $(BIN)/.installed
 # The long chaos campaign (tests/chaos/): HOURS=1 SEED=7 make soak
 soak: $(BIN)/.installed
 	$(BIN)/python -m bench.soak --hours $(or $(HOURS),0.5) --seed $(or $(SEED),7)
+
+# Speed against backtrader and vectorbt (installs the [bench] extra); writes bench/RESULTS.md
+bench: $(BIN)/.installed
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	$(BIN)/python -m bench
 
 clean:
 	rm -rf $(VENV) var build *.egg-info

@@ -1,0 +1,213 @@
+"""``python -m bench``: quantd's backtesters against backtrader, vectorbt and a bare loop.
+
+Every engine runs the same SMA-crossover rules (:mod:`bench.engines`) on the same data
+(:mod:`bench.series`): the real BTC/USDT 1m file (42,915 candles) and 10k/100k/1M-candle
+series chained from real candles. Each measurement runs in its own process
+(:mod:`bench.worker`). The bench first checks that every engine produced the same trades as
+quantd's event-driven engine (entry and exit candle, prices to 1e-9) and stops with exit 1
+if not; then it prints the table (median of the runs, candles/s, ratios to each peer, peak
+memory) and writes it to ``bench/RESULTS.md``. Timings drift between machines and runs:
+read the ratios, which are measured in the same run.
+
+``--quick`` is the test suite's smoke run: 3,000 candles, one run each, peers only when
+installed, nothing written unless ``--out`` is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from bench.engines import ENGINES, PEERS
+
+HERE = Path(__file__).resolve().parent
+REPO_ROOT = HERE.parent
+QUANTD = ("quantd event-driven", "quantd vectorised")
+TOLERANCE = 1e-9
+PEER_MODULES = {"backtrader": "backtrader", "vectorbt": "vectorbt", "numpy loop": "numpy"}
+
+
+@dataclass
+class Plan:
+    """Which engines run on which dataset, how many times."""
+
+    dataset: str
+    engines: tuple[str, ...]
+    reps: int
+    reps_overrides: dict[str, int]
+
+
+def full_plan() -> list[Plan]:
+    """The published bench: every engine on the real file and on 1M candles; quantd's two
+    engines also on 10k and 100k (cost against length). backtrader runs once on 1M (about
+    80 s a run); everything else is the median of 3."""
+    every = tuple(ENGINES)
+    return [
+        Plan("real", every, 3, {}),
+        Plan("synth-10000", QUANTD, 3, {}),
+        Plan("synth-100000", QUANTD, 3, {}),
+        Plan("synth-1000000", every, 3, {"backtrader": 1}),
+    ]
+
+
+def quick_plan() -> list[Plan]:
+    """A smoke run: tiny data, one run, peers only if importable."""
+    engines = tuple(e for e in ENGINES if e in QUANTD or importlib.util.find_spec(PEER_MODULES[e]) is not None)
+    return [Plan("synth-3000", engines, 1, {})]
+
+
+def measure(engine: str, dataset: str, reps: int) -> dict:
+    """Run :mod:`bench.worker` in a fresh interpreter and return its JSON.
+
+    Raises:
+        RuntimeError: the worker failed (its stderr included).
+    """
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.run([sys.executable, "-m", "bench.worker", engine, dataset, str(reps)],
+                          capture_output=True, text=True, env=env, cwd=REPO_ROOT)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{engine} on {dataset} failed:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def first_difference(trades: list, reference: list) -> str | None:
+    """Where ``trades`` stops matching ``reference`` (both ``(entry_ms, exit_ms, entry_px,
+    exit_px)`` lists), or None when they are the same."""
+    for k, (a, b) in enumerate(zip(trades, reference)):
+        if a[:2] != b[:2] or any(abs(x - y) > TOLERANCE * abs(y) for x, y in zip(a[2:], b[2:])):
+            return f"trade {k}: {a} vs quantd {b}"
+    if len(trades) != len(reference):
+        return f"{len(trades)} trades vs quantd {len(reference)}"
+    return None
+
+
+def machine_line() -> str:
+    """CPU, cores, OS, Python and library versions of this run."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    versions = []
+    for mod in ("numpy", "pandas", "backtrader", "vectorbt", "numba"):
+        try:
+            from importlib.metadata import version
+
+            versions.append(f"{mod} {version(mod)}")
+        except Exception:  # noqa: BLE001  (not installed)
+            continue
+    return (f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, "
+            f"Python {platform.python_version()}, {', '.join(versions)}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smoke run: 3,000 candles, one run each")
+    parser.add_argument("--out", type=Path, default=None, help="markdown file (default bench/RESULTS.md, "
+                                                               "none with --quick)")
+    args = parser.parse_args(argv)
+    plans = quick_plan() if args.quick else full_plan()
+    if not args.quick:
+        missing = [e for e in PEERS if importlib.util.find_spec(PEER_MODULES[e]) is None]
+        if missing:
+            print(f"peers not installed: {', '.join(missing)}; pip install -e '.[bench]'", file=sys.stderr)
+            return 2
+    out = args.out if args.out or args.quick else HERE / "RESULTS.md"
+    rows: list[dict] = []
+    for plan in plans:
+        reference = None
+        for engine in plan.engines:
+            reps = plan.reps_overrides.get(engine, plan.reps)
+            print(f"  {engine} on {plan.dataset} x{reps} ...", file=sys.stderr, flush=True)
+            row = measure(engine, plan.dataset, reps)
+            if reference is None:
+                reference = row["trades"]
+            problem = first_difference(row["trades"], reference)
+            if problem:
+                print(f"{engine} on {plan.dataset} does not match quantd's trades: {problem}", file=sys.stderr)
+                return 1
+            row["median_s"] = statistics.median(row["secs"])
+            row["bars_per_s"] = row["bars"] / row["median_s"]
+            row["n_trades"] = len(row.pop("trades"))
+            rows.append(row)
+    text = report(rows, quick=args.quick)
+    print(text)
+    if out:
+        out.write_text(text)
+    return 0
+
+
+def report(rows: list[dict], quick: bool = False) -> str:
+    """The markdown table, the target checks and the machine line."""
+    by = {(r["engine"], r["dataset"]): r for r in rows}
+
+    def ratio(engine: str, dataset: str, peer: str) -> str:
+        a, b = by.get((engine, dataset)), by.get((peer, dataset))
+        return f"{a['bars_per_s'] / b['bars_per_s']:.2f}x" if a and b else "-"
+
+    lines = [
+        "# Bench results",
+        "",
+        f"Generated by `python -m bench`{' --quick' if quick else ''} on "
+        f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC.",
+        f"Machine: {machine_line()}.",
+        "",
+        "Same SMA-crossover rules (fast 10, slow 30, next-open fills, 0.1% fee) for every engine;",
+        "every engine's trades were checked equal to quantd's event-driven ones (entry and exit",
+        "candle, prices to 1e-9) before timing counted. Time = median wall clock of the runs",
+        "(strategy and simulation; data loading excluded). Peak RSS = the whole process's.",
+        "",
+        "| engine | data | candles | trades | runs | median s | candles/s | vs backtrader | vs vectorbt "
+        "| vs numpy loop | peak RSS MB |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        e, d = r["engine"], r["dataset"]
+        lines.append(f"| {e} | {d} | {r['bars']:,} | {r['n_trades']:,} | {len(r['secs'])} | {r['median_s']:.4f} "
+                     f"| {r['bars_per_s']:,.0f} | {ratio(e, d, 'backtrader')} | {ratio(e, d, 'vectorbt')} "
+                     f"| {ratio(e, d, 'numpy loop')} | {r['peak_rss_mb']:.0f} |")
+    if not quick:
+        lines += ["", "## Targets (issue 7)", ""] + targets(by)
+    return "\n".join(lines) + "\n"
+
+
+def targets(by: dict) -> list[str]:
+    """One line per backtest target: the measured figure and met / not met."""
+    def bps(engine, dataset):
+        return by[(engine, dataset)]["bars_per_s"]
+
+    def verdict(ok: bool) -> str:
+        return "met" if ok else "**not met**"
+
+    ev, vec = "quantd event-driven", "quantd vectorised"
+    out = []
+    for d in ("real", "synth-1000000"):
+        r = bps(ev, d) / bps("backtrader", d)
+        out.append(f"- event-driven >= 20x backtrader on {d}: {r:.1f}x, {verdict(r >= 20)}")
+    for d in ("real", "synth-1000000"):
+        r = bps(vec, d) / bps("vectorbt", d)
+        out.append(f"- vectorised >= 1.0x vectorbt on {d}: {r:.2f}x, {verdict(r >= 1.0)}")
+    for e in (ev, vec):
+        rss = by[(e, "synth-1000000")]["peak_rss_mb"]
+        out.append(f"- {e}, 1M candles, peak RSS < 400 MB: {rss:.0f} MB, {verdict(rss < 400)}")
+        scale = [bps(e, f"synth-{n}") for n in (10_000, 100_000, 1_000_000)]
+        spread = max(scale) / min(scale)
+        out.append(f"- {e}, cost linear in candles: {scale[0]:,.0f} / {scale[1]:,.0f} / {scale[2]:,.0f} "
+                   f"candles/s at 10k / 100k / 1M (max/min {spread:.2f}), {verdict(spread < 1.5)}")
+    return out
+
+
+if __name__ == "__main__":
+    sys.exit(main())
