@@ -155,19 +155,27 @@ class LiveEngine:
         self._beat()
         self.apply_operator_commands()
         done = 0
-        while not self.stop_requested:
-            for lane in self.lanes:
-                if not lane.buffered:
-                    lane.buffered.extend(c for c in lane.market.poll()
-                                         if lane.last_processed_ms is None or c.ts_ms > lane.last_processed_ms)
-            ready = [lane for lane in self.lanes if lane.buffered]
-            if not ready:
-                break
-            lane = min(ready, key=Lane.next_close_ms)  # min() keeps the first of equals: lane order
-            if lane.stale_after_ms is not None:
-                self.check_stale(lane)
-            self._process(lane, lane.buffered.popleft())
-            done += 1
+        group_close = None  # candles of one close time share one commit of their cursors
+        try:
+            while not self.stop_requested:
+                for lane in self.lanes:
+                    if not lane.buffered:
+                        lane.buffered.extend(c for c in lane.market.poll()
+                                             if lane.last_processed_ms is None or c.ts_ms > lane.last_processed_ms)
+                ready = [lane for lane in self.lanes if lane.buffered]
+                if not ready:
+                    break
+                lane = min(ready, key=Lane.next_close_ms)  # min() keeps the first of equals: lane order
+                if lane.next_close_ms() != group_close:
+                    self.journal.end_candle_group()
+                    self.journal.begin_candle_group()
+                    group_close = lane.next_close_ms()
+                if lane.stale_after_ms is not None:
+                    self.check_stale(lane)
+                self._process(lane, lane.buffered.popleft())
+                done += 1
+        finally:
+            self.journal.end_candle_group()
         for lane in self.lanes:
             if lane.stale_after_ms is not None:
                 self.check_stale(lane)

@@ -96,6 +96,8 @@ class OrderManager:
     def open_orders(self, symbol: str | None = None) -> list[Order]:
         """Orders not yet terminal, optionally for one symbol, in the order they were created."""
         working = self._working
+        if not working:
+            return []
         done = [cid for cid, o in working.items() if o.status in _TERMINAL]
         for cid in done:
             del working[cid]
@@ -115,7 +117,7 @@ class OrderManager:
     def submit(self, *, strategy: str, symbol: str, side: Side, signal_ts_ms: int, now_ms: int,
                qty: Decimal | None = None, quote_qty: Decimal | None = None, intent: str = "",
                order_type: OrderType = OrderType.MARKET, price: Decimal | None = None,
-               stop_price: Decimal | None = None) -> Order:
+               stop_price: Decimal | None = None, events: list[Event] | None = None) -> Order:
         """Create (or find) the order for an intent and send it; see the module docstring.
 
         Args:
@@ -124,6 +126,9 @@ class OrderManager:
             intent: human-readable reason kept on the order (the signal).
             order_type, price: a limit order rests at ``price`` (quote per base).
             stop_price: trigger of a stop-limit order (quote per base); live venues only.
+            events: already-published events that belong to this order (the risk decision
+                that approved it), stored in the transaction that creates the order, so the
+                order reaches the venue after one commit, not two.
 
         Returns:
             The order, in whatever status the venue's answer put it.
@@ -131,6 +136,8 @@ class OrderManager:
         key = intent_key(strategy, symbol, side, signal_ts_ms)
         existing = self._by_intent.get(key)
         if existing is not None:
+            if events:
+                self.journal.record_events(events)
             if existing.status is S.NEW:
                 self._resolve_unacknowledged(existing, now_ms)
             return existing
@@ -141,7 +148,7 @@ class OrderManager:
             updated_ts_ms=now_ms, qty=qty, quote_qty=quote_qty, price=price, stop_price=stop_price, intent=intent,
         )
         self._track(order)
-        self.journal.order_created(order, [])
+        self.journal.order_created(order, list(events or []))
         self._send(order, now_ms)
         return order
 
@@ -196,10 +203,13 @@ class OrderManager:
         Unacknowledged orders of ``symbol`` are resolved first. A venue that cannot answer is
         logged and tried again on the next candle."""
         booked: list[Fill] = []
-        for order in self.open_orders(symbol):
-            if order.status is S.NEW:
-                self._resolve_unacknowledged(order, now_ms)
-        working = [o for o in self.open_orders(symbol) if o.status is not S.NEW]
+        working = self.open_orders(symbol)
+        if any(o.status is S.NEW for o in working):
+            for order in working:
+                if order.status is S.NEW:
+                    self._resolve_unacknowledged(order, now_ms)
+            working = self.open_orders(symbol)
+        working = [o for o in working if o.status is not S.NEW]
         try:
             updates = self.gateway.sync(symbol, candle, working)
         except VenueUnavailable as exc:

@@ -72,6 +72,9 @@ class Journal(Protocol):
     def risk_recorded(self, events: list[Event], breaker: CircuitBreaker) -> None:
         """Persist risk decisions and the breaker state they leave behind."""
 
+    def record_events(self, events: list[Event]) -> None:
+        """Persist events that change no other state."""
+
     def protection_changed(self, symbol: str, protection: Protection | None, events: list[Event]) -> None:
         """Persist a position's exit levels (None: cleared)."""
 

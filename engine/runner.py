@@ -168,7 +168,8 @@ class StrategyRunner:
                             candle.ts_ms + self.tf_ms)
         self.risk.view.pending_entries = self.pending_entries()
         decision = self.risk.check(proposal)
-        self.journal.risk_recorded(decision.events, self.risk.breaker)
+        if not decision.approved:  # an approval is stored with the order it creates: one commit
+            self.journal.risk_recorded(decision.events, self.risk.breaker)
         self.oms.pending_events.extend(decision.events)
         return decision
 
@@ -186,7 +187,7 @@ class StrategyRunner:
             return Decision(Signal.BUY, f"rejected: {decision.reason}")
         order = self.oms.submit(strategy=self.strategy.name, symbol=self.symbol, side=Side.BUY,
                                 signal_ts_ms=candle.ts_ms, now_ms=now, quote_qty=decision.notional_quote,
-                                intent=f"{self.strategy.describe()} BUY")
+                                intent=f"{self.strategy.describe()} BUY", events=decision.events)
         return Decision(Signal.BUY, order.status.value, order.client_order_id)
 
     def close_position(self, candle: Candle, now: int, intent: str, key_ts: int | None = None) -> Decision | None:
@@ -208,7 +209,7 @@ class StrategyRunner:
             return Decision(Signal.SELL, f"rejected: {decision.reason}")
         order = self.oms.submit(strategy=self.strategy.name, symbol=self.symbol, side=Side.SELL,
                                 signal_ts_ms=candle.ts_ms if key_ts is None else key_ts, now_ms=now, qty=qty,
-                                intent=intent or f"{self.strategy.describe()} SELL")
+                                intent=intent or f"{self.strategy.describe()} SELL", events=decision.events)
         return Decision(Signal.SELL, order.status.value, order.client_order_id)
 
     def _forced_exit(self, candle: Candle) -> str | None:

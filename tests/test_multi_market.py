@@ -169,7 +169,7 @@ def test_mixed_timeframes_and_start_dates_stay_in_time_order_and_resume(data_dir
 
     engine2, clock2, store2 = _daemon(tmp_path, markets)
     seen2 = _record_order(engine2)
-    _run(engine2, clock2, 60)
+    _run(engine2, clock2, 300)
     engine2.stop("test")
     store2.close()
     first = {}
@@ -288,3 +288,51 @@ def test_live_markets_share_the_account_and_reconcile_per_asset(tmp_path, two_ma
         assert len(venue.orders_by_client_id(order.client_order_id)) == 1
     sides = {(f.symbol, f.side) for f in state.fills}
     assert ("BTC/USDT", Side.BUY) in sides and ("ETH/USDT", Side.BUY) in sides
+
+
+def test_the_markets_of_one_close_time_share_one_cursor_commit_and_a_crash_redoes_them(tmp_path):
+    """Three markets closing together: their cursors and equity snapshots are one commit
+    (the daemon's latency with many markets); a step that dies mid-group leaves the
+    uncommitted candles to be processed again on restart, without a second order."""
+    from sqlalchemy import event
+
+    slow = {"params": {"fast": 30, "slow": 60}}  # no signal in the first 60 candles: only cursor commits
+    three = [{**m, **slow} for m in BTC_ETH] + [
+        {**BTC_ETH[0], **slow, "symbol": "SOL/USDT", "data": str(_sample("BTC_USDT-5m"))}]
+    engine, clock, store = _daemon(tmp_path, three)
+    commits = []
+    event.listen(store.engine, "commit", lambda conn: commits.append(1))
+    _run(engine, clock, 40)
+    assert engine.candles_processed >= 3 * 38 and not engine.oms.orders
+    assert len(commits) == engine.candles_processed // 3, "one commit per close time, not one per market"
+    keys = dict(rows(tmp_path / "q.sqlite", "SELECT key, last_ts_ms FROM candle_cursors"))
+    assert len(set(keys.values())) == 1 and len(keys) == 3
+
+    # die after the first market of the next close time: its cursor was never committed
+    lane0 = engine.lanes[0].runner
+    real_finish = lane0.finish_candle
+    lane0.finish_candle = lambda candle: (real_finish(candle), (_ for _ in ()).throw(KeyboardInterrupt()))[0]
+    clock.t += 1.0
+    with pytest.raises(KeyboardInterrupt):
+        engine.step()
+    store.close()
+    after = dict(rows(tmp_path / "q.sqlite", "SELECT key, last_ts_ms FROM candle_cursors"))
+    assert after["sma_cross|BTC/USDT|5m"] in (keys["sma_cross|BTC/USDT|5m"],
+                                             keys["sma_cross|BTC/USDT|5m"] + 5 * MINUTE), "all or one commit"
+    engine2, clock2, store2 = _daemon(tmp_path, three)
+    _run(engine2, clock2, 300)
+    engine2.stop("test")
+    store2.close()
+    final = dict(rows(tmp_path / "q.sqlite", "SELECT key, last_ts_ms FROM candle_cursors"))
+    assert len(set(final.values())) == 1, "every market caught up to the same close time"
+    intents = rows(tmp_path / "q.sqlite", "SELECT strategy, symbol, side, signal_ts_ms FROM orders")
+    assert len(intents) == len(set(intents)) > 0, "orders after the restart, none twice"
+    approvals = rows(tmp_path / "q.sqlite", "SELECT payload FROM events WHERE kind = 'risk_decision'")
+    approved = [p for (p,) in approvals if '"approve"' in p or '"resize"' in p]
+    assert len(approved) == len(intents), "each order is stored with the risk decision that approved it"
+
+
+def _sample(name: str) -> Path:
+    from gateways import sample_path
+
+    return sample_path(f"{name}.csv.gz")

@@ -69,6 +69,9 @@ class TradeLog:
     def risk_recorded(self, events: list[Event], breaker) -> None:
         self.events.extend(events)
 
+    def record_events(self, events: list[Event]) -> None:
+        self.events.extend(events)
+
     def protection_changed(self, symbol: str, protection, events: list[Event]) -> None:
         self.events.extend(events)
 

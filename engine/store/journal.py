@@ -29,6 +29,25 @@ class SqlJournal:
 
     def __init__(self, store: Store):
         self.store = store
+        self._group: list[tuple] | None = None
+
+    def begin_candle_group(self) -> None:
+        """From now on hold :meth:`candle_processed` writes until :meth:`end_candle_group`,
+        which commits them in one transaction: the daemon groups the candles of one close
+        time (one per market), so N markets cost one commit for their cursors, not N.
+
+        Safe because a candle whose cursor was not committed is processed again after a
+        crash, and processing is idempotent (orders by intent key, fills by trade id)."""
+        self._group = []
+
+    def end_candle_group(self) -> None:
+        """Commit the held cursor and equity-snapshot writes (nothing when none are held)."""
+        group, self._group = self._group, None
+        if not group:
+            return
+        with self.store.transaction() as s:
+            for key, ts_ms, close, close_ms, cash, equity in group:
+                self._write_candle(s, key, ts_ms, close, close_ms, cash, equity)
 
     def order_created(self, order: Order, events: list[Event]) -> None:
         """Insert the order (status new) and its first transition."""
@@ -65,11 +84,20 @@ class SqlJournal:
         """Advance the candle cursor (the candle's open time) and store an equity snapshot at
         its close time (when the marks were taken; markets of different timeframes interleave
         in that order)."""
+        args = (key, candle.ts_ms, Decimal(repr(candle.close)), close_ms, portfolio.cash, Decimal(repr(equity)))
+        if self._group is not None:
+            self._group.append(args)
+            return
         with self.store.transaction() as s:
-            row = s.get(CandleCursorRow, key) or CandleCursorRow(key=key)
-            row.last_ts_ms, row.close = candle.ts_ms, Decimal(repr(candle.close))
-            s.add(row)
-            s.add(EquitySnapshotRow(ts_ms=close_ms, cash=portfolio.cash, equity=Decimal(repr(equity))))
+            self._write_candle(s, *args)
+
+    @staticmethod
+    def _write_candle(s: Session, key: str, ts_ms: int, close: Decimal, close_ms: int, cash: Decimal,
+                      equity: Decimal) -> None:
+        row = s.get(CandleCursorRow, key) or CandleCursorRow(key=key)
+        row.last_ts_ms, row.close = ts_ms, close
+        s.add(row)
+        s.add(EquitySnapshotRow(ts_ms=close_ms, cash=cash, equity=equity))
 
     def risk_recorded(self, events: list[Event], breaker: CircuitBreaker) -> None:
         """Persist risk decisions with the breaker state they leave behind."""
