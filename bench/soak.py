@@ -32,6 +32,9 @@ def main(argv: list[str] | None = None) -> int:
     wall_ms = args.hours * 3_600_000
     speed = min(1200.0, DATA_SPAN_MS / wall_ms)  # never run past the end of the real candles
     out = args.out or Path(tempfile.mkdtemp(prefix="quantd-soak-"))
+    if out.is_dir() and any(out.iterdir()):
+        # a store left by another campaign would meet a fresh fake venue: every order "absent"
+        parser.error(f"--out {out} is not empty; give a new folder")
     out.mkdir(parents=True, exist_ok=True)
     cfg = CampaignConfig(seed=args.seed, rounds=10_000, round_secs=tuple(args.round_secs), speed=speed,
                          fault_rate=args.fault_rate, deadline_s=time.monotonic() + args.hours * 3600)

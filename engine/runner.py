@@ -124,6 +124,8 @@ class StrategyRunner:
     def sellable(self, pos: Position, price: float) -> Decimal:
         """Base quantity of ``pos`` that can be sold: rounded down to the amount step, and 0
         when worth less than the minimum notional at ``price`` (dust)."""
+        if pos.qty <= 0:
+            return Decimal(0)
         qty = round_qty(pos.qty, self.instrument) if self.instrument.amount_step else pos.qty
         if qty <= 0 or qty * Decimal(repr(price)) < self.instrument.min_notional:
             return Decimal(0)
@@ -132,7 +134,9 @@ class StrategyRunner:
     def finish_candle(self, candle: Candle) -> float:
         """Step 4: mark equity at the close, update risk, record the candle; returns equity (quote)."""
         portfolio = self.oms.portfolio
-        equity = float(portfolio.equity(self.marks(candle.close)))
+        marks = self.risk.view.last_close
+        marks[self.symbol] = candle.close  # this market's mark is now its close (risk.on_candle sets it too)
+        equity = float(portfolio.equity(marks))
         qty = float(portfolio.position(self.symbol).qty)
         events = self.risk.on_candle(self.symbol, candle.close, qty, equity, candle.ts_ms)
         breaker = self.risk.breaker
