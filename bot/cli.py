@@ -12,7 +12,7 @@ import os
 import signal
 import sys
 
-from bot import backtest_cmd
+from bot import backtest_cmd, sweep_cmd
 from engine.errors import ConfigError, QuantdError, VenueUnavailable
 
 EXIT_USAGE = 2
@@ -66,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
         cmd.add_argument("--by", default="cli", help="who asks (recorded with the command)")
         cmd.set_defaults(func=_operator)
     backtest_cmd.add_parser(sub)
+    sweep_cmd.add_parser(sub)
     return parser
 
 

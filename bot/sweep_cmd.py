@@ -1,0 +1,111 @@
+"""``quantd sweep``: backtest a grid of strategy parameters in parallel; table and heat map."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from bot import backtest_cmd
+from engine.backtest.engine import BacktestConfig
+from engine.backtest.sweep import METRICS, choose_engine, expand, neighbourhood, parse_grid_item, run_sweep
+from engine.data import load_ohlcv
+from engine.data.ohlcv import symbol_timeframe_from_name
+from engine.errors import ConfigError
+from gateways import sample_path
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    """Register the ``sweep`` sub-command."""
+    p = sub.add_parser("sweep", help="backtest a grid of strategy parameters in parallel",
+                       description="One backtest per parameter set (same fills as `quantd backtest`); writes "
+                                   "results.csv and, for two parameters, a heat map.")
+    p.add_argument("--strategy", default="sma_cross", help="registered strategy name (default sma_cross)")
+    p.add_argument("--grid", action="append", default=[], metavar="NAME=SPEC",
+                   help="parameter values: start:stop:step (stop included) or v1,v2,...; repeatable")
+    p.add_argument("--sample", type=int, default=None, help="run a random sample of this many sets")
+    p.add_argument("--seed", type=int, default=0, help="seed of --sample (default 0)")
+    p.add_argument("--data", default=None, help="OHLCV file (default: the bundled sample)")
+    p.add_argument("--symbol", default=None)
+    p.add_argument("--timeframe", default=None)
+    p.add_argument("--cash", default="10000")
+    p.add_argument("--fee", default="0.001")
+    p.add_argument("--slippage-bps", default="0")
+    p.add_argument("--stake", default="all")
+    p.add_argument("--risk", action="append", default=[], metavar="KEY=VALUE", help="risk limit, repeatable")
+    p.add_argument("--engine", choices=["auto", "vectorized", "event"], default="auto",
+                   help="auto: vectorised when the strategy and settings allow it (default)")
+    p.add_argument("--jobs", type=int, default=None, help="worker processes (default: all cores)")
+    p.add_argument("--metric", default="sharpe", choices=METRICS, help="ranking and heat map metric")
+    p.add_argument("--out", default=None, help="folder for results.csv and heatmap.png")
+    p.add_argument("--top", type=int, default=10, help="rows printed (default 10)")
+    p.set_defaults(func=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    """Run the sweep described by the parsed arguments; 0 on success."""
+    if not args.grid:
+        raise ConfigError("--grid is required, e.g. --grid fast=5:50:5 --grid slow=20:200:20")
+    grid = dict(parse_grid_item(item) for item in args.grid)
+    param_sets, refused = expand(args.strategy, grid, args.sample, args.seed)
+    if not param_sets:
+        raise ConfigError(f"no valid parameter set in the grid ({len(refused)} refused, e.g. {refused[0][1]})"
+                          if refused else "empty grid")
+    path = args.data or str(sample_path())
+    name_symbol, _ = symbol_timeframe_from_name(path)
+    df, report = load_ohlcv(path, timeframe=args.timeframe)
+    config = BacktestConfig(
+        symbol=args.symbol or name_symbol or "BTC/USDT", timeframe=report.timeframe,
+        cash=backtest_cmd._decimal(args.cash, "--cash", backtest_cmd.Decimal(0), inclusive=False),
+        fee_rate=backtest_cmd._decimal(args.fee, "--fee", backtest_cmd.Decimal(0)),
+        slippage_bps=backtest_cmd._decimal(args.slippage_bps, "--slippage-bps", backtest_cmd.Decimal(0)),
+        stake=args.stake, limits=backtest_cmd.parse_limits(args.risk))
+    vectorized = choose_engine(args.strategy, config, args.engine)
+    engine = "vectorised" if vectorized else "event-driven"
+    print(f"{len(param_sets)} parameter sets ({len(refused)} refused by the strategy) on {len(df):,} candles, "
+          f"{engine} engine", file=sys.stderr)
+    t0 = time.perf_counter()
+    table = run_sweep(df, args.strategy, param_sets, config, vectorized, args.jobs)
+    secs = time.perf_counter() - t0
+    ranked = table.sort_values(args.metric, ascending=args.metric == "max_drawdown_pct", na_position="last")
+    print(ranked.head(args.top).to_string(index=False, float_format=lambda v: f"{v:,.3f}"))
+    print(f"{len(table)} backtests in {secs:.2f} s ({len(table) * len(df) / secs:,.0f} candles/s)")
+    names = list(grid)
+    region = None
+    if len(names) == 2:
+        region = neighbourhood(table, names[0], names[1], args.metric)
+        if not region.empty:
+            best = region.loc[region["region_mean"].idxmax()]
+            print(f"most stable region: {names[0]}={best[names[0]]:g}, {names[1]}={best[names[1]]:g} "
+                  f"({args.metric} {best[args.metric]:.3f}, 3x3 neighbourhood mean {best['region_mean']:.3f})")
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        ranked.to_csv(out / "results.csv", index=False)
+        print(f"results: {out / 'results.csv'}")
+        if region is not None and not region.empty:
+            heat_map(table, names[0], names[1], args.metric, out / "heatmap.png", f"{args.strategy} on {Path(path).name}")
+            print(f"heat map: {out / 'heatmap.png'}")
+    return 0
+
+
+def heat_map(table, x: str, y: str, metric: str, path: Path, title: str) -> None:
+    """Write a PNG of ``metric`` over the ``x`` by ``y`` grid (matplotlib, no display)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    pivot = table.pivot_table(index=y, columns=x, values=metric, aggfunc="mean")
+    fig, ax = plt.subplots(figsize=(1.0 + 0.45 * len(pivot.columns), 1.0 + 0.35 * len(pivot.index)))
+    im = ax.imshow(pivot.to_numpy(dtype=float), origin="lower", aspect="auto", cmap="RdYlGn")
+    ax.set_xticks(range(len(pivot.columns)), [str(v) for v in pivot.columns], rotation=90)
+    ax.set_yticks(range(len(pivot.index)), [str(v) for v in pivot.index])
+    ax.set_xlabel(x)
+    ax.set_ylabel(y)
+    ax.set_title(f"{title}: {metric}")
+    fig.colorbar(im, ax=ax)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
