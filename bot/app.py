@@ -16,6 +16,7 @@ import signal
 import threading
 from collections.abc import Callable
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
@@ -40,11 +41,12 @@ from engine.store.reports import unclean_stops
 from engine.store.state import add_baseline, init_account
 from engine.strategy import create
 from engine.timeframes import timeframe_to_ms
-from gateways.ccxt_gateway import CcxtGateway
-from gateways.ccxt_market import CcxtMarketData
 from gateways.paper import PaperGateway
 from gateways.replay import ReplayFeed
 from vault import exchange_credentials
+
+if TYPE_CHECKING:  # ccxt (about 70 MB resident) is imported by live mode only
+    from gateways.ccxt_gateway import CcxtGateway
 
 log = logging.getLogger("quantd")
 
@@ -124,6 +126,8 @@ def _wire(settings: Settings, store: Store, state, resumed: bool, markets: list,
                                 parse_stake(m.stake, settings.paper.fee), journal, risk, instrument)
         cursor = state.cursors.get(runner.key)
         if live:
+            from gateways.ccxt_market import CcxtMarketData
+
             market = CcxtMarketData(gateway, m.symbol, m.timeframe, cursor)
         else:
             df, report = load_ohlcv(settings.replay_file(m), timeframe=m.timeframe)
@@ -157,6 +161,8 @@ def connect_exchange(settings: Settings) -> CcxtGateway:
         VaultError: no keys, or a key file others can read.
         VenueError, VenueUnavailable: the exchange refused or cannot be reached.
     """
+    from gateways.ccxt_gateway import CcxtGateway
+
     ex = settings.exchange
     creds = exchange_credentials(ex.id, settings.vault.dir, ex.api_key, ex.secret)
     redact(creds.api_key.get_secret_value(), "<api key>")
@@ -312,7 +318,6 @@ def run(settings: Settings, early_signals: list[int] | None = None) -> int:
         supervisor.stopped(final)
         telegram.stop()
         store.close()
-        gateway = engine.oms.gateway
-        if isinstance(gateway, CcxtGateway):
-            gateway.close()
+        if settings.mode == "live":
+            engine.oms.gateway.close()
     return 1 if failed.is_set() else 0

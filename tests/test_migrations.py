@@ -88,3 +88,9 @@ def test_a_new_store_is_created_at_the_head_and_a_newer_one_is_refused(tmp_path)
     engine.dispose()
     with pytest.raises(StoreError, match="newer than this quantd"):
         open_store(url)
+
+
+def test_the_head_constant_is_alembics_head_so_a_current_store_opens_without_alembic():
+    from engine.store.migrate import HEAD
+
+    assert HEAD == head_revision()

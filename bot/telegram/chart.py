@@ -4,12 +4,7 @@ from __future__ import annotations
 
 import io
 
-import matplotlib
-
-matplotlib.use("Agg")  # headless: no display on a VPS
-import matplotlib.dates as mdates  # noqa: E402
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import numpy as np
 
 
 def equity_drawdown_png(timestamps_ms: np.ndarray, equity: np.ndarray, title: str, quote: str) -> bytes:
@@ -19,6 +14,12 @@ def equity_drawdown_png(timestamps_ms: np.ndarray, equity: np.ndarray, title: st
         timestamps_ms: candle times, ms UTC (same length as ``equity``).
         equity: equity after each candle, quote currency.
     """
+    import matplotlib  # imported on the first chart: ~30 MB the idle daemon does not carry
+
+    matplotlib.use("Agg")  # headless: no display on a VPS
+    import matplotlib.dates as mdates
+    import matplotlib.pyplot as plt
+
     times = np.asarray(timestamps_ms, dtype="datetime64[ms]")
     eq = np.asarray(equity, dtype=float)
     peak = np.maximum.accumulate(eq)
