@@ -12,7 +12,7 @@ import os
 import signal
 import sys
 
-from bot import backtest_cmd, sweep_cmd
+from bot import backtest_cmd, data_cmd, sweep_cmd
 from engine.errors import ConfigError, QuantdError, VenueUnavailable
 
 EXIT_USAGE = 2
@@ -67,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
         cmd.set_defaults(func=_operator)
     backtest_cmd.add_parser(sub)
     sweep_cmd.add_parser(sub)
+    data_cmd.add_parser(sub)
     return parser
 
 
