@@ -36,10 +36,16 @@ REAL = "BTC_USDT-1m"
 MINUTE_MS = 60_000
 
 
-def data_dir() -> Path:
-    """The shared real data (``../shared/data`` beside the repository, or ``QUANTD_TEST_DATA``)."""
+def shared_data() -> Path:
+    """The shared real data: ``../shared/data`` beside the repository, or ``QUANTD_TEST_DATA``.
+    (The same rule as ``tests/conftest.py``, without importing pytest.)"""
     repo = Path(__file__).resolve().parents[1]
-    return Path(os.environ.get("QUANTD_TEST_DATA", repo.parent / "shared" / "data")) / "binance"
+    return Path(os.environ.get("QUANTD_TEST_DATA", repo.parent / "shared" / "data"))
+
+
+def data_dir() -> Path:
+    """The real Binance OHLCV files of :func:`shared_data`."""
+    return shared_data() / "binance"
 
 
 @lru_cache(maxsize=None)

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from tests.chaos.campaign import CampaignConfig, run_campaign
-from tests.conftest import SHARED_DATA
+from bench.series import shared_data
 
 DATA_SPAN_MS = 42_000 * 60_000
 """About the real 1m files' length after the start row (29 days)."""
@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     cfg = CampaignConfig(seed=args.seed, rounds=10_000, round_secs=tuple(args.round_secs), speed=speed,
                          fault_rate=args.fault_rate, deadline_s=time.monotonic() + args.hours * 3600)
-    result = run_campaign(cfg, SHARED_DATA, out)
+    result = run_campaign(cfg, shared_data(), out)
     print(result.summary())
     grown = [r for r in result.rounds_resources if r[0] >= 30]
     if grown:

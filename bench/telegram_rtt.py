@@ -24,11 +24,11 @@ import numpy as np
 
 
 def measure(commands: int, candles_per_sec: float) -> dict:
-    from tests.conftest import SHARED_DATA
+    from bench.series import shared_data
     from tests.fakes.telegram import FakeTelegram
     from tests.telegram_helpers import TOKEN, Desk, command
 
-    api = FakeTelegram(SHARED_DATA / "fixtures", TOKEN)
+    api = FakeTelegram(shared_data() / "fixtures", TOKEN)
     url = api.start()
     rtts: list[float] = []
     with tempfile.TemporaryDirectory(prefix="quantd-rtt-") as tmp:
@@ -47,7 +47,7 @@ def measure(commands: int, candles_per_sec: float) -> dict:
             trader.start()
             words = ["/status", "/positions", "/pnl"]
             for k in range(commands):
-                update = command(SHARED_DATA, words[k % len(words)])
+                update = command(shared_data(), words[k % len(words)])
                 msg_id = update["message"]["message_id"]
                 t0 = time.perf_counter()
                 api.push(update)
