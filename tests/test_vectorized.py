@@ -107,11 +107,18 @@ def test_round_trips_state_machine():
     assert entry.tolist() == [1] and exit_.tolist() == [4]  # held to the end of data
 
 
+class NoSignals(Strategy):
+    """A strategy with ``on_candle`` only."""
+
+    def on_candle(self, candle: Candle, ctx: StrategyContext) -> Signal | None:
+        return None
+
+
 def test_what_the_vectorised_path_refuses(data_dir):
     df, _ = load_ohlcv(data_dir / "binance" / "BTC_USDT-1h.csv.gz")
-    assert not supports_vectorized(create("rsi_reversion", {}))
+    assert not supports_vectorized(NoSignals(Strategy.Params()))
     with pytest.raises(StrategyError, match="no signals"):
-        run_vectorized(df, create("rsi_reversion", {}), BacktestConfig())
+        run_vectorized(df, NoSignals(Strategy.Params()), BacktestConfig())
     with pytest.raises(ConfigError, match="risk manager"):
         run_vectorized(df, create("sma_cross", {}), BacktestConfig(limits=RiskLimits(max_drawdown_pct=10)))
     with pytest.raises(ConfigError, match="stake"):
@@ -126,5 +133,5 @@ def test_cli_vectorized_prints_the_same_metrics(data_dir, capsys):
     vector = json.loads(capsys.readouterr().out)
     assert vector["n_trades"] == event["n_trades"] == 862
     assert vector["final_equity"] == pytest.approx(event["final_equity"], rel=REL)
-    assert cli(["backtest", "--data", path, "--vectorized", "--strategy", "rsi_reversion"]) == 2
+    assert cli(["backtest", "--data", path, "--vectorized", "--strategy", "tests.test_vectorized:NoSignals"]) == 2
     assert "has no signals(df)" in capsys.readouterr().err

@@ -61,6 +61,9 @@ class Strategy:
 
     name: ClassVar[str] = ""
     Params: ClassVar[type[StrategyParams]] = StrategyParams
+    search_space: ClassVar[dict[str, list]] = {}
+    """A default grid for ``quantd sweep`` and ``quantd walkforward`` when no ``--grid`` is
+    given: ``{parameter: [values...]}`` inside the ranges ``Params`` declares."""
 
     def __init__(self, params: StrategyParams):
         self.params = params

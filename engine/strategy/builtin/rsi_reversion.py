@@ -6,7 +6,8 @@ from pydantic import Field, model_validator
 
 from engine.models import Candle, Signal
 from engine.strategy.base import Strategy, StrategyContext, StrategyParams
-from engine.strategy.indicators import RSI
+from engine.strategy.builtin._vector import exact_diff, levels, replayed
+from engine.strategy.indicators import RSI, rsi
 from engine.strategy.registry import register
 
 
@@ -20,7 +21,7 @@ class RsiReversion(Strategy):
     """
 
     class Params(StrategyParams):
-        period: int = Field(14, ge=1, description="RSI period, candles")
+        period: int = Field(14, ge=1, le=1000, description="RSI period, candles")
         lower: float = Field(30.0, gt=0, lt=100, description="oversold level")
         upper: float = Field(70.0, gt=0, lt=100, description="overbought level")
 
@@ -29,6 +30,8 @@ class RsiReversion(Strategy):
             if self.lower >= self.upper:
                 raise ValueError(f"lower ({self.lower}) must be smaller than upper ({self.upper})")
             return self
+
+    search_space = {"period": [7, 14, 21], "lower": [20.0, 25.0, 30.0, 35.0], "upper": [65.0, 70.0, 75.0, 80.0]}
 
     def __init__(self, params: "RsiReversion.Params"):
         super().__init__(params)
@@ -39,11 +42,21 @@ class RsiReversion(Strategy):
         return self.params.period + 1
 
     def on_candle(self, candle: Candle, ctx: StrategyContext) -> Signal | None:
-        rsi = self._rsi.update(candle.close)
-        if rsi is None:
+        rsi_now = self._rsi.update(candle.close)
+        if rsi_now is None:
             return None
-        if rsi < self.params.lower:
+        if rsi_now < self.params.lower:
             return Signal.BUY
-        if rsi > self.params.upper:
+        if rsi_now > self.params.upper:
             return Signal.SELL
         return None
+
+    def signals(self, df):
+        """Vectorised :meth:`on_candle`: +1 BUY, -1 SELL, candle for candle."""
+        close = df["close"].to_numpy(dtype=float)
+        p = self.params
+        r = rsi(close, p.period)
+        exact = replayed(lambda: RSI(p.period), close)
+        below = exact_diff(r, p.lower, lambda idx: (exact(idx), p.lower)) < 0
+        above = exact_diff(r, p.upper, lambda idx: (exact(idx), p.upper)) > 0
+        return levels(below, above)
