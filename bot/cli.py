@@ -12,7 +12,7 @@ import os
 import signal
 import sys
 
-from bot import backtest_cmd, data_cmd, sweep_cmd
+from bot import backtest_cmd, data_cmd, sweep_cmd, validate_cmd, walkforward_cmd
 from engine.errors import ConfigError, QuantdError, VenueUnavailable
 
 EXIT_USAGE = 2
@@ -68,6 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     backtest_cmd.add_parser(sub)
     sweep_cmd.add_parser(sub)
     data_cmd.add_parser(sub)
+    validate_cmd.add_parser(sub)
+    walkforward_cmd.add_parser(sub)
     return parser
 
 
