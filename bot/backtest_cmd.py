@@ -33,19 +33,41 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", default=None, help="CSV, CSV.gz or Parquet OHLCV file (default: the bundled sample)")
     p.add_argument("--symbol", default=None, help="e.g. BTC/USDT (default: from the file name)")
     p.add_argument("--timeframe", default=None, help="e.g. 1h (default: from the file name or the data)")
-    p.add_argument("--cash", default="10000", help="starting cash, quote currency (default 10000)")
-    p.add_argument("--fee", default="0.001", help="fee per fill as a fraction of notional (default 0.001)")
-    p.add_argument("--slippage-bps", default="0", help="slippage per fill in basis points (default 0)")
-    p.add_argument("--stake", default="all", help="'all' or quote amount per entry (default all)")
+    add_cost_arguments(p)
     p.add_argument("--from", dest="start", default=None, help="first candle time, ISO-8601 (UTC if no zone)")
     p.add_argument("--to", dest="end", default=None, help="end time (exclusive), ISO-8601")
-    p.add_argument("--risk", action="append", default=[], metavar="KEY=VALUE",
-                   help="risk limit, repeatable, e.g. max_drawdown_pct=20 (keys as in the config's risk section)")
     p.add_argument("--trades-out", default=None, help="write the trade list to this CSV file")
     p.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
     p.add_argument("--vectorized", action="store_true",
                    help="array-at-a-time run for strategies with signals(df): same fills, no risk manager")
     p.set_defaults(func=main)
+
+
+def add_cost_arguments(p: argparse.ArgumentParser) -> None:
+    """The account, cost and risk flags shared by backtest, sweep, walkforward and validate."""
+    p.add_argument("--cash", default="10000", help="starting cash, quote currency (default 10000)")
+    p.add_argument("--fee", default="0.001", help="fee per fill as a fraction of notional (default 0.001)")
+    p.add_argument("--slippage-bps", default="0", help="slippage per fill in basis points (default 0)")
+    p.add_argument("--stake", default="all", help="'all', a quote amount or 'N%%' of equity per entry (default all)")
+    p.add_argument("--risk", action="append", default=[], metavar="KEY=VALUE",
+                   help="risk limit, repeatable, e.g. max_drawdown_pct=20 (keys as in the config's risk section)")
+
+
+def config_from_args(args: argparse.Namespace, symbol: str, timeframe: str) -> BacktestConfig:
+    """A :class:`BacktestConfig` from the :func:`add_cost_arguments` flags.
+
+    Raises:
+        ConfigError: naming the flag and the problem.
+    """
+    config = BacktestConfig(
+        symbol=symbol, timeframe=timeframe,
+        cash=_decimal(args.cash, "--cash", Decimal(0), inclusive=False),
+        fee_rate=_decimal(args.fee, "--fee", Decimal(0)),
+        slippage_bps=_decimal(args.slippage_bps, "--slippage-bps", Decimal(0)), stake=args.stake,
+        limits=parse_limits(args.risk))
+    if config.fee_rate >= 1:
+        raise ConfigError(f"--fee {args.fee!r}: a fraction of notional below 1 (0.001 = 0.1%)")
+    return config
 
 
 def parse_params(items: list[str]) -> dict[str, str]:
@@ -107,14 +129,7 @@ def main(args: argparse.Namespace) -> int:
     name_symbol, _ = symbol_timeframe_from_name(path)
     start, end = parse_time_ms(args.start, "--from"), parse_time_ms(args.end, "--to")
     df, report = load_ohlcv(path, timeframe=args.timeframe, start_ms=start, end_ms=end)
-    config = BacktestConfig(
-        symbol=args.symbol or name_symbol or "BTC/USDT", timeframe=report.timeframe,
-        cash=_decimal(args.cash, "--cash", Decimal(0), inclusive=False),
-        fee_rate=_decimal(args.fee, "--fee", Decimal(0)),
-        slippage_bps=_decimal(args.slippage_bps, "--slippage-bps", Decimal(0)), stake=args.stake,
-        limits=parse_limits(args.risk))
-    if config.fee_rate >= 1:
-        raise ConfigError(f"--fee {args.fee!r}: a fraction of notional below 1 (0.001 = 0.1%)")
+    config = config_from_args(args, args.symbol or name_symbol or "BTC/USDT", report.timeframe)
     result = run_vectorized(df, strategy, config) if args.vectorized else run_backtest(df, strategy, config)
     if args.trades_out:
         write_trades_csv(result.trades, args.trades_out)

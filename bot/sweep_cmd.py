@@ -8,11 +8,11 @@ import time
 from pathlib import Path
 
 from bot import backtest_cmd
-from engine.backtest.engine import BacktestConfig
 from engine.backtest.sweep import METRICS, choose_engine, expand, neighbourhood, parse_grid_item, run_sweep
 from engine.data import load_ohlcv
 from engine.data.ohlcv import symbol_timeframe_from_name
 from engine.errors import ConfigError
+from engine.strategy import create
 from gateways import sample_path
 
 
@@ -23,31 +23,43 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                    "results.csv and, for two parameters, a heat map.")
     p.add_argument("--strategy", default="sma_cross", help="registered strategy name (default sma_cross)")
     p.add_argument("--grid", action="append", default=[], metavar="NAME=SPEC",
-                   help="parameter values: start:stop:step (stop included) or v1,v2,...; repeatable")
+                   help="parameter values: start:stop:step (stop included) or v1,v2,...; repeatable "
+                        "(default: the strategy's search_space)")
     p.add_argument("--sample", type=int, default=None, help="run a random sample of this many sets")
     p.add_argument("--seed", type=int, default=0, help="seed of --sample (default 0)")
     p.add_argument("--data", default=None, help="OHLCV file (default: the bundled sample)")
     p.add_argument("--symbol", default=None)
     p.add_argument("--timeframe", default=None)
-    p.add_argument("--cash", default="10000")
-    p.add_argument("--fee", default="0.001")
-    p.add_argument("--slippage-bps", default="0")
-    p.add_argument("--stake", default="all")
-    p.add_argument("--risk", action="append", default=[], metavar="KEY=VALUE", help="risk limit, repeatable")
+    backtest_cmd.add_cost_arguments(p)
     p.add_argument("--engine", choices=["auto", "vectorized", "event"], default="auto",
                    help="auto: vectorised when the strategy and settings allow it (default)")
     p.add_argument("--jobs", type=int, default=None, help="worker processes (default: all cores)")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="run on an existing Dask distributed cluster, e.g. tcp://10.0.0.5:8786 "
+                        "(pip install 'quantd[distributed]')")
     p.add_argument("--metric", default="sharpe", choices=METRICS, help="ranking and heat map metric")
     p.add_argument("--out", default=None, help="folder for results.csv and heatmap.png")
     p.add_argument("--top", type=int, default=10, help="rows printed (default 10)")
     p.set_defaults(func=main)
 
 
+def grid_from_args(strategy: str, items: list[str]) -> dict[str, list]:
+    """The ``--grid`` items, or the strategy's declared ``search_space`` when there are none.
+
+    Raises:
+        ConfigError: neither is given, or a bad item.
+    """
+    if items:
+        return dict(parse_grid_item(item) for item in items)
+    space = create(strategy).search_space
+    if not space:
+        raise ConfigError(f"{strategy} declares no search_space: give --grid, e.g. --grid fast=5:50:5")
+    return {name: list(values) for name, values in space.items()}
+
+
 def main(args: argparse.Namespace) -> int:
     """Run the sweep described by the parsed arguments; 0 on success."""
-    if not args.grid:
-        raise ConfigError("--grid is required, e.g. --grid fast=5:50:5 --grid slow=20:200:20")
-    grid = dict(parse_grid_item(item) for item in args.grid)
+    grid = grid_from_args(args.strategy, args.grid)
     param_sets, refused = expand(args.strategy, grid, args.sample, args.seed)
     if not param_sets:
         raise ConfigError(f"no valid parameter set in the grid ({len(refused)} refused, e.g. {refused[0][1]})"
@@ -55,18 +67,13 @@ def main(args: argparse.Namespace) -> int:
     path = args.data or str(sample_path())
     name_symbol, _ = symbol_timeframe_from_name(path)
     df, report = load_ohlcv(path, timeframe=args.timeframe)
-    config = BacktestConfig(
-        symbol=args.symbol or name_symbol or "BTC/USDT", timeframe=report.timeframe,
-        cash=backtest_cmd._decimal(args.cash, "--cash", backtest_cmd.Decimal(0), inclusive=False),
-        fee_rate=backtest_cmd._decimal(args.fee, "--fee", backtest_cmd.Decimal(0)),
-        slippage_bps=backtest_cmd._decimal(args.slippage_bps, "--slippage-bps", backtest_cmd.Decimal(0)),
-        stake=args.stake, limits=backtest_cmd.parse_limits(args.risk))
+    config = backtest_cmd.config_from_args(args, args.symbol or name_symbol or "BTC/USDT", report.timeframe)
     vectorized = choose_engine(args.strategy, config, args.engine)
     engine = "vectorised" if vectorized else "event-driven"
     print(f"{len(param_sets)} parameter sets ({len(refused)} refused by the strategy) on {len(df):,} candles, "
           f"{engine} engine", file=sys.stderr)
     t0 = time.perf_counter()
-    table = run_sweep(df, args.strategy, param_sets, config, vectorized, args.jobs)
+    table = run_sweep(df, args.strategy, param_sets, config, vectorized, args.jobs, scheduler=args.scheduler)
     secs = time.perf_counter() - t0
     ranked = table.sort_values(args.metric, ascending=args.metric == "max_drawdown_pct", na_position="last")
     print(ranked.head(args.top).to_string(index=False, float_format=lambda v: f"{v:,.3f}"))

@@ -76,9 +76,32 @@ def test_cli_sweep_of_100_sets_on_real_hourly_candles(data_dir, tmp_path, capsys
 
 
 def test_cli_sweep_usage_errors(data_dir, capsys):
-    assert cli(["sweep"]) == 2
-    assert "--grid is required" in capsys.readouterr().err
+    assert cli(["sweep", "--strategy", "tests.test_vectorized:NoSignals"]) == 2
+    assert "declares no search_space: give --grid" in capsys.readouterr().err
     assert cli(["sweep", "--grid", "fast=30:40:10", "--grid", "slow=10,20"]) == 2
     assert "no valid parameter set" in capsys.readouterr().err
-    assert cli(["sweep", "--strategy", "rsi_reversion", "--grid", "period=5,10", "--engine", "vectorized"]) == 2
+    assert cli(["sweep", "--strategy", "rsi_reversion", "--grid", "period=5,10", "--risk", "max_drawdown_pct=10",
+                "--engine", "vectorized"]) == 2
     assert "needs the event-driven engine" in capsys.readouterr().err
+
+
+def test_sweep_on_a_local_dask_cluster_equals_the_local_run(data_dir):
+    """The same parameter sets through a Dask distributed scheduler (two worker processes on
+    this machine) give the same table as the local process pool."""
+    distributed = pytest.importorskip("distributed")
+    df, _ = load_ohlcv(data_dir / "binance" / "ETH_USDT-5m.csv.gz")
+    sets, _ = expand("ema_cross", {"fast": [5, 8, 12], "slow": [26, 50]})
+    config = BacktestConfig(symbol="ETH/USDT", timeframe="5m")
+    local = run_sweep(df, "ema_cross", sets, config, vectorized=True, jobs=2)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster:
+        remote = run_sweep(df, "ema_cross", sets, config, vectorized=True, scheduler=cluster.scheduler_address)
+    pd.testing.assert_frame_equal(remote, local)
+    assert len(remote) == 6 and remote["n_trades"].min() > 100
+
+
+def test_sweep_scheduler_errors_are_clear(capsys, monkeypatch):
+    pytest.importorskip("distributed")
+    monkeypatch.setattr("engine.backtest.sweep.DASK_CONNECT_TIMEOUT_S", 1)
+    assert cli(["sweep", "--scheduler", "tcp://127.0.0.1:9"]) == 2
+    assert "cannot reach the Dask scheduler" in capsys.readouterr().err

@@ -5,8 +5,9 @@ random sample of them), and combinations the strategy refuses (``fast >= slow``)
 counted and skipped, not run. :func:`run_sweep` runs each set with the vectorised engine
 when the strategy has ``signals(df)`` and the run needs no risk manager, else with the
 event-driven one, on a process pool (``concurrent.futures``; each worker receives the
-candles once). :func:`neighbourhood` scores each point of a two-parameter grid by the mean
-metric of its 3x3 neighbourhood, so a report can prefer a stable region to a lucky point.
+candles once) or, given a scheduler address, on an existing Dask distributed cluster.
+:func:`neighbourhood` scores each point of a two-parameter grid by the mean metric of its
+3x3 neighbourhood, so a report can prefer a stable region to a lucky point.
 """
 
 from __future__ import annotations
@@ -113,16 +114,21 @@ def _init(df: pd.DataFrame, strategy: str, config: BacktestConfig, vectorized: b
     _WORKER.update(df=df, strategy=strategy, config=config, vectorized=vectorized)
 
 
-def _one(params: dict) -> dict:
-    w = _WORKER
-    strategy = create(w["strategy"], params)
-    if w["vectorized"]:
+def backtest_one(params: dict, df: pd.DataFrame, strategy: str, config: BacktestConfig, vectorized: bool) -> dict:
+    """One row of a sweep: the parameters and the run's :data:`METRICS`."""
+    instance = create(strategy, params)
+    if vectorized:
         from engine.backtest.vectorized import run_vectorized
 
-        result = run_vectorized(w["df"], strategy, w["config"])
+        result = run_vectorized(df, instance, config)
     else:
-        result = run_backtest(w["df"], strategy, w["config"])
+        result = run_backtest(df, instance, config)
     return {**params, **{k: getattr(result.metrics, k) for k in METRICS}}
+
+
+def _one(params: dict) -> dict:
+    w = _WORKER
+    return backtest_one(params, w["df"], w["strategy"], w["config"], w["vectorized"])
 
 
 def choose_engine(strategy: str, config: BacktestConfig, requested: str = "auto") -> bool:
@@ -144,13 +150,22 @@ def choose_engine(strategy: str, config: BacktestConfig, requested: str = "auto"
 
 def run_sweep(df: pd.DataFrame, strategy: str, param_sets: list[dict], config: BacktestConfig,
               vectorized: bool, jobs: int | None = None,
-              progress: Callable[[int, int], None] | None = None) -> pd.DataFrame:
+              progress: Callable[[int, int], None] | None = None, scheduler: str | None = None) -> pd.DataFrame:
     """Backtest every parameter set; rows in the order of ``param_sets``.
 
     Args:
         jobs: worker processes (default: the machine's cores); 1 runs in this process.
         progress: called with (done, total) as results arrive.
+        scheduler: address of a running Dask distributed scheduler (``tcp://host:8786``):
+            the sets run on its workers instead (``jobs`` is then ignored). The workers need
+            quantd installed and the strategy importable; the candles are sent to each
+            worker once.
+
+    Raises:
+        ConfigError: ``scheduler`` given without ``dask.distributed`` installed, or unreachable.
     """
+    if scheduler:
+        return _run_on_dask(scheduler, df, strategy, param_sets, config, vectorized, progress)
     jobs = max(1, jobs or os.cpu_count() or 1)
     rows: list[dict] = []
     if jobs == 1 or len(param_sets) < 2:
@@ -167,6 +182,30 @@ def run_sweep(df: pd.DataFrame, strategy: str, param_sets: list[dict], config: B
             if progress:
                 progress(k, len(param_sets))
     return pd.DataFrame(rows)
+
+
+DASK_CONNECT_TIMEOUT_S = 10
+"""How long to try to reach a Dask scheduler before giving up."""
+
+
+def _run_on_dask(address: str, df: pd.DataFrame, strategy: str, param_sets: list[dict], config: BacktestConfig,
+                 vectorized: bool, progress: Callable[[int, int], None] | None) -> pd.DataFrame:
+    try:
+        from distributed import Client, as_completed
+    except ImportError:
+        raise ConfigError("--scheduler needs Dask distributed: pip install 'quantd[distributed]'") from None
+    try:
+        client = Client(address, timeout=f"{DASK_CONNECT_TIMEOUT_S}s")
+    except (OSError, TimeoutError) as exc:
+        raise ConfigError(f"--scheduler {address}: cannot reach the Dask scheduler ({exc})") from None
+    with client:
+        data = client.scatter(df, broadcast=True)
+        futures = client.map(backtest_one, param_sets, df=data, strategy=strategy, config=config,
+                             vectorized=vectorized, pure=False)
+        if progress:
+            for k, _ in enumerate(as_completed(futures), 1):
+                progress(k, len(futures))
+        return pd.DataFrame(client.gather(futures))
 
 
 def neighbourhood(table: pd.DataFrame, x: str, y: str, metric: str) -> pd.DataFrame:
