@@ -82,10 +82,37 @@ def synthetic(n: int) -> pd.DataFrame:
     return out
 
 
+SERIES_DIR_ENV = "QUANTD_BENCH_SERIES"
+"""A folder of prepared ``synth-N.npy`` files (set by ``python -m bench`` for its workers)."""
+
+
 def dataset(name: str) -> pd.DataFrame:
-    """``real`` (the 42,915-candle BTC/USDT 1m file) or ``synth-N`` (N synthetic candles)."""
+    """``real`` (the 42,915-candle BTC/USDT 1m file) or ``synth-N`` (N synthetic candles).
+
+    A synthetic series is read from :data:`SERIES_DIR_ENV`'s folder when it was prepared
+    there (:func:`prepare`), so a worker's memory figure is the backtest's and the data's,
+    not the transient cost of building the series from the real files."""
     if name == "real":
         return real(REAL)
     if name.startswith("synth-"):
+        folder = os.environ.get(SERIES_DIR_ENV)
+        if folder and (Path(folder) / f"{name}.npy").exists():
+            return _from_array(np.load(Path(folder) / f"{name}.npy"))
         return synthetic(int(name.removeprefix("synth-")))
     raise ValueError(f"unknown dataset {name!r}: real or synth-N")
+
+
+COLUMNS = ("timestamp", "open", "high", "low", "close", "volume")
+
+
+def prepare(name: str, folder: Path) -> None:
+    """Build a ``synth-N`` series once and store it in ``folder`` for :func:`dataset`."""
+    if name.startswith("synth-"):
+        df = synthetic(int(name.removeprefix("synth-")))
+        np.save(folder / f"{name}.npy", df[list(COLUMNS)].to_numpy(dtype=float))
+
+
+def _from_array(arr: np.ndarray) -> pd.DataFrame:
+    out = pd.DataFrame({k: arr[:, i] for i, k in enumerate(COLUMNS)})
+    out["timestamp"] = out["timestamp"].astype(np.int64)
+    return out

@@ -14,8 +14,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.chaos.campaign import CampaignConfig, run_campaign
 from bench.series import shared_data
+from tests.chaos.campaign import CampaignConfig, run_campaign
 
 DATA_SPAN_MS = 42_000 * 60_000
 """About the real 1m files' length after the start row (29 days)."""

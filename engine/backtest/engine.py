@@ -84,6 +84,10 @@ class BacktestResult:
         return [BreakerTrip(e.ts_ms, e.equity, e.reason) for e in self.events if e.kind == "breaker_tripped"]
 
 
+CHUNK = 65_536
+"""Candles converted to Python values at a time by :func:`run_backtest`."""
+
+
 def run_backtest(df: pd.DataFrame, strategy: Strategy, config: BacktestConfig,
                  progress: Callable[[int, int], bool] | None = None) -> BacktestResult:
     """Backtest ``strategy`` on ``df`` (columns timestamp, open, high, low, close, volume; sorted).
@@ -112,22 +116,24 @@ def run_backtest(df: pd.DataFrame, strategy: Strategy, config: BacktestConfig,
     runner = StrategyRunner(strategy, config.symbol, config.timeframe, oms,
                             parse_stake(config.stake, config.fee_rate), log, risk)
     cols = [df[k].to_numpy() for k in ("timestamp", "open", "high", "low", "close", "volume")]
-    ts, op, hi, lo, cl, vo = (c.tolist() for c in cols)
     equity = np.empty(n)
     in_pos = np.zeros(n, dtype=bool)
     position = portfolio.position(config.symbol)
     candle = None
     every = max(1, n // 100)
-    for i in range(n):
-        if progress is not None and i % every == 0 and not progress(i, n):
-            raise BacktestCanceled(f"canceled after {i} of {n} candles")
-        candle = Candle(ts[i], op[i], hi[i], lo[i], cl[i], vo[i])
-        runner.on_candle(candle)
-        equity[i] = runner.finish_candle(candle)
-        in_pos[i] = position.is_open
+    for start in range(0, n, CHUNK):  # Python floats a block at a time: 1M candles would be ~190 MB at once
+        ts, op, hi, lo, cl, vo = (c[start:start + CHUNK].tolist() for c in cols)
+        for j in range(len(ts)):
+            i = start + j
+            if progress is not None and i % every == 0 and not progress(i, n):
+                raise BacktestCanceled(f"canceled after {i} of {n} candles")
+            candle = Candle(ts[j], op[j], hi[j], lo[j], cl[j], vo[j])
+            runner.on_candle(candle)
+            equity[i] = runner.finish_candle(candle)
+            in_pos[i] = position.is_open
     _close_at_end(runner, exchange, candle)
     equity[-1] = float(portfolio.cash)
-    metrics = compute_metrics(equity, float(config.cash), log.trades, in_pos, ts[0], ts[-1], tf_ms)
+    metrics = compute_metrics(equity, float(config.cash), log.trades, in_pos, int(cols[0][0]), int(cols[0][-1]), tf_ms)
     return BacktestResult(config, strategy.describe(), metrics, log.trades, cols[0], equity, log.events)
 
 
