@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
+from dataclasses import replace
 from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
+from pathlib import Path
 
 from pydantic import ValidationError
 
@@ -37,6 +40,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--from", dest="start", default=None, help="first candle time, ISO-8601 (UTC if no zone)")
     p.add_argument("--to", dest="end", default=None, help="end time (exclusive), ISO-8601")
     p.add_argument("--trades-out", default=None, help="write the trade list to this CSV file")
+    p.add_argument("--config", default=None, metavar="FILE",
+                   help="portfolio backtest of the config's markets (strategies:) on one account, with its "
+                        "paper costs, instruments and risk section; each market's data: file or bundled sample")
+    p.add_argument("--report", default=None, metavar="DIR",
+                   help="write metrics.json, trades.csv, equity.csv, equity.png, monthly_returns.csv and "
+                        "a self-contained report.html into DIR")
     p.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
     p.add_argument("--vectorized", action="store_true",
                    help="array-at-a-time run for strategies with signals(df): same fills, no risk manager")
@@ -45,28 +54,44 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def add_cost_arguments(p: argparse.ArgumentParser) -> None:
     """The account, cost and risk flags shared by backtest, sweep, walkforward and validate."""
-    p.add_argument("--cash", default="10000", help="starting cash, quote currency (default 10000)")
-    p.add_argument("--fee", default="0.001", help="fee per fill as a fraction of notional (default 0.001)")
-    p.add_argument("--slippage-bps", default="0", help="slippage per fill in basis points (default 0)")
+    p.add_argument("--cash", default=None, help="starting cash, quote currency (default 10000)")
+    p.add_argument("--fee", default=None, help="fee per fill as a fraction of notional (default 0.001)")
+    p.add_argument("--slippage-bps", default=None, help="slippage per fill in basis points (default 0)")
+    p.add_argument("--slippage-range", default="0", metavar="FRAC",
+                   help="extra slippage: this fraction of the previous candle's high-low range (default 0)")
+    p.add_argument("--impact", default="0", metavar="K",
+                   help="extra slippage: K x sqrt(notional / previous candle's quote volume), capped at 10%% (default 0)")
+    p.add_argument("--latency-candles", default=0, type=int, metavar="N",
+                   help="orders fill at the open N candles after the next one (default 0: next open)")
     p.add_argument("--stake", default="all", help="'all', a quote amount or 'N%%' of equity per entry (default all)")
     p.add_argument("--risk", action="append", default=[], metavar="KEY=VALUE",
                    help="risk limit, repeatable, e.g. max_drawdown_pct=20 (keys as in the config's risk section)")
 
 
-def config_from_args(args: argparse.Namespace, symbol: str, timeframe: str) -> BacktestConfig:
-    """A :class:`BacktestConfig` from the :func:`add_cost_arguments` flags.
+def config_from_args(args: argparse.Namespace, symbol: str, timeframe: str,
+                     defaults: dict[str, str] | None = None) -> BacktestConfig:
+    """A :class:`BacktestConfig` from the :func:`add_cost_arguments` flags; a flag not given
+    takes its value from ``defaults`` (keys cash, fee, slippage_bps), else 10000, 0.001, 0.
 
     Raises:
         ConfigError: naming the flag and the problem.
     """
+    given = {"cash": "10000", "fee": "0.001", "slippage_bps": "0", **(defaults or {})}
+    for key in given:
+        if getattr(args, key) is not None:
+            given[key] = getattr(args, key)
     config = BacktestConfig(
         symbol=symbol, timeframe=timeframe,
-        cash=_decimal(args.cash, "--cash", Decimal(0), inclusive=False),
-        fee_rate=_decimal(args.fee, "--fee", Decimal(0)),
-        slippage_bps=_decimal(args.slippage_bps, "--slippage-bps", Decimal(0)), stake=args.stake,
-        limits=parse_limits(args.risk))
+        cash=_decimal(given["cash"], "--cash", Decimal(0), inclusive=False),
+        fee_rate=_decimal(given["fee"], "--fee", Decimal(0)),
+        slippage_bps=_decimal(given["slippage_bps"], "--slippage-bps", Decimal(0)),
+        slippage_range_frac=_decimal(args.slippage_range, "--slippage-range", Decimal(0)),
+        impact_k=_decimal(args.impact, "--impact", Decimal(0)), latency_candles=args.latency_candles,
+        stake=args.stake, limits=parse_limits(args.risk))
+    if config.latency_candles < 0:
+        raise ConfigError(f"--latency-candles {args.latency_candles}: a number of candles, 0 or more")
     if config.fee_rate >= 1:
-        raise ConfigError(f"--fee {args.fee!r}: a fraction of notional below 1 (0.001 = 0.1%)")
+        raise ConfigError(f"--fee {given['fee']!r}: a fraction of notional below 1 (0.001 = 0.1%)")
     return config
 
 
@@ -124,15 +149,24 @@ def _decimal(text: str, flag: str, minimum: Decimal, inclusive: bool = True) -> 
 
 def main(args: argparse.Namespace) -> int:
     """Run the backtest described by the parsed arguments; 0 on success."""
-    strategy = create(args.strategy, parse_params(args.param))
-    path = args.data or str(sample_path())
-    name_symbol, _ = symbol_timeframe_from_name(path)
     start, end = parse_time_ms(args.start, "--from"), parse_time_ms(args.end, "--to")
-    df, report = load_ohlcv(path, timeframe=args.timeframe, start_ms=start, end_ms=end)
-    config = config_from_args(args, args.symbol or name_symbol or "BTC/USDT", report.timeframe)
-    result = run_vectorized(df, strategy, config) if args.vectorized else run_backtest(df, strategy, config)
+    if args.config:
+        result, path, summary = _portfolio(args, start, end)
+    else:
+        strategy = create(args.strategy, parse_params(args.param))
+        path = args.data or str(sample_path())
+        name_symbol, _ = symbol_timeframe_from_name(path)
+        df, report = load_ohlcv(path, timeframe=args.timeframe, start_ms=start, end_ms=end)
+        summary = report.summary()
+        config = config_from_args(args, args.symbol or name_symbol or "BTC/USDT", report.timeframe)
+        result = run_vectorized(df, strategy, config) if args.vectorized else run_backtest(df, strategy, config)
     if args.trades_out:
         write_trades_csv(result.trades, args.trades_out)
+    if args.report:
+        from bot.report import write_report  # matplotlib only when a report is asked for
+
+        written = write_report(result, Path(args.report), f"{result.strategy} on {Path(path).name}", Path(path).name)
+        print(f"report: {', '.join(str(p) for p in written)}", file=sys.stderr)
     if args.json:
         metrics = result.metrics.to_dict()
         risk = {"rejections": dict(result.rejections),
@@ -140,9 +174,31 @@ def main(args: argparse.Namespace) -> int:
                                   for t in result.breaker_trips]}
         print(json.dumps({k: metrics[k] for k in JSON_KEYS} | {"metrics": metrics, "risk": risk}))
     else:
-        print(report.summary())
+        print(summary)
         print(format_table(result))
     return 0
+
+
+def _portfolio(args: argparse.Namespace, start: int | None, end: int | None) -> tuple[BacktestResult, str, str]:
+    """The ``--config`` run: every configured market on one account (ADR 0007)."""
+    from bot.config import load_settings
+    from engine.backtest.portfolio import Market, run_portfolio_backtest
+
+    if args.vectorized or args.data or args.param or args.symbol:
+        raise ConfigError("--config takes the markets from the file: drop --vectorized, --data, --param and --symbol")
+    settings = load_settings(args.config)
+    p = settings.paper
+    config = config_from_args(args, "", "", {"cash": str(p.cash), "fee": str(p.fee),
+                                             "slippage_bps": str(p.slippage_bps)})
+    limits = RiskLimits(**{**settings.risk.model_dump(exclude_unset=True), **config.limits.model_dump(exclude_unset=True)})
+    markets, summaries = [], []
+    for m in settings.markets():
+        file = settings.replay_file(m)
+        df, report = load_ohlcv(file, timeframe=m.timeframe, start_ms=start, end_ms=end)
+        summaries.append(f"{m.symbol} {m.timeframe} ({Path(file).name}): {report.summary()}")
+        markets.append(Market(df, create(m.name, m.params), m.symbol, m.timeframe, m.stake, settings.instrument(m)))
+    result = run_portfolio_backtest(markets, replace(config, limits=limits))
+    return result, args.config, "\n".join(summaries)
 
 
 def format_table(result: "BacktestResult | VectorizedResult") -> str:

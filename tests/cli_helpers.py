@@ -27,16 +27,16 @@ def quantd(*args: str, cwd: Path, env: dict | None = None, timeout: float = 120)
                           text=True, timeout=timeout)
 
 
-def short_sample(folder: Path, candles: int) -> Path:
-    """The first ``candles`` real candles of the bundled BTC/USDT 5m sample as a file in
-    ``folder`` (a shorter replay for tests that only need some history)."""
+def short_sample(folder: Path, candles: int, name: str = "BTC_USDT-5m.csv.gz") -> Path:
+    """The first ``candles`` real candles of the bundled sample ``name`` (default BTC/USDT 5m)
+    as a file in ``folder`` (a shorter replay for tests that only need some history)."""
     import gzip
 
     from gateways import sample_path
 
-    with gzip.open(sample_path("BTC_USDT-5m.csv.gz"), "rt") as src:
+    with gzip.open(sample_path(name), "rt") as src:
         lines = [next(src) for _ in range(candles + 1)]  # header + candles
-    path = folder / f"BTC_USDT-5m-first{candles}.csv.gz"
+    path = folder / f"{name.split('.')[0]}-first{candles}.csv.gz"
     with gzip.open(path, "wt") as dst:
         dst.writelines(lines)
     return path

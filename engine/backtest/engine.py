@@ -40,6 +40,8 @@ class BacktestConfig:
         fee_rate: fraction of notional per fill; slippage_bps: basis points per fill.
         stake: "all" or a quote amount per entry.
         limits: risk limits, as in the daemon.
+        slippage_range_frac, impact_k: volatility- and volume-dependent slippage, and
+        latency_candles: orders fill N candles later (see :class:`FillModel`).
     """
 
     symbol: str = "BTC/USDT"
@@ -49,6 +51,9 @@ class BacktestConfig:
     slippage_bps: Decimal = Decimal(0)
     stake: str = "all"
     limits: RiskLimits = field(default_factory=RiskLimits)
+    slippage_range_frac: Decimal = Decimal(0)
+    impact_k: Decimal = Decimal(0)
+    latency_candles: int = 0
 
 
 @dataclass(frozen=True)
@@ -84,6 +89,18 @@ class BacktestResult:
         return [BreakerTrip(e.ts_ms, e.equity, e.reason) for e in self.events if e.kind == "breaker_tripped"]
 
 
+def fill_model(config: BacktestConfig) -> FillModel:
+    """The simulator's cost model for ``config``."""
+    return FillModel(config.fee_rate, config.slippage_bps, config.slippage_range_frac, config.impact_k,
+                     config.latency_candles)
+
+
+def has_cost_models(config: BacktestConfig) -> bool:
+    """True when ``config`` uses a cost only the event-driven engine models (volatility or
+    volume slippage, latency)."""
+    return bool(config.slippage_range_frac or config.impact_k or config.latency_candles)
+
+
 CHUNK = 65_536
 """Candles converted to Python values at a time by :func:`run_backtest`."""
 
@@ -106,7 +123,7 @@ def run_backtest(df: pd.DataFrame, strategy: Strategy, config: BacktestConfig,
         raise DataError("no candles to backtest")
     inst = Instrument(config.symbol)
     tf_ms = timeframe_to_ms(config.timeframe)
-    exchange = SimulatedExchange({config.symbol: inst}, FillModel(config.fee_rate, config.slippage_bps))
+    exchange = SimulatedExchange({config.symbol: inst}, fill_model(config))
     portfolio = Portfolio(config.cash, inst.quote)
     log = TradeLog()
     oms = OrderManager(exchange, log, portfolio)

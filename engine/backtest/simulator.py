@@ -4,8 +4,14 @@ Rules (the backtest must not lie):
 
 * A market order created after candle *t* closed fills at the **open of the first candle
   after t** (``next_bar_open``), never on the candle that produced its signal.
-* Slippage worsens the price by ``slippage_bps`` basis points: buys pay
-  ``open * (1 + bps/10000)``, sells get ``open * (1 - bps/10000)``.
+* Slippage worsens the price by a fraction ``s``: buys pay ``open * (1 + s)``, sells get
+  ``open * (1 - s)``, where ``s = slippage_bps/10000`` plus two optional terms computed from
+  the **last candle closed before the fill** (known when the order reaches the venue, so no
+  lookahead): ``slippage_range_frac x (high - low) / close`` (volatility: a share of the
+  candle's range) and ``impact_k x sqrt(notional / (volume x close))`` (the square-root
+  market-impact law, capped at :data:`MAX_IMPACT`).
+* ``latency_candles = N`` delays every order by N candles: a market order fills at the open
+  of the (N+1)-th candle after its signal.
 * Fee: ``fee_rate x notional``, in quote currency, on every fill.
 * A buy given as quote notional gets ``qty = notional / fill_price``, rounded down to the
   instrument's amount step; orders below the minimum notional are rejected at creation.
@@ -37,17 +43,52 @@ from engine.models import (
 _BPS = Decimal(10_000)
 
 
+MAX_IMPACT = Decimal("0.1")
+"""Cap of the market-impact term (10%): a candle without volume would make it infinite."""
+
+
 @dataclass(frozen=True)
 class FillModel:
-    """Fee and slippage of simulated fills. fee_rate: fraction of notional; slippage_bps: 1 = 0.01%."""
+    """Costs of simulated fills.
+
+    Attributes:
+        fee_rate: fraction of notional per fill (0.001 = 0.1%).
+        slippage_bps: fixed slippage, basis points (1 = 0.01%).
+        slippage_range_frac: extra slippage as a fraction of the previous candle's
+            high-low range relative to its close (0.1 = a tenth of the range).
+        impact_k: coefficient of the square-root impact law
+            ``k x sqrt(Q / V)``, Q the order's notional and V the previous candle's quote
+            volume (source: Almgren, Thum, Hauptmann and Li, "Direct Estimation of Equity
+            Market Impact", Risk 18(7), 2005; Toth et al., "Anomalous price impact and the
+            critical nature of liquidity", Phys. Rev. X 1, 2011).
+        latency_candles: candles an order waits before it can fill (0 = next open).
+    """
 
     fee_rate: Decimal = Decimal("0.001")
     slippage_bps: Decimal = Decimal(0)
+    slippage_range_frac: Decimal = Decimal(0)
+    impact_k: Decimal = Decimal(0)
+    latency_candles: int = 0
 
-    def price(self, side: Side, reference: float, instrument: Instrument) -> Decimal:
-        """Fill price in quote per base: the reference price worsened by slippage, on the tick."""
-        ref = Decimal(repr(reference))
+    def slippage(self, previous: Candle | None, notional: Decimal) -> Decimal:
+        """Slippage as a fraction of the price (see the module docstring); ``previous`` is
+        the last closed candle before the fill, ``notional`` the order's value in quote."""
         slip = self.slippage_bps / _BPS
+        if previous is None:
+            return slip
+        if self.slippage_range_frac and previous.close > 0:
+            slip += self.slippage_range_frac * Decimal(repr((previous.high - previous.low) / previous.close))
+        if self.impact_k:
+            volume_quote = Decimal(repr(previous.volume * previous.close))
+            impact = (self.impact_k * (notional / volume_quote).sqrt()) if volume_quote > 0 else MAX_IMPACT
+            slip += min(impact, MAX_IMPACT)
+        return slip
+
+    def price(self, side: Side, reference: float, instrument: Instrument, slip: Decimal | None = None) -> Decimal:
+        """Fill price in quote per base: the reference price worsened by ``slip`` (a fraction;
+        default the fixed ``slippage_bps``), on the tick."""
+        ref = Decimal(repr(reference))
+        slip = self.slippage_bps / _BPS if slip is None else slip
         price = ref * (1 + slip) if side is Side.BUY else ref * (1 - slip)
         if instrument.price_step is not None:
             price = price.quantize(instrument.price_step, rounding=ROUND_HALF_EVEN)
@@ -92,6 +133,8 @@ class SimulatedExchange:
         self.model = model
         self._resting: dict[str, Order] = {}
         self._known: dict[str, OrderUpdate] = {}
+        self._waited: dict[str, int] = {}  # candles a resting order has waited out (latency)
+        self._previous: dict[str, Candle] = {}  # symbol -> last candle synced (the cost models' input)
 
     def create_order(self, order: Order) -> OrderUpdate:
         """Accept (status open) or reject an order; it fills on a later candle."""
@@ -131,12 +174,19 @@ class SimulatedExchange:
         """Fill the resting orders of ``symbol`` signalled before ``candle`` that it fills:
         market orders at its open, limit orders it trades through (module docstring)."""
         updates = []
+        latency = self.model.latency_candles
         for order in list(self._resting.values()):
             if order.symbol != symbol or order.signal_ts_ms >= candle.ts_ms:
                 continue
+            if latency:
+                waited = self._waited.get(order.client_order_id, 0)
+                if waited < latency:
+                    self._waited[order.client_order_id] = waited + 1
+                    continue
             reference = _limit_reference(order, candle) if order.type is OrderType.LIMIT else candle.open
             if reference is not None:
                 updates.append(self._fill(order, reference, candle.ts_ms))
+        self._previous[symbol] = candle
         return updates
 
     def fill_at_close(self, symbol: str, candle: Candle) -> list[OrderUpdate]:
@@ -150,12 +200,18 @@ class SimulatedExchange:
 
     def _fill(self, order: Order, reference: float, ts_ms: int) -> OrderUpdate:
         inst = self.instruments[order.symbol]
-        price = self.model.price(order.side, reference, inst)
+        slip = None
+        if self.model.slippage_range_frac or self.model.impact_k:
+            notional = order.quote_qty if order.quote_qty is not None else \
+                (order.qty - order.filled_qty) * Decimal(repr(reference))
+            slip = self.model.slippage(self._previous.get(order.symbol), notional)
+        price = self.model.price(order.side, reference, inst, slip)
         if order.type is OrderType.LIMIT and order.price is not None:  # slippage never past the limit
             price = min(price, order.price) if order.side is Side.BUY else max(price, order.price)
         remaining = None if order.qty is None else order.qty - order.filled_qty
         qty = round_qty(order.quote_qty / price, inst) if remaining is None else remaining
         del self._resting[order.client_order_id]
+        self._waited.pop(order.client_order_id, None)
         if qty <= 0:  # accepted earlier, so it cannot be rejected now: it expires unfilled
             update = OrderUpdate(order.client_order_id, OrderStatus.EXPIRED, order.exchange_order_id,
                                  f"notional {order.quote_qty} buys less than one amount step at {price}")

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from engine.backtest.engine import BacktestConfig, run_backtest
+from engine.backtest.engine import BacktestConfig, has_cost_models, run_backtest
 from engine.errors import ConfigError, StrategyError
 from engine.risk.limits import RiskLimits
 from engine.strategy import create
@@ -141,10 +141,11 @@ def choose_engine(strategy: str, config: BacktestConfig, requested: str = "auto"
     from engine.backtest.vectorized import supports_vectorized
 
     simple_stake = config.stake == "all" or not any(c.isalpha() for c in config.stake)
-    possible = supports_vectorized(create(strategy)) and config.limits == RiskLimits() and simple_stake
+    possible = (supports_vectorized(create(strategy)) and config.limits == RiskLimits() and simple_stake
+                and not has_cost_models(config))
     if requested == "vectorized" and not possible:
         raise ConfigError(f"--engine vectorized: {strategy} needs the event-driven engine "
-                          "(no signals(df), risk limits or a sizing rule it does not model)")
+                          "(no signals(df), risk limits, a sizing rule or a cost model it does not model)")
     return possible if requested == "auto" else requested == "vectorized"
 
 

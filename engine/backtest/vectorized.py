@@ -32,7 +32,7 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
-from engine.backtest.engine import BacktestConfig
+from engine.backtest.engine import BacktestConfig, has_cost_models
 from engine.backtest.metrics import Metrics, metrics_from_arrays
 from engine.backtest.trades import END_OF_DATA, Trade
 from engine.errors import ConfigError, DataError, StrategyError
@@ -129,6 +129,9 @@ def run_vectorized(df: pd.DataFrame, strategy: Strategy, config: BacktestConfig)
         raise StrategyError(f"{strategy.name} has no signals(df): run it without --vectorized")
     if config.limits != RiskLimits():
         raise ConfigError("--vectorized runs without the risk manager: drop --risk (or run event-driven)")
+    if has_cost_models(config):
+        raise ConfigError("--vectorized models fee and fixed slippage only: drop --slippage-range, --impact "
+                          "and --latency-candles (or run event-driven)")
     sizer = parse_stake(config.stake, config.fee_rate)
     if not isinstance(sizer, (AllCash, FixedQuote, PercentOfEquity)):
         raise ConfigError(f"--vectorized supports stake 'all', a quote amount or 'N%', not {config.stake!r}")
