@@ -221,7 +221,11 @@ class StrategyRunner:
         if self.risk.breaker.flatten_pending:
             return f"flatten: {self.risk.breaker.reason}"
         protection = self.risk.protections.get(self.symbol)
-        return protection.triggered(candle) if protection else None
+        reason = protection.triggered(candle) if protection else None
+        if reason is None and self.risk.policy.max_holding_candles is not None:
+            opened = self.oms.portfolio.position(self.symbol).opened_ts_ms
+            reason = self.risk.policy.time_exit(opened, candle, self.tf_ms)
+        return reason
 
     def verify_protection(self, now_ms: int) -> None:
         """At start-up: a position without the stop the policy wants gets an alert, then levels

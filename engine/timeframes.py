@@ -1,4 +1,4 @@
-"""Candle timeframes as ccxt/Binance spell them ("1m", "5m", "1h", "1d", "1w", "1M")."""
+"""Candle timeframes as ccxt/Binance spell them ("1s", "1m", "5m", "1h", "1d", "1w", "1M")."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from datetime import datetime, timezone
 
 from engine.errors import QuantdError
 
-_UNIT_MS = {"m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000, "M": 2_592_000_000}
-_PATTERN = re.compile(r"^(\d+)([mhdwM])$")
+_UNIT_MS = {"s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000, "M": 2_592_000_000}
+_PATTERN = re.compile(r"^(\d+)([smhdwM])$")
 
 MS_PER_YEAR = 365 * 86_400_000
 """Milliseconds in a 365-day year: crypto trades every day, so annualisation uses 365 days."""

@@ -11,7 +11,7 @@ from bot.app import build_engine
 from bot.config import load_settings
 from engine.backtest.engine import BacktestConfig, run_backtest
 from engine.data import load_ohlcv
-from engine.models import Signal
+from engine.models import Candle, Signal
 from engine.risk.limits import RiskLimits
 from engine.risk.protection import Protection, ProtectionPolicy
 from engine.store.journal import queue_command
@@ -168,3 +168,29 @@ def test_a_position_without_its_stop_alerts_exactly_once_on_entry_and_at_startup
     engine2, store2 = build_engine(settings)
     assert rows(tmp_path / "q.sqlite", count) == [(2,)], "one more alert at start-up, not two"
     store2.close()
+
+
+def test_time_exit_closes_a_position_after_max_holding_candles(data_dir):
+    """max_holding_candles=6 on real ETH/USDT 1h: a time exit fills at the open 6 candles after
+    the entry fill, never later; other exits (the strategy's own) may come sooner."""
+    df, _ = load_ohlcv(data_dir / "binance/ETH_USDT-1h.csv.gz")
+    df = df.iloc[:6000].reset_index(drop=True)
+    index = {int(ts): i for i, ts in enumerate(df["timestamp"])}
+    config = BacktestConfig("ETH/USDT", "1h", limits=RiskLimits(max_holding_candles=6))
+    result = run_backtest(df, create("sma_cross", {"fast": 20, "slow": 60}), config)
+    timed = [t for t in result.trades if t.exit_reason.startswith("time_exit")]
+    assert len(timed) > 10 and any(not t.exit_reason.startswith("time_exit") for t in result.trades)
+    for t in result.trades:
+        held = index[t.exit_ts_ms] - index[t.entry_ts_ms]
+        assert held == 6 if t in timed else held <= 6, (t, held)
+    plain = run_backtest(df, create("sma_cross", {"fast": 20, "slow": 60}), BacktestConfig("ETH/USDT", "1h"))
+    assert max(index[t.exit_ts_ms] - index[t.entry_ts_ms] for t in plain.trades) > 6  # the limit did bind
+
+
+def test_time_exit_measures_holding_time_in_candles_of_the_timeframe():
+    policy = ProtectionPolicy(max_holding_candles=3)
+    hour = 3_600_000
+    opened = 10 * hour
+    assert policy.time_exit(opened, Candle(11 * hour, 1, 1, 1, 1, 1), hour) is None
+    assert policy.time_exit(opened, Candle(12 * hour, 1, 1, 1, 1, 1), hour) == "time_exit: held 3 candles, limit 3"
+    assert policy.time_exit(0, Candle(12 * hour, 1, 1, 1, 1, 1), hour) is None  # flat

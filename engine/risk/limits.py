@@ -47,11 +47,14 @@ class RiskLimits(BaseModel):
     take_profit_pct: float | None = Field(None, gt=0, description="% above the entry price")
     stop_loss_atr: float | None = Field(None, gt=0, description="ATR(14) multiples below the entry")
     take_profit_atr: float | None = Field(None, gt=0, description="ATR(14) multiples above the entry")
+    max_holding_candles: int | None = Field(None, ge=1, description="time exit: close a position held this "
+                                                                    "many candles of its market")
     flatten_on_halt: bool = Field(False, description="close positions when the breaker halts")
 
     def protection(self) -> ProtectionPolicy:
         """The protective-exit policy these limits configure."""
-        return ProtectionPolicy(self.stop_loss_pct, self.take_profit_pct, self.stop_loss_atr, self.take_profit_atr)
+        return ProtectionPolicy(self.stop_loss_pct, self.take_profit_pct, self.stop_loss_atr, self.take_profit_atr,
+                                self.max_holding_candles)
 
     def build(self, tf_ms: int) -> list[RiskRule]:
         """The rules these limits switch on, in checking order."""

@@ -34,12 +34,24 @@ class Protection:
 @dataclass(frozen=True)
 class ProtectionPolicy:
     """How levels are set from the entry price: percent below/above it, or ATR multiples
-    (``entry - k x ATR``). Percent wins when both are configured."""
+    (``entry - k x ATR``). Percent wins when both are configured. ``max_holding_candles``
+    is the time exit: a position is closed at the next open once it has been held that many
+    candles of its timeframe, measured in time (the fill candle counts as the first; a gap in
+    the data counts as the candles it misses)."""
 
     stop_loss_pct: float | None = None
     take_profit_pct: float | None = None
     stop_loss_atr: float | None = None
     take_profit_atr: float | None = None
+    max_holding_candles: int | None = None
+
+    def time_exit(self, opened_ts_ms: int, candle: Candle, tf_ms: int) -> str | None:
+        """The time-exit reason when a position opened at ``opened_ts_ms`` (its fill candle's
+        open, ms UTC) has been held ``max_holding_candles`` by the close of ``candle``, else None."""
+        n = self.max_holding_candles
+        if n is None or opened_ts_ms <= 0 or candle.ts_ms + tf_ms < opened_ts_ms + n * tf_ms:
+            return None
+        return f"time_exit: held {(candle.ts_ms + tf_ms - opened_ts_ms) // tf_ms} candles, limit {n}"
 
     @property
     def wants_stop(self) -> bool:
