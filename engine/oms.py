@@ -203,13 +203,14 @@ class OrderManager:
         Unacknowledged orders of ``symbol`` are resolved first. A venue that cannot answer is
         logged and tried again on the next candle."""
         booked: list[Fill] = []
-        working = self.open_orders(symbol)
-        if any(o.status is S.NEW for o in working):
+        working = self.open_orders(symbol) if self._working else []
+        if working and any(o.status is S.NEW for o in working):
             for order in working:
                 if order.status is S.NEW:
                     self._resolve_unacknowledged(order, now_ms)
             working = self.open_orders(symbol)
-        working = [o for o in working if o.status is not S.NEW]
+        if working:
+            working = [o for o in working if o.status is not S.NEW]
         try:
             updates = self.gateway.sync(symbol, candle, working)
         except VenueUnavailable as exc:

@@ -66,6 +66,8 @@ class StrategyRunner:
         self.key = f"{strategy.name}|{symbol}|{timeframe}"
         self._ctx = StrategyContext(symbol, timeframe)
         self.atr = ATR(14)
+        self._keep_atr = sizer.needs_atr or risk.policy.uses_atr
+        """ATR(14) is updated only when the sizer or an exit level reads it (value None otherwise)."""
         self._last_signal: object = None  # last non-None signal
         self._repeat_reported = False
         self.entries_blocked: str | None = None
@@ -75,7 +77,8 @@ class StrategyRunner:
     def warmup(self, candles: list[Candle]) -> None:
         """Feed already-processed candles to the strategy so its indicators match; no orders."""
         for candle in candles:
-            self.atr.update(candle.high, candle.low, candle.close)
+            if self._keep_atr:
+                self.atr.update(candle.high, candle.low, candle.close)
             self.strategy.on_candle(candle, self._ctx)
         if candles:
             self.risk.view.last_close[self.symbol] = candles[-1].close  # this market's mark for equity
@@ -93,7 +96,8 @@ class StrategyRunner:
         working = bool(self.oms.open_orders(self.symbol))
         ctx = self._ctx
         ctx.position_qty, ctx.has_open_order = float(pos.qty), working
-        self.atr.update(candle.high, candle.low, candle.close)
+        if self._keep_atr:
+            self.atr.update(candle.high, candle.low, candle.close)
         signal = self.strategy.on_candle(candle, ctx)
         previous = self._last_signal
         holding = self.sellable(pos, candle.close) > 0
@@ -127,7 +131,9 @@ class StrategyRunner:
         if pos.qty <= 0:
             return Decimal(0)
         qty = round_qty(pos.qty, self.instrument) if self.instrument.amount_step else pos.qty
-        if qty <= 0 or qty * Decimal(repr(price)) < self.instrument.min_notional:
+        if qty <= 0:
+            return Decimal(0)
+        if self.instrument.min_notional and qty * Decimal(repr(price)) < self.instrument.min_notional:
             return Decimal(0)
         return qty
 

@@ -138,16 +138,19 @@ def run_backtest(df: pd.DataFrame, strategy: Strategy, config: BacktestConfig,
     position = portfolio.position(config.symbol)
     candle = None
     every = max(1, n // 100)
+    on_candle, finish = runner.on_candle, runner.finish_candle
     for start in range(0, n, CHUNK):  # Python floats a block at a time: 1M candles would be ~190 MB at once
         ts, op, hi, lo, cl, vo = (c[start:start + CHUNK].tolist() for c in cols)
+        block_equity, block_open = [], []
         for j in range(len(ts)):
-            i = start + j
-            if progress is not None and i % every == 0 and not progress(i, n):
-                raise BacktestCanceled(f"canceled after {i} of {n} candles")
+            if progress is not None and (start + j) % every == 0 and not progress(start + j, n):
+                raise BacktestCanceled(f"canceled after {start + j} of {n} candles")
             candle = Candle(ts[j], op[j], hi[j], lo[j], cl[j], vo[j])
-            runner.on_candle(candle)
-            equity[i] = runner.finish_candle(candle)
-            in_pos[i] = position.is_open
+            on_candle(candle)
+            block_equity.append(finish(candle))
+            block_open.append(position.qty > 0)
+        equity[start:start + len(ts)] = block_equity
+        in_pos[start:start + len(ts)] = block_open
     _close_at_end(runner, exchange, candle)
     equity[-1] = float(portfolio.cash)
     metrics = compute_metrics(equity, float(config.cash), log.trades, in_pos, int(cols[0][0]), int(cols[0][-1]), tf_ms)

@@ -173,6 +173,9 @@ class SimulatedExchange:
     def sync(self, symbol: str, candle: Candle, working: list[Order] | None = None) -> list[OrderUpdate]:
         """Fill the resting orders of ``symbol`` signalled before ``candle`` that it fills:
         market orders at its open, limit orders it trades through (module docstring)."""
+        if not self._resting:
+            self._previous[symbol] = candle
+            return []
         updates = []
         latency = self.model.latency_candles
         for order in list(self._resting.values()):

@@ -54,6 +54,11 @@ class ProtectionPolicy:
         return f"time_exit: held {(candle.ts_ms + tf_ms - opened_ts_ms) // tf_ms} candles, limit {n}"
 
     @property
+    def uses_atr(self) -> bool:
+        """True when a level is set from ATR (so the runner must keep ATR up to date)."""
+        return self.stop_loss_atr is not None or self.take_profit_atr is not None
+
+    @property
     def wants_stop(self) -> bool:
         """True when a stop-loss is configured (so a position without one is an alert)."""
         return self.stop_loss_pct is not None or self.stop_loss_atr is not None

@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import ClassVar
 
 from engine.errors import ConfigError
 from engine.models import ZERO
@@ -43,6 +44,8 @@ class StakeSizer:
     """Base: caps a wanted notional to what the cash can pay, fee included."""
 
     fee_rate: Decimal
+    needs_atr: ClassVar[bool] = False
+    """True when :meth:`wanted` reads ``ctx.atr`` (the runner keeps ATR only when something does)."""
 
     def wanted(self, ctx: SizingContext) -> Decimal:
         """The notional this method asks for before the cash cap, quote."""
@@ -91,6 +94,7 @@ class VolatilityTarget(StakeSizer):
     Turtle traders; C. Faith, *Way of the Turtle*, 2007). Nothing before ATR is warm."""
 
     pct: Decimal = Decimal(1)
+    needs_atr: ClassVar[bool] = True
 
     def wanted(self, ctx: SizingContext) -> Decimal:
         if not ctx.atr or ctx.atr <= 0:
