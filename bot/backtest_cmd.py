@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from dataclasses import replace
 from datetime import datetime, timezone
@@ -150,6 +151,7 @@ def _decimal(text: str, flag: str, minimum: Decimal, inclusive: bool = True) -> 
 def main(args: argparse.Namespace) -> int:
     """Run the backtest described by the parsed arguments; 0 on success."""
     start, end = parse_time_ms(args.start, "--from"), parse_time_ms(args.end, "--to")
+    check_outputs(args.trades_out, args.report)
     if args.config:
         result, path, summary = _portfolio(args, start, end)
     else:
@@ -177,6 +179,26 @@ def main(args: argparse.Namespace) -> int:
         print(summary)
         print(format_table(result))
     return 0
+
+
+def check_outputs(trades_out: str | None, report_dir: str | None) -> None:
+    """Fail before any work when an output cannot be written: the folder of ``trades_out``
+    must exist and be writable; ``report_dir`` is created if missing.
+
+    Raises:
+        ConfigError: naming the flag, the path and the reason.
+    """
+    if trades_out is not None:
+        folder = Path(trades_out).parent
+        if not folder.is_dir() or not os.access(folder, os.W_OK):
+            raise ConfigError(f"--trades-out {trades_out}: the folder {folder} does not exist or is not writable")
+    if report_dir is not None:
+        try:
+            Path(report_dir).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"--report {report_dir}: cannot create the folder: {exc.strerror}") from None
+        if not os.access(report_dir, os.W_OK):
+            raise ConfigError(f"--report {report_dir}: the folder is not writable")
 
 
 def _portfolio(args: argparse.Namespace, start: int | None, end: int | None) -> tuple[BacktestResult, str, str]:

@@ -163,3 +163,16 @@ def test_backtest_report_writes_every_file_and_one_self_contained_page(data_dir,
     assert "data:image/png;base64," in page and "Monthly returns" in page and "src=\"http" not in page
     assert (out / "equity.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert len(pd.read_csv(out / "trades.csv")) == 94
+
+
+def test_unwritable_outputs_fail_before_the_backtest_with_one_line(tmp_path, capsys):
+    from bot.cli import main as cli
+
+    assert cli(["backtest", "--report", "/proc/no/such"]) == 2
+    assert cli(["backtest", "--trades-out", str(tmp_path / "missing" / "t.csv")]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err == ["quantd backtest: error: --report /proc/no/such: cannot create the folder: No such file or directory",
+                   f"quantd backtest: error: --trades-out {tmp_path / 'missing' / 't.csv'}: the folder "
+                   f"{tmp_path / 'missing'} does not exist or is not writable"]
+    assert cli(["backtest", "--latency-candles", "-1"]) == 2
+    assert "--latency-candles -1: a number of candles, 0 or more" in capsys.readouterr().err
