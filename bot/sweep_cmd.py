@@ -7,6 +7,8 @@ import sys
 import time
 from pathlib import Path
 
+import pandas as pd
+
 from bot import backtest_cmd
 from engine.backtest.sweep import METRICS, choose_engine, expand, neighbourhood, parse_grid_item, run_sweep
 from engine.data import load_ohlcv
@@ -27,7 +29,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "(default: the strategy's search_space)")
     p.add_argument("--sample", type=int, default=None, help="run a random sample of this many sets")
     p.add_argument("--seed", type=int, default=0, help="seed of --sample (default 0)")
-    p.add_argument("--data", default=None, help="OHLCV file (default: the bundled sample)")
+    p.add_argument("--data", action="append", default=[], metavar="FILE",
+                   help="OHLCV file, repeatable: several files (symbols) are ranked by the mean of --metric "
+                        "across them (default: the bundled sample)")
     p.add_argument("--symbol", default=None)
     p.add_argument("--timeframe", default=None)
     backtest_cmd.add_cost_arguments(p)
@@ -64,21 +68,24 @@ def main(args: argparse.Namespace) -> int:
     if not param_sets:
         raise ConfigError(f"no valid parameter set in the grid ({len(refused)} refused, e.g. {refused[0][1]})"
                           if refused else "empty grid")
-    path = args.data or str(sample_path())
-    name_symbol, _ = symbol_timeframe_from_name(path)
-    df, report = load_ohlcv(path, timeframe=args.timeframe)
-    config = backtest_cmd.config_from_args(args, args.symbol or name_symbol or "BTC/USDT", report.timeframe)
-    vectorized = choose_engine(args.strategy, config, args.engine)
-    engine = "vectorised" if vectorized else "event-driven"
-    print(f"{len(param_sets)} parameter sets ({len(refused)} refused by the strategy) on {len(df):,} candles, "
-          f"{engine} engine", file=sys.stderr)
-    t0 = time.perf_counter()
-    table = run_sweep(df, args.strategy, param_sets, config, vectorized, args.jobs, scheduler=args.scheduler)
-    secs = time.perf_counter() - t0
-    ranked = table.sort_values(args.metric, ascending=args.metric == "max_drawdown_pct", na_position="last")
-    print(ranked.head(args.top).to_string(index=False, float_format=lambda v: f"{v:,.3f}"))
-    print(f"{len(table)} backtests in {secs:.2f} s ({len(table) * len(df) / secs:,.0f} candles/s)")
+    paths = args.data or [str(sample_path())]
+    tables = []
+    for path in paths:
+        table, secs, n = _sweep_one(args, path, param_sets, refused)
+        print(f"{len(table)} backtests in {secs:.2f} s ({len(table) * n / secs:,.0f} candles/s)"
+              + (f" on {Path(path).name}" if len(paths) > 1 else ""))
+        tables.append(table.assign(file=Path(path).name))
     names = list(grid)
+    if len(paths) == 1:
+        table = ranked_all = tables[0].drop(columns="file")
+        title = f"{args.strategy} on {Path(paths[0]).name}"
+    else:  # several symbols: a set is judged by how it does across all of them
+        ranked_all = pd.concat(tables, ignore_index=True)
+        table = across_files(ranked_all, names, args.metric)
+        title = f"{args.strategy} on {len(paths)} files (mean)"
+    ascending = args.metric == "max_drawdown_pct"
+    ranked = table.sort_values(args.metric, ascending=ascending, na_position="last")
+    print(ranked.head(args.top).to_string(index=False, float_format=lambda v: f"{v:,.3f}"))
     region = None
     if len(names) == 2:
         region = neighbourhood(table, names[0], names[1], args.metric)
@@ -89,12 +96,40 @@ def main(args: argparse.Namespace) -> int:
     if args.out:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
-        ranked.to_csv(out / "results.csv", index=False)
+        ranked_all.sort_values(args.metric, ascending=ascending, na_position="last").to_csv(out / "results.csv",
+                                                                                          index=False)
         print(f"results: {out / 'results.csv'}")
+        if len(paths) > 1:
+            ranked.to_csv(out / "summary.csv", index=False)
+            print(f"summary across files: {out / 'summary.csv'}")
         if region is not None and not region.empty:
-            heat_map(table, names[0], names[1], args.metric, out / "heatmap.png", f"{args.strategy} on {Path(path).name}")
+            heat_map(table, names[0], names[1], args.metric, out / "heatmap.png", title)
             print(f"heat map: {out / 'heatmap.png'}")
     return 0
+
+
+def _sweep_one(args: argparse.Namespace, path: str, param_sets: list[dict], refused: list):
+    """Sweep one file; returns (results table, seconds, candles)."""
+    name_symbol, _ = symbol_timeframe_from_name(path)
+    df, report = load_ohlcv(path, timeframe=args.timeframe)
+    config = backtest_cmd.config_from_args(args, args.symbol or name_symbol or "BTC/USDT", report.timeframe)
+    vectorized = choose_engine(args.strategy, config, args.engine)
+    engine = "vectorised" if vectorized else "event-driven"
+    print(f"{len(param_sets)} parameter sets ({len(refused)} refused by the strategy) on {len(df):,} candles "
+          f"of {Path(path).name}, {engine} engine", file=sys.stderr)
+    t0 = time.perf_counter()
+    table = run_sweep(df, args.strategy, param_sets, config, vectorized, args.jobs, scheduler=args.scheduler)
+    return table, time.perf_counter() - t0, len(df)
+
+
+def across_files(results: pd.DataFrame, names: list[str], metric: str) -> pd.DataFrame:
+    """One row per parameter set from the rows of several files: ``metric`` is the mean
+    across files, ``<metric>_worst`` the worst file's value and ``files`` how many files
+    had a value (NaN metrics, such as a Sharpe without trades, are left out of the mean)."""
+    worst = "max" if metric == "max_drawdown_pct" else "min"
+    grouped = results.groupby(names, sort=False)[metric]
+    out = grouped.agg(["mean", worst, "count"]).reset_index()
+    return out.rename(columns={"mean": metric, worst: f"{metric}_worst", "count": "files"})
 
 
 def heat_map(table, x: str, y: str, metric: str, path: Path, title: str) -> None:

@@ -105,3 +105,17 @@ def test_sweep_scheduler_errors_are_clear(capsys, monkeypatch):
     monkeypatch.setattr("engine.backtest.sweep.DASK_CONNECT_TIMEOUT_S", 1)
     assert cli(["sweep", "--scheduler", "tcp://127.0.0.1:9"]) == 2
     assert "cannot reach the Dask scheduler" in capsys.readouterr().err
+
+
+def test_cli_sweep_over_several_symbols_ranks_by_the_mean_across_files(data_dir, tmp_path, capsys):
+    files = [str(data_dir / "binance" / f"{s}_USDT-1d.csv.gz") for s in ("BTC", "ETH")]
+    assert cli(["sweep", "--data", files[0], "--data", files[1], "--grid", "fast=5:20:5", "--grid", "slow=30:90:30",
+                "--out", str(tmp_path), "--jobs", "1"]) == 0
+    rows = pd.read_csv(tmp_path / "results.csv")
+    summary = pd.read_csv(tmp_path / "summary.csv")
+    assert sorted(rows["file"].unique()) == ["BTC_USDT-1d.csv.gz", "ETH_USDT-1d.csv.gz"] and len(rows) == 24
+    assert len(summary) == 12 and summary["sharpe"].is_monotonic_decreasing
+    for _, s in summary.iterrows():
+        both = rows[(rows.fast == s.fast) & (rows.slow == s.slow)]["sharpe"]
+        assert s.sharpe == pytest.approx(both.mean()) and s.sharpe_worst == pytest.approx(both.min())
+    assert "most stable region" in capsys.readouterr().out and (tmp_path / "heatmap.png").exists()
