@@ -16,6 +16,18 @@ bot validate them the same way. Write a strategy like this::
 
         def on_candle(self, candle, ctx):
             ...
+
+A strategy that also wants a higher timeframe builds it from its own closed candles with
+:class:`engine.data.CandleResampler`, which hands out a higher candle only once it has
+closed (the same in backtest, paper and live)::
+
+    def __init__(self, params):
+        super().__init__(params)
+        self.hourly = CandleResampler("5m", "1h")
+
+    def on_candle(self, candle, ctx):
+        for hour in self.hourly.update(candle):
+            ...  # a complete 1h candle, closed at this 5m candle's close or earlier
 """
 
 from __future__ import annotations
