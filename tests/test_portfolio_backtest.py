@@ -162,7 +162,8 @@ def test_backtest_report_writes_every_file_and_one_self_contained_page(data_dir,
     page = (out / "report.html").read_text()
     assert "data:image/png;base64," in page and "Monthly returns" in page and "src=\"http" not in page
     assert (out / "equity.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert len(pd.read_csv(out / "trades.csv")) == 94
+    trades = pd.read_csv(out / "trades.csv")
+    assert len(trades) == 94 and set(trades["symbol"]) == {"BTC/USDT", "ETH/USDT"}
 
 
 def test_unwritable_outputs_fail_before_the_backtest_with_one_line(tmp_path, capsys):

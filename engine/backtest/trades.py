@@ -80,12 +80,13 @@ class TradeLog:
 
 
 def write_trades_csv(trades: list[Trade], path: str | Path) -> None:
-    """Write ``entry_time,entry_price,exit_time,exit_price,qty,fees,pnl,exit_reason,entry_signal``
-    (times ISO-8601 UTC, prices quote per base, qty base, fees and pnl quote)."""
+    """Write ``entry_time,entry_price,exit_time,exit_price,qty,fees,pnl,exit_reason,entry_signal,symbol``
+    (times ISO-8601 UTC, prices quote per base, qty base, fees and pnl quote; ``symbol``
+    last, so readers of the older nine columns are unaffected)."""
     with open(path, "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["entry_time", "entry_price", "exit_time", "exit_price", "qty", "fees", "pnl",
-                    "exit_reason", "entry_signal"])
+                    "exit_reason", "entry_signal", "symbol"])
         for t in trades:
             w.writerow([iso_utc(t.entry_ts_ms), t.entry_price, iso_utc(t.exit_ts_ms), t.exit_price, t.qty,
-                        t.fees, t.pnl, t.exit_reason, t.entry_signal])
+                        t.fees, t.pnl, t.exit_reason, t.entry_signal, t.symbol])
