@@ -12,7 +12,10 @@ Measured (``time.perf_counter``):
 * **signal latency**: from the start of the step that received the closed candle to the
   call that hands its order to the gateway (every order, entries and exits), so the
   markets processed before it in the same step count, as they would live;
-* **candle processing**: each candle's runner work and commits.
+* **candle processing**: each candle's runner work and commits;
+* **commit floor**: one small SQLite commit with the store's settings (WAL,
+  ``synchronous=FULL``) in the same folder: the disk's fsync, which an order must wait for
+  at least once before it leaves (ADR 0003), and which varies between machines and days.
 
 Prints p50/p99/max in ms per market count, and writes ``bench/LATENCY.md`` unless ``--out -``.
 """
@@ -86,6 +89,26 @@ def measure(n_markets: int, steps: int, work: Path) -> dict:
             "candle_processing_ms": pct(candle_ms)}
 
 
+def commit_floor(work: Path, commits: int = 200) -> dict:
+    """p50/p99 ms of one tiny durable commit (WAL, synchronous=FULL), as the store commits."""
+    import sqlite3
+
+    con = sqlite3.connect(work / "floor.sqlite", isolation_level=None)
+    con.execute("PRAGMA journal_mode=WAL")
+    con.execute("PRAGMA synchronous=FULL")
+    con.execute("CREATE TABLE IF NOT EXISTS t (x INTEGER)")
+    times = []
+    for i in range(commits):
+        t = time.perf_counter()
+        con.execute("BEGIN")
+        con.execute("INSERT INTO t VALUES (?)", (i,))
+        con.execute("COMMIT")
+        times.append((time.perf_counter() - t) * 1000)
+    con.close()
+    a = np.asarray(times)
+    return {"p50": float(np.percentile(a, 50)), "p99": float(np.percentile(a, 99))}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.live_latency", description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=3000, help="candle close times per market count")
@@ -97,13 +120,15 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="quantd-latency-") as tmp:
         for n in args.markets:
             rows.append(measure(n, args.steps, Path(tmp)))
+            rows[-1]["commit_floor_ms"] = commit_floor(Path(tmp))
             print(json.dumps(rows[-1]), file=sys.stderr)
     lines = ["| markets | orders | signal -> gateway p50 ms | p99 ms | max ms | candles | candle p50 ms | "
-             "candle p99 ms |", "|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "candle p99 ms | commit floor p50 ms |", "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         s, c = r["signal_to_gateway_ms"], r["candle_processing_ms"]
         lines.append(f"| {r['markets']} | {s['n']:,} | {s.get('p50', 0):.3f} | {s.get('p99', 0):.3f} | "
-                     f"{s.get('max', 0):.3f} | {c['n']:,} | {c['p50']:.3f} | {c['p99']:.3f} |")
+                     f"{s.get('max', 0):.3f} | {c['n']:,} | {c['p50']:.3f} | {c['p99']:.3f} | "
+                     f"{r['commit_floor_ms']['p50']:.3f} |")
     text = "\n".join(lines) + "\n"
     print(text)
     if args.out != "-":

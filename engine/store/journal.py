@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from engine.events import Event
@@ -18,7 +19,7 @@ from engine.risk.protection import Protection
 from engine.store.account import AccountRow, PositionRow
 from engine.store.base import MetaRow, Store
 from engine.store.ledger import BreakerRow, CandleCursorRow, EquitySnapshotRow, EventRow, OperatorCommandRow
-from engine.store.orders import FillRow, OrderRow, OrderTransitionRow
+from engine.store.orders import FillRow, OrderRow, OrderTransitionRow, mutable_values, new_values
 from engine.store.reconciliation import ReconciliationIssueRow
 
 ACCOUNT_ID = "main"
@@ -52,10 +53,11 @@ class SqlJournal:
     def order_created(self, order: Order, events: list[Event]) -> None:
         """Insert the order (status new) and its first transition."""
         with self.store.transaction() as s:
-            s.add(OrderRow.from_order(order))
-            s.flush()
-            s.add(OrderTransitionRow(client_order_id=order.client_order_id, ts_ms=order.created_ts_ms,
-                                     from_status=None, to_status=order.status.value, reason=order.intent[:512]))
+            c = s.connection()
+            c.execute(insert(_ORDERS), [new_values(order)])
+            c.execute(insert(_TRANSITIONS), [{"client_order_id": order.client_order_id, "ts_ms": order.created_ts_ms,
+                                              "from_status": None, "to_status": order.status.value,
+                                              "reason": order.intent[:512]}])
             _add_events(s, events)
 
     def order_changed(self, order: Order, previous: str, events: list[Event]) -> None:
@@ -67,17 +69,18 @@ class SqlJournal:
     def fill_applied(self, order: Order, fill: Fill, portfolio: Portfolio, events: list[Event]) -> None:
         """Insert the fill; update the order, the position and the account."""
         with self.store.transaction() as s:
-            s.add(FillRow(trade_id=fill.trade_id, client_order_id=fill.client_order_id, symbol=fill.symbol,
-                          side=fill.side.value, qty=fill.qty, price=fill.price, fee=fill.fee,
-                          fee_asset=fill.fee_asset, ts_ms=fill.ts_ms))
+            c = s.connection()
+            c.execute(insert(_FILLS), [{"trade_id": fill.trade_id, "client_order_id": fill.client_order_id,
+                                        "symbol": fill.symbol, "side": fill.side.value, "qty": fill.qty,
+                                        "price": fill.price, "fee": fill.fee, "fee_asset": fill.fee_asset,
+                                        "ts_ms": fill.ts_ms}])
             self._update_order(s, order)
             pos = portfolio.position(fill.symbol)
-            row = s.get(PositionRow, fill.symbol) or PositionRow(symbol=fill.symbol)
-            row.qty, row.avg_price, row.realized_pnl = pos.qty, pos.avg_price, pos.realized_pnl
-            row.opened_ts_ms, row.updated_ts_ms = pos.opened_ts_ms, order.updated_ts_ms
-            s.add(row)
-            acct = s.get(AccountRow, ACCOUNT_ID)
-            acct.cash, acct.fees_paid, acct.updated_ts_ms = portfolio.cash, portfolio.fees_paid, order.updated_ts_ms
+            _upsert(c, _POSITIONS, _POSITIONS.c.symbol, fill.symbol,
+                    {"qty": pos.qty, "avg_price": pos.avg_price, "realized_pnl": pos.realized_pnl,
+                     "opened_ts_ms": pos.opened_ts_ms, "updated_ts_ms": order.updated_ts_ms})
+            c.execute(update(_ACCOUNTS).where(_ACCOUNTS.c.id == ACCOUNT_ID).values(
+                cash=portfolio.cash, fees_paid=portfolio.fees_paid, updated_ts_ms=order.updated_ts_ms))
             _add_events(s, events)
 
     def candle_processed(self, key: str, candle: Candle, close_ms: int, portfolio: Portfolio, equity: float) -> None:
@@ -94,10 +97,9 @@ class SqlJournal:
     @staticmethod
     def _write_candle(s: Session, key: str, ts_ms: int, close: Decimal, close_ms: int, cash: Decimal,
                       equity: Decimal) -> None:
-        row = s.get(CandleCursorRow, key) or CandleCursorRow(key=key)
-        row.last_ts_ms, row.close = ts_ms, close
-        s.add(row)
-        s.add(EquitySnapshotRow(ts_ms=close_ms, cash=cash, equity=equity))
+        c = s.connection()
+        _upsert(c, _CURSORS, _CURSORS.c.key, key, {"last_ts_ms": ts_ms, "close": close})
+        c.execute(insert(_EQUITY), [{"ts_ms": close_ms, "cash": cash, "equity": equity}])
 
     def risk_recorded(self, events: list[Event], breaker: CircuitBreaker) -> None:
         """Persist risk decisions with the breaker state they leave behind."""
@@ -115,10 +117,12 @@ class SqlJournal:
             _add_events(s, events)
 
     def pending_commands(self) -> list[tuple[int, str, str]]:
-        """Operator commands not yet applied, oldest first: (id, command, requested_by)."""
-        with self.store.read() as s:
-            rows = s.query(OperatorCommandRow).filter(OperatorCommandRow.applied_ts_ms.is_(None)).order_by(
-                OperatorCommandRow.id).all()
+        """Operator commands not yet applied, oldest first: (id, command, requested_by).
+        Read on every engine step, so through Core (0.1 ms, not the ORM's 0.5)."""
+        t = OperatorCommandRow.__table__
+        with self.store.engine.connect() as c:
+            rows = c.execute(select(t.c.id, t.c.command, t.c.requested_by).where(t.c.applied_ts_ms.is_(None))
+                             .order_by(t.c.id))
             return [(r.id, r.command, r.requested_by) for r in rows]
 
     def command_applied(self, command_id: int, result: str, ts_ms: int, breaker: CircuitBreaker,
@@ -151,25 +155,41 @@ class SqlJournal:
 
     @staticmethod
     def _update_order(s: Session, order: Order, always: bool = False) -> None:
-        row = s.query(OrderRow).filter_by(client_order_id=order.client_order_id).one()
-        previous = row.status
-        row.update_from(order)
+        c = s.connection()
+        where = _ORDERS.c.client_order_id == order.client_order_id
+        previous = c.execute(select(_ORDERS.c.status).where(where)).scalar_one()
+        c.execute(update(_ORDERS).where(where).values(**mutable_values(order)))
         if always or previous != order.status.value:
-            s.add(OrderTransitionRow(client_order_id=order.client_order_id, ts_ms=order.updated_ts_ms,
-                                     from_status=previous, to_status=order.status.value, reason=order.reason[:512],
-                                     exchange_order_id=order.exchange_order_id))
+            c.execute(insert(_TRANSITIONS), [{"client_order_id": order.client_order_id, "ts_ms": order.updated_ts_ms,
+                                              "from_status": previous, "to_status": order.status.value,
+                                              "reason": order.reason[:512],
+                                              "exchange_order_id": order.exchange_order_id}])
+
+
+# The rows written on every candle, order and fill go through SQLAlchemy Core on the
+# session's connection (same transaction): the ORM's unit of work cost about 0.5 ms a
+# statement, more than the durable commit itself (ADR 0010).
+_ORDERS, _TRANSITIONS, _FILLS = OrderRow.__table__, OrderTransitionRow.__table__, FillRow.__table__
+_POSITIONS, _ACCOUNTS, _EVENTS = PositionRow.__table__, AccountRow.__table__, EventRow.__table__
+_CURSORS, _EQUITY, _BREAKER = CandleCursorRow.__table__, EquitySnapshotRow.__table__, BreakerRow.__table__
+
+
+def _upsert(c, table, key_column, key, values: dict) -> None:
+    """Update the row whose ``key_column`` is ``key``, or insert it (any database)."""
+    if c.execute(update(table).where(key_column == key).values(**values)).rowcount == 0:
+        c.execute(insert(table), [{key_column.key: key, **values}])
 
 
 def _add_events(s: Session, events: list[Event]) -> None:
-    for e in events:
-        s.add(EventRow(ts_ms=e.ts_ms, kind=e.kind, payload=e.payload()))
+    if events:
+        s.connection().execute(insert(_EVENTS), [{"ts_ms": e.ts_ms, "kind": e.kind, "payload": e.payload()}
+                                                 for e in events])
 
 
 def _save_breaker(s: Session, breaker: CircuitBreaker) -> None:
-    row = s.get(BreakerRow, 1) or BreakerRow(id=1)
-    row.state, row.reason, row.since_ms = breaker.state.value, breaker.reason[:512], breaker.since_ms
-    row.flatten_pending = breaker.flatten_pending
-    s.add(row)
+    _upsert(s.connection(), _BREAKER, _BREAKER.c.id, 1,
+            {"state": breaker.state.value, "reason": breaker.reason[:512], "since_ms": breaker.since_ms,
+             "flatten_pending": breaker.flatten_pending})
 
 
 def queue_command(store: Store, command: str, by: str, ts_ms: int) -> int:

@@ -44,18 +44,13 @@ class OrderRow(Base):
 
     def update_from(self, o: Order) -> None:
         """Copy every mutable field of the domain order."""
-        self.status, self.updated_ts_ms = o.status.value, o.updated_ts_ms
-        self.filled_qty, self.avg_fill_price, self.fee_paid = o.filled_qty, o.avg_fill_price, o.fee_paid
-        self.exchange_order_id, self.reason = o.exchange_order_id, o.reason[:512]
+        for key, value in mutable_values(o).items():
+            setattr(self, key, value)
 
     @classmethod
     def from_order(cls, o: Order) -> "OrderRow":
         """A new row for a new order."""
-        row = cls(client_order_id=o.client_order_id, strategy=o.strategy, symbol=o.symbol, side=o.side.value,
-                  type=o.type.value, signal_ts_ms=o.signal_ts_ms, created_ts_ms=o.created_ts_ms, qty=o.qty,
-                  quote_qty=o.quote_qty, price=o.price, stop_price=o.stop_price, intent=o.intent[:256])
-        row.update_from(o)
-        return row
+        return cls(**new_values(o))
 
     def to_order(self) -> Order:
         """The domain order."""
@@ -98,3 +93,19 @@ class FillRow(Base):
     fee: Mapped[Decimal] = mapped_column(DecimalText)
     fee_asset: Mapped[str] = mapped_column(String(16), default="")
     ts_ms: Mapped[int] = mapped_column(BigInteger, index=True)
+
+
+def mutable_values(o: Order) -> dict:
+    """The ``orders`` columns that change over an order's life, from the domain order."""
+    return {"status": o.status.value, "updated_ts_ms": o.updated_ts_ms, "filled_qty": o.filled_qty,
+            "avg_fill_price": o.avg_fill_price, "fee_paid": o.fee_paid, "exchange_order_id": o.exchange_order_id,
+            "reason": o.reason[:512]}
+
+
+def new_values(o: Order) -> dict:
+    """Every ``orders`` column of a new order (for the ORM row or a Core insert)."""
+    return {"client_order_id": o.client_order_id, "strategy": o.strategy, "symbol": o.symbol, "side": o.side.value,
+            "type": o.type.value, "signal_ts_ms": o.signal_ts_ms, "created_ts_ms": o.created_ts_ms, "qty": o.qty,
+            "quote_qty": o.quote_qty, "price": o.price, "stop_price": o.stop_price, "intent": o.intent[:256],
+            **mutable_values(o)}
+
