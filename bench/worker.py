@@ -15,6 +15,20 @@ import sys
 import time
 
 
+def peak_rss_mb() -> float:
+    """This process's peak resident memory, MB: ``VmHWM``, which belongs to the address space
+    and so starts afresh at exec. (``ru_maxrss`` does not: a worker forked from a parent that
+    once held 400 MB reports the parent's peak.) Falls back to ``ru_maxrss`` off Linux."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+
+
 def main(argv: list[str]) -> int:
     engine, dataset_name, reps = argv[0], argv[1], int(argv[2])
     from bench.engines import ENGINES
@@ -27,7 +41,7 @@ def main(argv: list[str]) -> int:
         t0 = time.perf_counter()
         trades = run()
         secs.append(time.perf_counter() - t0)
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+    peak_mb = peak_rss_mb()
     print(json.dumps({"engine": engine, "dataset": dataset_name, "bars": len(df), "secs": secs,
                       "peak_rss_mb": peak_mb, "trades": trades}))
     return 0
