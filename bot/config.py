@@ -286,7 +286,7 @@ def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Se
 
 def _describe(exc: ValidationError) -> str:
     err = exc.errors()[0]
-    loc = [str(x) for x in err["loc"]]
+    loc = [str(x) if str(x).isprintable() else repr(str(x)) for x in err["loc"]]  # a key "\n" stays one line
     field = ".".join(loc) or "settings"
     env = "QUANTD_" + "__".join(x.upper() for x in loc)
     got = f", got {err['input']!r}" if "input" in err and not isinstance(err["input"], dict) else ""

@@ -10,7 +10,7 @@ import string
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from bot.config import load_settings
@@ -91,6 +91,7 @@ SECTIONS = ["strategy", "strategies", "paper", "replay", "exchange", "risk", "te
 
 @settings(max_examples=150, deadline=None)
 @given(doc=st.dictionaries(st.sampled_from(SECTIONS), CONFIG_VALUES, max_size=4))
+@example(doc={"strategy": {"\n": None}})  # found by hypothesis: the key printed raw split the error line
 def test_any_config_file_loads_or_fails_with_a_named_config_error(tmp_path_factory, doc):
     path = tmp_path_factory.mktemp("cfg") / "q.yaml"
     path.write_text(yaml.safe_dump(doc))
