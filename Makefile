@@ -16,7 +16,7 @@ run: $(BIN)/.installed
 	$(BIN)/quantd run
 
 test: $(BIN)/.installed
-	$(BIN)/python -m pytest -q -n 3   # three workers on two cores: much of the suite waits on sockets and subprocesses
+	$(BIN)/python -m pytest -q -n 2   # two workers: the suite waits on sockets and subprocesses
 
 backtest: $(BIN)/.installed
 	$(BIN)/quantd backtest --strategy sma_cross --param fast=10 --param slow=30

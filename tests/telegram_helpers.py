@@ -113,6 +113,15 @@ class Desk:
                 return
         raise AssertionError("no position opened")
 
+    def stored_status(self, client_order_id: str) -> str | None:
+        """The order's status as the store has it (what the bot reads), None before its commit."""
+        from sqlalchemy import select
+
+        from engine.store.orders import OrderRow
+
+        with self.store.read() as s:
+            return s.execute(select(OrderRow.status).where(OrderRow.client_order_id == client_order_id)).scalar()
+
     def close(self, reason: str = "test") -> None:
         self._stop.set()
         self._thread.join()

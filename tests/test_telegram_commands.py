@@ -313,6 +313,7 @@ def test_cancel_one_order_or_all_after_confirmation(desk, tg, data_dir):
     _press(tg, data_dir, msg, "Confirm")
     until(lambda: len(desk.engine.oms.open_orders()) == 1)
     (sell,) = desk.engine.oms.open_orders()
+    until(lambda: desk.stored_status(sell.client_order_id) == "open")  # the engine tracks it just before its commit
     assert sell.client_order_id in _ask(tg, data_dir, "/orders")
     reply = _ask(tg, data_dir, f"/cancel {sell.client_order_id}")
     assert f"cancel {sell.client_order_id}: {sell.client_order_id} canceled" in reply
