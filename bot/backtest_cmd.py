@@ -204,7 +204,7 @@ def check_outputs(trades_out: str | None, report_dir: str | None) -> None:
 def _portfolio(args: argparse.Namespace, start: int | None, end: int | None) -> tuple[BacktestResult, str, str]:
     """The ``--config`` run: every configured market on one account (ADR 0007)."""
     from bot.config import load_settings
-    from engine.backtest.portfolio import Market, run_portfolio_backtest
+    from engine.backtest.portfolio import run_portfolio_backtest
 
     if args.vectorized or args.data or args.param or args.symbol:
         raise ConfigError("--config takes the markets from the file: drop --vectorized, --data, --param and --symbol")
@@ -213,14 +213,28 @@ def _portfolio(args: argparse.Namespace, start: int | None, end: int | None) -> 
     config = config_from_args(args, "", "", {"cash": str(p.cash), "fee": str(p.fee),
                                              "slippage_bps": str(p.slippage_bps)})
     limits = RiskLimits(**{**settings.risk.model_dump(exclude_unset=True), **config.limits.model_dump(exclude_unset=True)})
+    markets, summaries = config_markets(settings, start, end)
+    result = run_portfolio_backtest(markets, replace(config, limits=limits))
+    return result, args.config, "\n".join(summaries)
+
+
+def config_markets(settings, start_ms: int | None = None, end_ms: int | None = None) -> tuple[list, list[str]]:
+    """The portfolio-backtest markets of a daemon config (``settings``: bot.config.Settings):
+    each market's strategy, its replay file (or bundled sample) cut to [start_ms, end_ms) and
+    its paper instrument, as the paper daemon would trade it; plus one data summary line each.
+
+    Raises:
+        ConfigError, DataError: a market without data, or a bad file.
+    """
+    from engine.backtest.portfolio import Market
+
     markets, summaries = [], []
     for m in settings.markets():
         file = settings.replay_file(m)
-        df, report = load_ohlcv(file, timeframe=m.timeframe, start_ms=start, end_ms=end)
+        df, report = load_ohlcv(file, timeframe=m.timeframe, start_ms=start_ms, end_ms=end_ms)
         summaries.append(f"{m.symbol} {m.timeframe} ({Path(file).name}): {report.summary()}")
         markets.append(Market(df, create(m.name, m.params), m.symbol, m.timeframe, m.stake, settings.instrument(m)))
-    result = run_portfolio_backtest(markets, replace(config, limits=limits))
-    return result, args.config, "\n".join(summaries)
+    return markets, summaries
 
 
 def format_table(result: "BacktestResult | VectorizedResult") -> str:

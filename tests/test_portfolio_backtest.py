@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from bot.app import build_engine
+from bot.backtest_cmd import config_markets
 from bot.config import load_settings
 from engine.backtest.engine import BacktestConfig, run_backtest
 from engine.backtest.portfolio import Market, run_portfolio_backtest
@@ -26,14 +27,6 @@ from tests.db_helpers import rows
 
 EXAMPLE = Path(__file__).parents[1] / "deploy/examples/multi-market.yaml"
 TOL = Decimal("1e-9")
-
-
-def _markets(settings):
-    out = []
-    for m in settings.markets():
-        df, _ = load_ohlcv(settings.replay_file(m), timeframe=m.timeframe)
-        out.append(Market(df, create(m.name, m.params), m.symbol, m.timeframe, m.stake, settings.instrument(m)))
-    return out
 
 
 def _fills_of(trades) -> list[tuple]:
@@ -66,7 +59,7 @@ def test_the_portfolio_backtest_makes_the_paper_daemons_fills_on_the_same_candle
     daemon = sorted((symbol, side, ts, Decimal(price), Decimal(qty)) for symbol, side, ts, price, qty in
                     rows(tmp_path / "q.sqlite", "select symbol, side, ts_ms, price, qty from fills"))
     p = settings.paper
-    result = run_portfolio_backtest(_markets(settings), BacktestConfig(cash=p.cash, fee_rate=p.fee,
+    result = run_portfolio_backtest(config_markets(settings)[0], BacktestConfig(cash=p.cash, fee_rate=p.fee,
                                                                       slippage_bps=p.slippage_bps, limits=settings.risk))
     backtest = _fills_of(result.trades)
     assert done == 2400 and len(daemon) > 40 and {f[0] for f in daemon} == {"BTC/USDT", "ETH/USDT"}

@@ -151,13 +151,13 @@ def run_backtest(df: pd.DataFrame, strategy: Strategy, config: BacktestConfig,
             block_open.append(position.qty > 0)
         equity[start:start + len(ts)] = block_equity
         in_pos[start:start + len(ts)] = block_open
-    _close_at_end(runner, exchange, candle)
+    close_at_end(runner, exchange, candle)
     equity[-1] = float(portfolio.cash)
     metrics = compute_metrics(equity, float(config.cash), log.trades, in_pos, int(cols[0][0]), int(cols[0][-1]), tf_ms)
     return BacktestResult(config, strategy.describe(), metrics, log.trades, cols[0], equity, log.events)
 
 
-def _close_at_end(runner: StrategyRunner, exchange: SimulatedExchange, last: Candle) -> None:
+def close_at_end(runner: StrategyRunner, exchange: SimulatedExchange, last: Candle) -> None:
     """Cancel orders that have no next candle to fill on; close an open position at the last
     close, through risk like any exit."""
     oms, symbol, now = runner.oms, runner.symbol, last.ts_ms + runner.tf_ms

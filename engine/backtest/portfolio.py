@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
-from engine.backtest.engine import BacktestConfig, BacktestResult, _close_at_end, fill_model
+from engine.backtest.engine import BacktestConfig, BacktestResult, close_at_end, fill_model
 from engine.backtest.metrics import compute_metrics
 from engine.backtest.simulator import SimulatedExchange
 from engine.backtest.trades import TradeLog
@@ -84,7 +84,7 @@ def run_portfolio_backtest(markets: list[Market], config: BacktestConfig) -> Bac
     close_times, equity, in_pos, last = _replay(markets, runners, portfolio)
     for runner in runners:
         if last[runner.symbol] is not None:
-            _close_at_end(runner, exchange, last[runner.symbol])
+            close_at_end(runner, exchange, last[runner.symbol])
     equity[-1] = float(portfolio.equity(risk.view.last_close))
     first_open = min(int(m.df["timestamp"].iloc[0]) for m in markets)
     metrics = compute_metrics(equity, float(config.cash), log.trades, in_pos, first_open,

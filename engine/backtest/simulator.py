@@ -151,6 +151,7 @@ class SimulatedExchange:
         """Take a resting order off the book (canceled); an order no longer resting keeps its last state."""
         client_order_id = order.client_order_id
         order = self._resting.pop(client_order_id, None)
+        self._waited.pop(client_order_id, None)
         if order is None:
             return self._known.get(client_order_id) or OrderUpdate(client_order_id, OrderStatus.REJECTED, None,
                                                                    "unknown order")

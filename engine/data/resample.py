@@ -172,7 +172,9 @@ class CandleResampler:
                 out.append(self._emit())
             self._open = None
         if self._open is None:
-            self._open, self._complete = key, self._open_seen(key, candle.ts_ms)
+            # any span after the first one seen can be complete; the first only if the data starts at its open
+            self._open, self._complete = key, self._started or candle.ts_ms <= key
+            self._started = True
             self._close_ms = int(bucket_close(np.asarray([key]), self.timeframe)[0]) if self._rule is None \
                 else key + self._rule[0]
             self._o, self._h, self._l, self._volumes = candle.open, candle.high, candle.low, []
@@ -183,12 +185,6 @@ class CandleResampler:
                 out.append(self._emit())
             self._open = None
         return out
-
-    def _open_seen(self, key: int, ts_ms: int) -> bool:
-        """Whether the span opening at ``key`` can be complete: any span after the first one
-        seen is; the first one only when the data starts at its open."""
-        first, self._started = not self._started, True
-        return not first or ts_ms <= key
 
     def _bucket(self, ts_ms: int) -> int:
         if self._rule is None:

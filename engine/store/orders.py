@@ -42,16 +42,6 @@ class OrderRow(Base):
     reason: Mapped[str] = mapped_column(String(512), default="")
     intent: Mapped[str] = mapped_column(String(256), default="")
 
-    def update_from(self, o: Order) -> None:
-        """Copy every mutable field of the domain order."""
-        for key, value in mutable_values(o).items():
-            setattr(self, key, value)
-
-    @classmethod
-    def from_order(cls, o: Order) -> "OrderRow":
-        """A new row for a new order."""
-        return cls(**new_values(o))
-
     def to_order(self) -> Order:
         """The domain order."""
         return Order(client_order_id=self.client_order_id, strategy=self.strategy, symbol=self.symbol,
@@ -103,9 +93,8 @@ def mutable_values(o: Order) -> dict:
 
 
 def new_values(o: Order) -> dict:
-    """Every ``orders`` column of a new order (for the ORM row or a Core insert)."""
+    """Every ``orders`` column of a new order (a Core insert's values)."""
     return {"client_order_id": o.client_order_id, "strategy": o.strategy, "symbol": o.symbol, "side": o.side.value,
             "type": o.type.value, "signal_ts_ms": o.signal_ts_ms, "created_ts_ms": o.created_ts_ms, "qty": o.qty,
             "quote_qty": o.quote_qty, "price": o.price, "stop_price": o.stop_price, "intent": o.intent[:256],
             **mutable_values(o)}
-
