@@ -37,6 +37,7 @@ from engine.risk.manager import RiskManager
 from engine.risk.sizing import parse_stake
 from engine.runner import StrategyRunner
 from engine.store import SqlJournal, Store, load_state, open_store
+from engine.store.lock import acquire_store_lock
 from engine.store.reports import unclean_stops
 from engine.store.state import add_baseline, init_account
 from engine.strategy import create
@@ -236,6 +237,9 @@ def run(settings: Settings, early_signals: list[int] | None = None) -> int:
     Returns:
         0 after a clean stop, 1 when a step failed (the error is logged with its traceback;
         the store holds everything committed before it).
+
+    Raises:
+        StoreLocked: another live daemon holds the store (nothing was read or written).
     """
     stop = threading.Event()
     reason = {"text": "stopped by signal"}
@@ -254,6 +258,18 @@ def run(settings: Settings, early_signals: list[int] | None = None) -> int:
     if early_signals:
         log.info("received %s during start-up: stopped before trading", signal.Signals(early_signals[-1]).name)
         return 0
+    lock = acquire_store_lock(settings.store.url)  # before anything reads or writes the store
+    if lock.took_over is not None:
+        log.warning("took over the store lock of %s: that process is gone (crash, kill or power loss)",
+                    lock.took_over.describe())
+    try:
+        return _run_locked(settings, stop, reason, failed, built)
+    finally:
+        lock.release()
+
+
+def _run_locked(settings: Settings, stop: threading.Event, reason: dict, failed: threading.Event,
+                built: list) -> int:
     notifier = Notifier.from_env()
     started_ms = wall_ms()
     telegram = DaemonTelegram(settings)  # a bad token stops here, before any trading

@@ -2,7 +2,8 @@
 
 Every expected problem ends with one line on stderr, never a traceback: exit code 2 for what
 a restart cannot fix (bad config, bad data, unknown strategy, refused keys), 1 for an exchange
-that cannot be reached (a supervisor restarts the daemon).
+that cannot be reached or a store another daemon holds (a supervisor restarts the daemon),
+3 for a damaged store file (restore a backup; the systemd unit does not restart on it).
 """
 
 from __future__ import annotations
@@ -13,10 +14,12 @@ import signal
 import sys
 
 from bot import backtest_cmd, data_cmd, sweep_cmd, validate_cmd, walkforward_cmd
-from engine.errors import ConfigError, QuantdError, VenueUnavailable
+from engine.errors import ConfigError, QuantdError, StoreCorrupt, StoreLocked, VenueUnavailable
 
 EXIT_USAGE = 2
 EXIT_FAILURE = 1
+EXIT_STORE_CORRUPT = 3
+"""The store's file is damaged: the systemd unit does not restart on it (RestartPreventExitStatus)."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -192,9 +195,12 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except VenueUnavailable as exc:  # transient: exit 1, so a supervisor restarts (2 means "fix the config")
+    except (VenueUnavailable, StoreLocked) as exc:  # exit 1: a supervisor retries (2 means "fix the config")
         print(f"quantd {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_FAILURE
+    except StoreCorrupt as exc:
+        print(f"quantd {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_STORE_CORRUPT
     except QuantdError as exc:
         print(f"quantd {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -9,6 +9,8 @@
      +-- OrderError                an order cannot be created or moved
      |    +-- IllegalTransition    a status change the order state machine forbids
      +-- StoreError                the SQLite/SQL store is unusable or inconsistent
+     |    +-- StoreLocked          another live daemon holds the store (exit 1)
+     |    +-- StoreCorrupt         the database file is damaged (exit 3: never restart on it)
      +-- VenueError                the exchange answered with an error we cannot act on
      |    +-- VenueUnavailable     network, rate limit or maintenance: retry later
      |         +-- SubmissionUnknown  create_order's outcome is unknown: look the order up
@@ -62,6 +64,15 @@ class IllegalTransition(OrderError):
 
 class StoreError(QuantdError):
     """The store is unusable (schema too new, unreadable file, inconsistent rows)."""
+
+
+class StoreLocked(StoreError):
+    """Another running daemon holds the store's lock; the message names it (pid, host, since)."""
+
+
+class StoreCorrupt(StoreError):
+    """The store's database file is damaged (malformed pages, not a database). Restarting
+    cannot fix it: the message names the file and the way back (a backup, the integrity check)."""
 
 
 class VenueError(QuantdError):
