@@ -133,6 +133,7 @@ class LiveEngine:
             history = lane.market.history(max(runner.strategy.warmup, 1) * WARMUP_FACTOR)
             runner.warmup(history)
             lane.last_candle = history[-1] if history else None
+        self.risk.view.equity = float(oms.portfolio.equity(self.risk.view.last_close))  # marked at the warm-up closes
         for lane in self.lanes:
             runner = lane.runner
             runner.verify_protection(self._now(lane))
@@ -219,7 +220,8 @@ class LiveEngine:
 
     def apply_operator_commands(self) -> None:
         """Apply the operator commands queued in the store (by the CLI or the bot), oldest
-        first: ``pause``, ``resume``, ``kill`` act on the shared breaker, so on every lane;
+        first: ``pause``, ``resume``, ``kill`` act on the shared breaker, so on every lane
+        (``kill`` also closes every position at market at once, priced at the last candle);
         ``flatten <symbol|all>`` closes positions at market now (the breaker is untouched);
         ``cancel <client order id|all>`` cancels working orders. The result, in words, is
         stored with the command."""
@@ -228,6 +230,9 @@ class LiveEngine:
             verb, _, arg = command.partition(" ")
             if verb == "flatten":
                 text, events = self._flatten(arg.strip() or "all", by, now), []
+            elif verb == "kill":  # halt, then close every position now, not at a next candle that may never come
+                text, events = self.risk.operator(command, by, now)
+                text = f"{text}; {self._flatten('all', by, now, f'flatten: {self.risk.breaker.reason}')}"
             elif verb == "cancel":
                 text, events = self._cancel(arg.strip() or "all", by, now), []
             else:
@@ -238,7 +243,7 @@ class LiveEngine:
                 self.oms.cancel_entries(f"operator {command}", now)
             self.bus.publish(events + self.oms.take_events())
 
-    def _flatten(self, target: str, by: str, now: int) -> str:
+    def _flatten(self, target: str, by: str, now: int, intent: str | None = None) -> str:
         lanes = [lane for lane in self.lanes if target in ("all", lane.symbol)]
         if not lanes:
             return f"not flattened: {target} is not traded (symbols: {', '.join(la.symbol for la in self.lanes)})"
@@ -252,9 +257,12 @@ class LiveEngine:
                 done.append(f"{lane.symbol}: no candle yet to price the exit")
                 continue
             key = self.oms.free_signal_ts(runner.strategy.name, lane.symbol, Side.SELL, now)  # each flatten is new
-            decision = runner.close_position(lane.last_candle, now, f"flatten by {by}", key)
-            done.append(f"{lane.symbol}: " + ("flat already" if decision is None else
-                                               f"sell {decision.action} {decision.client_order_id or ''}".strip()))
+            decision = runner.close_position(lane.last_candle, now, intent or f"flatten by {by}", key)
+            text = "flat already" if decision is None else \
+                f"sell {decision.action} {decision.client_order_id or ''}".strip()
+            if decision is not None and decision.client_order_id and getattr(lane.market, "exhausted", False):
+                text += " (it fills at the next candle's open, and the replay has ended: no candle will come)"
+            done.append(f"{lane.symbol}: {text}")
         return "; ".join(done)
 
     def _cancel(self, target: str, by: str, now: int) -> str:

@@ -194,3 +194,31 @@ def test_time_exit_measures_holding_time_in_candles_of_the_timeframe():
     assert policy.time_exit(opened, Candle(11 * hour, 1, 1, 1, 1, 1), hour) is None
     assert policy.time_exit(opened, Candle(12 * hour, 1, 1, 1, 1, 1), hour) == "time_exit: held 3 candles, limit 3"
     assert policy.time_exit(0, Candle(12 * hour, 1, 1, 1, 1, 1), hour) is None  # flat
+
+
+def test_kill_after_a_restart_at_the_end_of_the_replay_prices_equity_and_places_the_flatten_at_once(tmp_path):
+    """The defect: restarted with a position after the replay ended, `kill` alerted 'HALTED at
+    equity 0.00' and closed nothing (it waited for a candle that never came), saying nothing."""
+    import json
+
+    settings = load_settings(store={"url": f"sqlite:///{tmp_path / 'q.sqlite'}"}, replay={"speed": 100_000})
+    engine, store = build_engine(settings)  # the bundled sample ends with a position open
+    while not engine.exhausted:
+        engine.step()
+    assert engine.oms.portfolio.position("BTC/USDT").is_open
+    engine.stop("test")
+    store.close()
+    engine, store = build_engine(settings)  # restart: the replay has nothing left
+    engine.step()
+    assert engine.exhausted and engine.candles_processed == 0
+    equity = float(engine.oms.portfolio.equity(engine.risk.view.last_close))
+    queue_command(store, "kill", "ops", 0)
+    engine.step()
+    ((payload,),) = rows(tmp_path / "q.sqlite", "SELECT payload FROM events WHERE kind='breaker_tripped'")
+    assert equity > 9000 and abs(json.loads(payload)["equity"] - equity) < 0.01
+    ((result,),) = rows(tmp_path / "q.sqlite", "SELECT result FROM operator_commands WHERE command='kill'")
+    assert "BTC/USDT: sell open qd-" in result and "the replay has ended: no candle will come" in result, result
+    ((intent, status),) = rows(tmp_path / "q.sqlite", "SELECT intent, status FROM orders ORDER BY id DESC LIMIT 1")
+    assert intent == "flatten: kill switch by ops" and status == "open"
+    engine.stop("test")
+    store.close()
