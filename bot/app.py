@@ -19,6 +19,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from apscheduler.schedulers.background import BackgroundScheduler
+from sqlalchemy.exc import DatabaseError
 
 from bot.alerts import log_alert
 from bot.config import Settings
@@ -37,6 +38,7 @@ from engine.risk.manager import RiskManager
 from engine.risk.sizing import parse_stake
 from engine.runner import StrategyRunner
 from engine.store import SqlJournal, Store, load_state, open_store
+from engine.store.base import corrupt_store, is_corruption, verify_integrity
 from engine.store.lock import acquire_store_lock
 from engine.store.reports import unclean_stops
 from engine.store.state import add_baseline, init_account
@@ -70,11 +72,18 @@ def build_engine(settings: Settings, subscribers: Callable[[Store], list] | None
     Raises:
         ConfigError (VaultError): the store belongs to another mode, a data file does not
             fit, keys are missing or loose, the exchange has no such market.
+        StoreCorrupt: the store's file is damaged (``PRAGMA quick_check``).
         StoreError, DataError, VenueError: store, data or exchange unusable.
     """
     store = open_store(settings.store.url)
     try:
+        verify_integrity(store, settings.store.url)
         return _build(settings, store, subscribers(store) if subscribers else []), store
+    except DatabaseError as exc:
+        store.close()
+        if is_corruption(exc.orig or exc):
+            raise corrupt_store(settings.store.url, str(exc.orig or exc)) from None
+        raise
     except BaseException:
         store.close()
         raise

@@ -59,10 +59,14 @@ def _vault(settings) -> list[Finding]:
                         f"mkdir -m 700 {vault} and put {settings.exchange.id}.json there (chmod 600)" if needed else "")]
     out = []
     mode = vault.stat().st_mode
-    if mode & 0o077:
+    secrets = sorted(vault.glob("*.json"))
+    if mode & 0o077 and secrets:  # an open folder matters only once it holds secrets
         out.append(Finding("vault folder", False, f"{vault} is {stat.filemode(mode)}: group or others can list it",
                            f"chmod 700 {vault}"))
-    for path in sorted(vault.glob("*.json")):
+    elif mode & 0o077:
+        out.append(Finding("vault folder", True, f"{vault} holds no secret file yet ({stat.filemode(mode)}; "
+                                                 f"chmod 700 {vault} before you put keys there)"))
+    for path in secrets:
         mode = path.stat().st_mode
         if mode & 0o077:
             out.append(Finding(f"vault {path.name}", False, f"{path} is {stat.filemode(mode)}: group or others "

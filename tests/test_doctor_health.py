@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from pathlib import Path
 
 from tests.cli_helpers import clean_env, quantd, short_sample
 from tests.telegram_helpers import TOKEN
@@ -13,6 +14,22 @@ def test_doctor_passes_on_the_default_set_up(tmp_path):
     r = quantd("doctor", cwd=tmp_path)
     assert r.returncode == 0, r.stdout
     assert "all checks passed" in r.stdout and "[FAIL]" not in r.stdout
+
+
+def test_doctor_in_paper_mode_passes_on_a_fresh_clones_vault_folder(tmp_path):
+    """The defect: a fresh clone's vault/ (drwxr-xr-x, example files only) failed doctor in
+    paper mode, which reads no key. An open folder fails only once it holds a secret file."""
+    vault = tmp_path / "vault"
+    vault.mkdir()
+    vault.chmod(0o755)
+    (vault / "binance.json.example").write_text("{}")
+    r = quantd("doctor", cwd=tmp_path)
+    assert r.returncode == 0, r.stdout
+    assert "[ok] vault folder" in r.stdout and "chmod 700" in r.stdout
+    (vault / "telegram.json").write_text(json.dumps({"token": "1:x"}))
+    (vault / "telegram.json").chmod(0o600)
+    r = quantd("doctor", cwd=tmp_path)
+    assert r.returncode == 1 and "[FAIL] vault folder" in r.stdout, r.stdout
 
 
 def test_doctor_lists_every_problem_of_a_broken_set_up_with_its_fix(tmp_path, tg):
@@ -55,6 +72,28 @@ def test_doctor_reports_a_config_error_and_a_corrupt_store(tmp_path):
     r = quantd("doctor", cwd=tmp_path)
     assert r.returncode == 1, r.stdout
     assert "[FAIL] store" in r.stdout and "backup" in r.stdout
+
+
+def test_run_on_a_store_with_corrupt_data_pages_is_one_line_and_exit_3(tmp_path):
+    """The defect: damaged data pages (the schema pages intact) gave a 60-line SQLAlchemy
+    traceback and exit 1, so systemd restarted the daemon in a loop. Exit 3 is in the unit's
+    RestartPreventExitStatus; the line names the file and the way back."""
+    short = clean_env(QUANTD_REPLAY__DATA=str(short_sample(tmp_path, 2000)))
+    assert quantd("run", "--speed", "100000", "--exit-when-done", cwd=tmp_path, env=short).returncode == 0
+    db = tmp_path / "var/quantd.sqlite"
+    raw = bytearray(db.read_bytes())
+    page, n = 4096, len(raw) // 4096
+    assert n > 40
+    raw[(n // 2) * page: (n // 2 + 8) * page] = b"\xff" * (8 * page)  # data pages in the middle of the file
+    db.write_bytes(bytes(raw))
+    r = quantd("run", "--exit-when-done", cwd=tmp_path, env=short)
+    assert r.returncode == 3, r.stdout[-1500:] + r.stderr[-1500:]
+    assert "Traceback" not in r.stdout + r.stderr
+    (line,) = r.stderr.strip().splitlines()
+    assert str(db) in line or "var/quantd.sqlite" in line
+    assert "damaged" in line and "restore the newest backup" in line and "quantd doctor" in line
+    unit = (Path(__file__).parent.parent / "deploy/quantd.service").read_text()
+    assert "RestartPreventExitStatus=2 3" in unit
 
 
 def test_health_is_unhealthy_without_a_running_daemon(tmp_path):

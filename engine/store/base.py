@@ -17,7 +17,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
-from engine.errors import StoreError
+from engine.errors import StoreCorrupt, StoreError
 
 SCHEMA_VERSION = 3
 """Kept in ``meta.schema_version`` for quantd 0.1, which refuses a store newer than its 2.
@@ -114,8 +114,51 @@ def open_store(url: str, create: bool = True) -> Store:
     except Exception as exc:
         db.dispose()
         cause = getattr(exc, "orig", None) or exc  # the driver's one-line message, not SQLAlchemy's SQL dump
+        if is_corruption(cause):
+            raise corrupt_store(url, str(cause)) from None
         raise StoreError(f"cannot open the store at {url}: {type(cause).__name__}: {cause}") from None
     return store
+
+
+_CORRUPTION = ("database disk image is malformed", "file is not a database", "database corruption")
+
+
+def is_corruption(exc: BaseException) -> bool:
+    """True when a driver error says the database file itself is damaged."""
+    return any(text in str(exc) for text in _CORRUPTION)
+
+
+def corrupt_store(url: str, detail: str) -> StoreCorrupt:
+    """The one-line error for a damaged store: the file, what is wrong, and the way back."""
+    parsed = make_url(url)
+    where = parsed.database if parsed.get_backend_name() == "sqlite" else parsed.render_as_string()
+    backups = Path(where).parent / "backups" if parsed.get_backend_name() == "sqlite" else None
+    return StoreCorrupt(
+        f"the store {where} is damaged ({detail.splitlines()[0][:200]}); restarting will not help: stop the "
+        f"daemon, keep the damaged file for inspection, and restore the newest backup"
+        f"{f' (default folder {backups}; quantd backup writes them)' if backups else ' (pg_dump)'}; "
+        "`quantd doctor` runs the integrity check")
+
+
+def verify_integrity(store: Store, url: str) -> None:
+    """SQLite's ``PRAGMA quick_check`` (every page read, O(size): well under a second for a
+    daemon's store); a no-op on other databases.
+
+    Raises:
+        StoreCorrupt: the file is damaged; the message says how to get back.
+    """
+    if store.engine.dialect.name != "sqlite":
+        return
+    try:
+        with store.engine.connect() as conn:
+            result = conn.exec_driver_sql("PRAGMA quick_check").scalar()
+    except Exception as exc:
+        cause = getattr(exc, "orig", None) or exc
+        if is_corruption(cause):
+            raise corrupt_store(url, str(cause)) from None
+        raise StoreError(f"cannot check the store at {url}: {type(cause).__name__}: {cause}") from None
+    if result != "ok":
+        raise corrupt_store(url, f"quick_check: {result}")
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
