@@ -41,7 +41,7 @@ from engine.store import SqlJournal, Store, load_state, open_store
 from engine.store.base import corrupt_store, is_corruption, verify_integrity
 from engine.store.lock import acquire_store_lock
 from engine.store.reports import unclean_stops
-from engine.store.state import add_baseline, init_account
+from engine.store.state import add_baseline, init_account, instance_tag
 from engine.strategy import create
 from engine.timeframes import timeframe_to_ms
 from gateways.paper import PaperGateway
@@ -124,7 +124,7 @@ def _wire(settings: Settings, store: Store, state, resumed: bool, markets: list,
     journal = SqlJournal(store)
     if not live:
         gateway = PaperGateway(instruments, FillModel(settings.paper.fee, settings.paper.slippage_bps), state.orders)
-    oms = OrderManager(gateway, journal, state.portfolio, state.orders)
+    oms = OrderManager(gateway, journal, state.portfolio, state.orders, id_prefix=f"qd-{instance_tag(store)}")
     oms.mark_fills_seen(state.trade_ids)
     risk = RiskManager(settings.risk.build(min(timeframe_to_ms(m.timeframe) for m in markets)), state.breaker,
                        settings.risk.protection(), state.protections, settings.risk.flatten_on_halt,

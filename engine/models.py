@@ -204,3 +204,10 @@ class OrderUpdate:
     exchange_order_id: str | None = None
     reason: str = ""
     fills: list[Fill] = field(default_factory=list)
+    side: Side | None = None
+    """The venue's side of the order (None: not reported); checked against the intent before a
+    timed-out submission found by its client order id is adopted."""
+    amount: Decimal | None = None
+    """The venue's original quantity, base currency (None: not reported)."""
+    cost: Decimal | None = None
+    """The venue's original quote amount of a market buy by cost (None: not reported)."""

@@ -3,14 +3,16 @@
 Submission protocol (docs/adr/0003-order-submission.md):
 
 1. The intent becomes an :class:`~engine.models.Order` in status ``new`` with a client order
-   id ``qd-<strategy>-<seq>`` and an intent key (strategy, symbol, side, signal candle);
-   the journal commits it **before** the gateway is called.
+   id ``qd-<instance tag>-<strategy>-<seq>`` (the tag is made when the store is created, so
+   ids never repeat across stores; ADR 0012) and an intent key (strategy, symbol, side,
+   signal candle); the journal commits it **before** the gateway is called.
 2. The gateway's answer moves it to ``open`` (or ``rejected``); that is committed too.
 3. No answer (timeout, dropped connection, 5xx: :class:`~engine.errors.SubmissionUnknown`)
    leaves the order ``new`` with the reason recorded. An order still ``new`` (after such an
    error, or found at start-up) is looked up at the venue by its client order id: adopted if
-   the venue has it, sent again with the same id only if the venue proves it does not; while
-   the venue cannot answer, it stays ``new`` and blocks new orders on its symbol.
+   the venue has it and it matches the intent (side, quantity or quote amount), rejected as a
+   collision when it does not, sent again with the same id only if the venue proves it has
+   no such order; while the venue cannot answer, it stays ``new`` and blocks its symbol.
 4. Re-submitting the same intent (a restart that re-processes the same candle) returns the
    existing order.
 
@@ -25,9 +27,10 @@ Allowed transitions::
 from __future__ import annotations
 
 import logging
+import re
 from decimal import Decimal
 
-from engine.errors import IllegalTransition, SubmissionUnknown, VenueUnavailable
+from engine.errors import IllegalTransition, OrderError, SubmissionUnknown, VenueUnavailable
 from engine.events import (
     Event,
     OrderCanceled,
@@ -57,6 +60,44 @@ def check_transition(order: Order, new: OrderStatus) -> None:
         raise IllegalTransition(f"order {order.client_order_id}: {order.status.value} -> {new.value} is not allowed")
 
 
+MAX_CLIENT_ID_LEN = 36
+"""Binance's limit on ``newClientOrderId`` (``^[.A-Z:/a-z0-9_-]{1,36}$``), the tightest of the
+major venues; ccxt passes ``clientOrderId`` through unchanged."""
+
+_SLUG = re.compile(r"[^A-Za-z0-9_]")
+_CLIENT_ID = re.compile(r"^[.A-Z:/a-z0-9_-]{1,36}$")
+ID_TOLERANCE = Decimal("1e-6")
+"""Relative tolerance when a venue order's quantity or cost is compared with the intent's
+(the venue may echo a float); two intents closer than this are the same trade anyway."""
+
+
+def make_client_order_id(prefix: str, strategy: str, seq: int) -> str:
+    """``<prefix>-<strategy, letters/digits/_ only, at most 12>-<seq>``, e.g.
+    ``qd-k3x9pa-sma_cross-42`` with the store's instance tag in ``prefix`` (ADR 0012).
+
+    Raises:
+        OrderError: the id would break the venue's 36-character ``[.A-Z:/a-z0-9_-]`` rule.
+    """
+    cid = f"{prefix}-{_SLUG.sub('', strategy)[:12] or 'x'}-{seq}"
+    if not _CLIENT_ID.match(cid):
+        raise OrderError(f"client order id {cid!r} breaks the venue's rule (at most {MAX_CLIENT_ID_LEN} "
+                         "characters of A-Z a-z 0-9 . : / _ -)")
+    return cid
+
+
+def intent_mismatch(order: Order, update: OrderUpdate) -> str:
+    """Why the venue order ``update`` (found by ``order``'s client order id) is not ``order``'s
+    intent: another side, quantity or quote amount; '' when it matches or the venue did not say."""
+    if update.side is not None and update.side is not order.side:
+        return f"side {update.side.value}, the intent is {order.side.value}"
+    if order.qty is not None and update.amount and abs(update.amount - order.qty) > order.qty * ID_TOLERANCE:
+        return f"quantity {update.amount}, the intent is {order.qty}"
+    if order.quote_qty is not None and update.cost and \
+            abs(update.cost - order.quote_qty) > order.quote_qty * ID_TOLERANCE:
+        return f"quote amount {update.cost}, the intent is {order.quote_qty}"
+    return ""
+
+
 def intent_key(strategy: str, symbol: str, side: Side, signal_ts_ms: int) -> str:
     """The identity of an intent: one order per strategy, symbol, side and signal candle."""
     return f"{strategy}|{symbol}|{side.value}|{signal_ts_ms}"
@@ -70,7 +111,8 @@ class OrderManager:
         journal: durable record; every change is committed before it is acted on.
         portfolio: account the fills are booked to.
         orders: orders loaded from the store at start-up (all statuses).
-        id_prefix: first part of client order ids.
+        id_prefix: first part of client order ids: ``qd-<instance tag>`` in the daemon, ``qd``
+            in backtests (see :func:`make_client_order_id`).
     """
 
     def __init__(self, gateway: ExchangeGateway, journal: Journal, portfolio: Portfolio,
@@ -143,7 +185,7 @@ class OrderManager:
             return existing
         self._seq += 1
         order = Order(
-            client_order_id=f"{self.id_prefix}-{strategy[:20]}-{self._seq}", strategy=strategy, symbol=symbol,
+            client_order_id=make_client_order_id(self.id_prefix, strategy, self._seq), strategy=strategy, symbol=symbol,
             side=side, type=order_type, signal_ts_ms=signal_ts_ms, created_ts_ms=now_ms,
             updated_ts_ms=now_ms, qty=qty, quote_qty=quote_qty, price=price, stop_price=stop_price, intent=intent,
         )
@@ -286,6 +328,11 @@ class OrderManager:
             log.info("order %s is provably not at the venue: sending it with the same client order id",
                      order.client_order_id)
             self._send(order, now_ms)
+        elif mismatch := intent_mismatch(order, update):
+            log.error("order %s: the venue's order under this client order id is not ours (%s): not adopted; "
+                      "the intent is rejected", order.client_order_id, mismatch)
+            reason = f"client order id collision: the venue's order {update.exchange_order_id} has {mismatch}; not adopted"
+            self.apply_update(order, OrderUpdate(order.client_order_id, S.REJECTED, None, reason), now_ms)
         else:
             log.info("order %s found at the venue: adopting its state %s", order.client_order_id, update.status.value)
             self.apply_update(order, update, now_ms)

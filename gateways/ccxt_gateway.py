@@ -258,7 +258,13 @@ class CcxtGateway:
         if status is None:
             status = OrderStatus.PARTIALLY_FILLED if filled > 0 else OrderStatus.OPEN
         fills = [self._fill(order, t, result) for t in trades if t.get("id")]
-        return OrderUpdate(order.client_order_id, status, str(result.get("id") or "") or None, "", fills)
+        side = result.get("side")
+        info = result.get("info") or {}
+        quote_amount = dec(info.get("origQuoteOrderQty")) if isinstance(info, dict) else Decimal(0)  # Binance
+        return OrderUpdate(order.client_order_id, status, str(result.get("id") or "") or None, "", fills,
+                           Side(side) if side in ("buy", "sell") else None,
+                           dec(result.get("amount")) if order.quote_qty is None and result.get("amount") else None,
+                           quote_amount or None)
 
     @staticmethod
     def _fill(order: Order, trade: dict, result: dict) -> Fill:

@@ -332,3 +332,54 @@ def test_sending_orders_leaves_the_callers_decimal_context_alone(desk, venue):
                         qty=Decimal("0.001"), order_type=OrderType.LIMIT, price=Decimal("99999.991"))
         assert decimal.getcontext().rounding == decimal.ROUND_HALF_EVEN
         assert not decimal.getcontext().traps[decimal.Underflow]
+
+
+def test_client_ids_carry_the_stores_instance_tag_and_fit_the_venues_rule(tmp_path):
+    import re
+
+    from engine.oms import make_client_order_id
+    from engine.store import open_store
+    from engine.store.state import instance_tag
+
+    a, b = open_store(f"sqlite:///{tmp_path / 'a.sqlite'}"), open_store(f"sqlite:///{tmp_path / 'b.sqlite'}")
+    tag_a, tag_b = instance_tag(a), instance_tag(b)
+    assert tag_a != tag_b and re.fullmatch(r"[a-z0-9]{6}", tag_a)
+    assert instance_tag(a) == tag_a, "kept in the store"
+    a.close(), b.close()
+    assert instance_tag(open_store(f"sqlite:///{tmp_path / 'a.sqlite'}")) == tag_a, "and across restarts"
+    first_a, first_b = make_client_order_id(f"qd-{tag_a}", "sma_cross", 1), make_client_order_id(f"qd-{tag_b}", "sma_cross", 1)
+    assert first_a != first_b, "two fresh stores never send the same id"
+    longest = make_client_order_id(f"qd-{tag_a}", "my.package:VeryLongStrategyName", 10**12)
+    assert len(longest) <= 36 and re.fullmatch(r"[.A-Z:/a-z0-9_-]{1,36}", longest), longest
+
+
+def test_a_timed_out_submission_never_adopts_another_intents_order_under_its_client_id(desk, venue):
+    """A second daemon or a restored copy could have used the id: the venue's order is adopted
+    only when side and amount match the stored intent; otherwise the intent is rejected."""
+    venue.inject("POST /api/v3/order", "timeout_before")
+    order = desk.submit_buy("100")
+    assert order.status is OrderStatus.NEW
+    venue.free["BTC"] = Decimal("0.01")  # somebody else's BTC, sold under our id
+    other = venue.place_external("BTCUSDT", "SELL", "0.00100", "60000", client_order_id=order.client_order_id)
+    desk.oms.sync("BTC/USDT", candle_now(venue), 2)
+    assert order.status is OrderStatus.REJECTED, "not adopted, and not resent"
+    assert "client order id collision" in order.reason and "side sell" in order.reason
+    assert [o.order_id for o in venue.orders_by_client_id(order.client_order_id)] == [other]
+    rejected = [e for e in desk.drain() if e.kind == "rejection"]
+    assert rejected and "collision" in format_event(rejected[-1])
+    assert load_state(desk.store).portfolio.position("BTC/USDT").qty == 0
+
+
+def test_intent_mismatch_compares_side_quantity_and_quote_amount():
+    from engine.models import Order, OrderUpdate
+    from engine.oms import intent_mismatch
+
+    sell = Order("qd-abc123-t-1", "t", "BTC/USDT", Side.SELL, OrderType.MARKET, 0, 0, qty=Decimal("0.01"))
+    buy = Order("qd-abc123-t-2", "t", "BTC/USDT", Side.BUY, OrderType.MARKET, 0, 0, quote_qty=Decimal("100"))
+    up = lambda **kw: OrderUpdate("x", OrderStatus.FILLED, "1", **kw)  # noqa: E731
+    assert intent_mismatch(sell, up(side=Side.SELL, amount=Decimal("0.010000000001"))) == ""
+    assert "quantity 0.02" in intent_mismatch(sell, up(side=Side.SELL, amount=Decimal("0.02")))
+    assert "side buy" in intent_mismatch(sell, up(side=Side.BUY, amount=Decimal("0.01")))
+    assert intent_mismatch(buy, up(side=Side.BUY, cost=Decimal("100"))) == ""
+    assert "quote amount 50" in intent_mismatch(buy, up(side=Side.BUY, cost=Decimal("50")))
+    assert intent_mismatch(buy, up()) == "", "a venue that reports nothing cannot be checked"

@@ -59,6 +59,30 @@ def init_account(store: Store, mode: str, cash: Decimal, quote: str, now_ms: int
                 s.add(BalanceBaselineRow(asset=asset, amount=amount, ts_ms=now_ms))
 
 
+INSTANCE_TAG_LEN = 6
+_TAG_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
+
+
+def instance_tag(store: Store) -> str:
+    """This store's instance tag (6 characters of a-z0-9, about 2.2e9 possibilities), made
+    once when first asked for and kept in ``meta``: every client order id carries it, so ids
+    never repeat across stores or daemons on one account (ADR 0012). A copy of a store (a
+    restored backup) keeps its tag: run a copy only in place of the original."""
+    import secrets
+
+    with store.read() as s:
+        row = s.get(MetaRow, "instance_tag")
+    if row is not None:
+        return row.value
+    tag = "".join(secrets.choice(_TAG_ALPHABET) for _ in range(INSTANCE_TAG_LEN))
+    with store.transaction() as s:
+        existing = s.get(MetaRow, "instance_tag")
+        if existing is not None:
+            return existing.value
+        s.add(MetaRow(key="instance_tag", value=tag))
+    return tag
+
+
 def add_baseline(store: Store, balances: dict[str, Decimal], now_ms: int) -> None:
     """Add assets to the live account's balance baseline (a market added later); assets
     already in it are left unchanged."""
