@@ -23,6 +23,7 @@ from sqlalchemy.exc import DatabaseError
 
 from bot.alerts import log_alert
 from bot.config import Settings
+from bot.deadman import HeartbeatPinger
 from bot.logs import redact
 from bot.sdnotify import Notifier
 from bot.supervisor import LoopSupervisor
@@ -294,7 +295,14 @@ def _run_locked(settings: Settings, stop: threading.Event, reason: dict, failed:
     notifier.notify(STATUS="starting: reconciling and warming up")
     engine, store = build_engine(settings, before_start)
     built.append(engine)
-    supervisor = LoopSupervisor(engine, store, notifier, settings.daemon.stall_secs, restarts["n"], started_ms)
+    mon = settings.monitoring
+    pinger = None
+    if mon.heartbeat_url is not None:
+        pinger = HeartbeatPinger(mon.heartbeat_url.get_secret_value(), mon.heartbeat_secs, mon.heartbeat_timeout_secs)
+        log.info("dead-man's switch: the heartbeat URL is requested every %g s while the engine loop runs",
+                 mon.heartbeat_secs)
+    supervisor = LoopSupervisor(engine, store, notifier, settings.daemon.stall_secs, restarts["n"], started_ms,
+                                pinger)
     telegram.start(engine)
 
     def step() -> None:

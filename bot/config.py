@@ -162,6 +162,22 @@ class DaemonSettings(_Section):
     health_max_age_secs: float = Field(60.0, gt=0, description="quantd health fails when the heartbeat row is older")
 
 
+class MonitoringSettings(_Section):
+    """Monitoring from outside the machine: a dead-man's switch (see :mod:`bot.deadman`)."""
+
+    heartbeat_url: SecretStr | None = Field(None, description="push URL of Healthchecks.io, Uptime Kuma or Better "
+                                            "Stack, requested while the engine loop makes progress; a secret")
+    heartbeat_secs: float = Field(60.0, gt=0, le=86_400, description="seconds between heartbeat requests")
+    heartbeat_timeout_secs: float = Field(10.0, gt=0, le=120, description="timeout of one heartbeat request")
+
+    @field_validator("heartbeat_url")
+    @classmethod
+    def _http_url(cls, url: SecretStr | None) -> SecretStr | None:
+        if url is not None and not url.get_secret_value().startswith(("http://", "https://")):
+            raise ValueError("a heartbeat URL starts with https:// (or http://)")
+        return url
+
+
 class BackupSettings(_Section):
     """Online backups of a SQLite store while the daemon runs (PostgreSQL: use pg_dump)."""
 
@@ -195,6 +211,7 @@ class Settings(BaseSettings):
     telegram: TelegramSettings = Field(default_factory=TelegramSettings)
     daemon: DaemonSettings = Field(default_factory=DaemonSettings)
     backup: BackupSettings = Field(default_factory=BackupSettings)
+    monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["auto", "text", "json"] = Field("auto", description="auto: JSON lines under systemd "
                                                        "(JOURNAL_STREAM set), readable text otherwise")

@@ -1,7 +1,8 @@
 """``quantd doctor``: check a set-up before trusting it with money. Exit 0, or 1 with a fix per problem.
 
 Checks, in order: the config, the vault's files and permissions, the exchange credentials (live:
-one read-only call, the balances), the Telegram token (``getMe``), the state directory, and the
+one read-only call, the balances), the Telegram token (``getMe``), the heartbeat monitor's push
+URL (one request), the state directory, and the
 store (schema version, ``PRAGMA integrity_check``). Nothing is traded or changed, except that the
 state directory is created if it is missing (as ``quantd run`` would).
 """
@@ -43,6 +44,7 @@ def diagnose(config_file: str | None, overrides: dict) -> list[Finding]:
     out += _vault(settings)
     out.append(_exchange(settings))
     out.append(_telegram(settings))
+    out.append(_heartbeat(settings))
     state_dir = _state_dir(settings)
     out.append(state_dir)
     if state_dir.ok:
@@ -116,6 +118,23 @@ def _telegram(settings) -> Finding:
                        "check the network (the daemon still trades; alerts wait in the outbox)")
     admins = "" if settings.telegram.admins else "; no telegram.admins: nobody may command the bot"
     return Finding("telegram", True, f"token accepted (@{name}){admins}")
+
+
+def _heartbeat(settings) -> Finding:
+    from bot.deadman import HeartbeatPinger
+
+    mon = settings.monitoring
+    if mon.heartbeat_url is None:
+        return Finding("heartbeat monitor", True, "no monitoring.heartbeat_url: nobody outside this machine notices "
+                       "if it dies (set a Healthchecks.io, Uptime Kuma or Better Stack push URL)")
+    ok, detail = HeartbeatPinger(mon.heartbeat_url.get_secret_value(), mon.heartbeat_secs,
+                                 mon.heartbeat_timeout_secs).ping_once()
+    if not ok:
+        return Finding("heartbeat monitor", False, f"the push URL did not answer 2xx: {detail}",
+                       "copy the push URL again from the monitor (Healthchecks: the ping URL; Uptime Kuma: the "
+                       "push monitor's URL) and check that this machine reaches it")
+    return Finding("heartbeat monitor", True, f"push URL answered {detail} (one ping sent); the daemon pings it "
+                   f"every {mon.heartbeat_secs:g} s while its loop runs")
 
 
 def _sqlite_path(settings) -> Path | None:

@@ -35,10 +35,13 @@ class LoopSupervisor:
         notifier: the systemd notifier (a no-op outside systemd).
         stall_secs: the loop is stalled when it made no progress for this long.
         restarts: unclean stops before this start (recorded in the heartbeat row).
+        pinger: the dead-man's switch (``monitoring.heartbeat_url``), requested while healthy.
     """
 
     def __init__(self, engine, store: Store, notifier: Notifier, stall_secs: float, restarts: int = 0,
-                 started_ms: int | None = None):
+                 started_ms: int | None = None, pinger=None):
+        self.pinger = pinger
+        """A :class:`bot.deadman.HeartbeatPinger` told of each tick's health (None: no monitor)."""
         self.engine = engine
         self.store = store
         self.notifier = notifier
@@ -98,6 +101,8 @@ class LoopSupervisor:
                       "supervisor restarts the daemon", age, self.stall_secs)
             self.notifier.notify(STATUS=f"stalled: engine loop made no progress for {age:.0f} s")
             self._write(f"stalled: no progress for {age:.0f} s", force=True)
+        if self.pinger is not None:
+            self.pinger.tick(healthy)  # the dead-man's switch outside the box: same condition as the watchdog
         if healthy and self.ping_secs is not None and now - self._last_ping >= self.ping_secs:
             self._last_ping = now
             self.notifier.notify(WATCHDOG="1", STATUS=self._status())
