@@ -6,6 +6,7 @@ import logging
 from decimal import ROUND_HALF_EVEN, Decimal
 
 from engine.events import Event
+from engine.timeframes import iso_utc
 
 log = logging.getLogger("quantd.alerts")
 CENT = Decimal("0.01")
@@ -44,6 +45,9 @@ def format_event(event: Event) -> str | None:
         return f"STALE DATA {p['symbol']}: {p['reason']}; no new entries until fresh candles arrive"
     if event.kind == "stale_data_recovered":
         return f"data fresh again for {p['symbol']} after {p['stale_secs']:.0f}s; entries allowed"
+    if event.kind == "backfill":
+        return (f"BACKFILL {p['symbol']} {p['timeframe']}: {p['candles']} candle(s) missed while quantd was down "
+                f"({iso_utc(p['from_ms'])} to {iso_utc(p['to_ms'])}); processing them before trading on fresh candles")
     if event.kind == "startup":
         return f"quantd started in {p['mode']} mode" + (" (resumed from the store)" if p["resumed"] else "")
     if event.kind == "shutdown":
@@ -63,7 +67,7 @@ def log_alert(event: Event) -> None:
     text = format_event(event)
     if text:
         loud = event.kind in ("rejection", "breaker_tripped", "unprotected_position", "reconciliation_drift",
-                              "external_order", "stale_data") or (
+                              "external_order", "stale_data", "backfill") or (
             event.kind == "risk_decision" and event.payload()["rule"] != "signal_sanity")
         p = event.payload()
         log.log(logging.WARNING if loud else logging.INFO, text,

@@ -97,9 +97,9 @@ def _build(settings: Settings, store: Store, handlers: list) -> LiveEngine:
         raise ConfigError(f"the store {settings.store.url} holds {state.mode} state; mode is {settings.mode}: use another store.url")
     markets = settings.markets()
     live = settings.mode == "live"
-    gateway = connect_exchange(settings) if live else None
+    gateway = connect_exchange(settings, keys=live) if settings.mode in REALTIME_MODES else None
     try:
-        instruments = [gateway.instrument(m.symbol) if live else settings.instrument(m) for m in markets]
+        instruments = [gateway.instrument(m.symbol) if gateway else settings.instrument(m) for m in markets]
         if state is not None and state.portfolio.quote != instruments[0].quote:
             raise ConfigError(f"the store {settings.store.url} keeps its cash in {state.portfolio.quote}; "
                               f"the markets are quoted in {instruments[0].quote}: use another store.url")
@@ -119,74 +119,87 @@ def _build(settings: Settings, store: Store, handlers: list) -> LiveEngine:
         raise
 
 
+REALTIME_MODES = ("dry_run", "live")
+"""Modes whose candles come from the exchange as they close (ccxt); paper replays a file."""
+
+
 def _wire(settings: Settings, store: Store, state, resumed: bool, markets: list, instruments: list,
-          gateway: CcxtGateway | None, handlers: list) -> LiveEngine:
-    live = gateway is not None
+          exchange: CcxtGateway | None, handlers: list) -> LiveEngine:
+    """Paper: replayed files, simulated fills. Dry-run: the exchange's candles (public
+    endpoints), simulated fills. Live: the exchange's candles and orders, reconciliation."""
+    live = settings.mode == "live"
     journal = SqlJournal(store)
-    if not live:
-        gateway = PaperGateway(instruments, FillModel(settings.paper.fee, settings.paper.slippage_bps), state.orders)
-    oms = OrderManager(gateway, journal, state.portfolio, state.orders, id_prefix=f"qd-{instance_tag(store)}")
+    if live:
+        venue = exchange
+    else:
+        venue = PaperGateway(instruments, FillModel(settings.paper.fee, settings.paper.slippage_bps), state.orders)
+    oms = OrderManager(venue, journal, state.portfolio, state.orders, id_prefix=f"qd-{instance_tag(store)}")
     oms.mark_fills_seen(state.trade_ids)
     risk = RiskManager(settings.risk.build(min(timeframe_to_ms(m.timeframe) for m in markets)), state.breaker,
                        settings.risk.protection(), state.protections, settings.risk.flatten_on_halt,
                        settings.risk.day_start_hour_utc)
     lanes = []
-    feed = None if live else ReplayFeed(settings.replay.speed)
+    feed = None if exchange else ReplayFeed(settings.replay.speed)
+    ex = settings.exchange
     for m, instrument in zip(markets, instruments):
         runner = StrategyRunner(create(m.name, m.params), m.symbol, m.timeframe, oms,
                                 parse_stake(m.stake, settings.paper.fee), journal, risk, instrument)
         cursor = state.cursors.get(runner.key)
-        if live:
+        if exchange:
             from gateways.ccxt_market import CcxtMarketData
 
-            market = CcxtMarketData(gateway, m.symbol, m.timeframe, cursor)
+            lane = Lane(runner, CcxtMarketData(exchange, m.symbol, m.timeframe, cursor), cursor)
+            lane.stale_after_ms = int(ex.stale_after_candles * runner.tf_ms)
         else:
             df, report = load_ohlcv(settings.replay_file(m), timeframe=m.timeframe)
             log.info("market data %s %s: %s", m.symbol, m.timeframe, report.summary())
-            market = feed.market(df, runner.tf_ms, start_after_ms=cursor)
-        lanes.append(Lane(runner, market, cursor))
+            lane = Lane(runner, feed.market(df, runner.tf_ms, start_after_ms=cursor), cursor)
+        lanes.append(lane)
     bus = EventBus()
     bus.subscribe(log_alert)
     for handler in handlers:
         bus.subscribe(handler)
     log.info("risk: %s", ", ".join(r.describe() for r in risk.rules) or "no limits")
     if live:
-        ex = settings.exchange
         min_abs = {i.base: i.amount_step or Decimal(0) for i in instruments}
         min_abs[instruments[0].quote] = Decimal("0.01")
-        reconciler = Reconciler(oms, gateway, journal, risk, [m.symbol for m in markets], state.baseline, state.fills,
+        reconciler = Reconciler(oms, exchange, journal, risk, [m.symbol for m in markets], state.baseline, state.fills,
                                 ex.balance_tolerance_pct, min_abs, state.reported_external, ex.adopt_external_orders)
-        for lane in lanes:
-            lane.stale_after_ms = int(ex.stale_after_candles * lane.runner.tf_ms)
         engine = LiveEngine(lanes, journal, bus, settings.mode, reconciler, ex.reconcile_secs,
-                            ex.unreachable_after_secs)
+                            ex.unreachable_after_secs, trade_backfill=False)
+    elif exchange:  # dry-run: nothing is on the exchange, so nothing to reconcile
+        engine = LiveEngine(lanes, journal, bus, settings.mode, None, ex.reconcile_secs, ex.unreachable_after_secs)
     else:
         engine = LiveEngine(lanes, journal, bus, settings.mode)
     engine.start(resumed, state.fills, state.peak_equity)
     return engine
 
-def connect_exchange(settings: Settings) -> CcxtGateway:
-    """The ccxt gateway with keys from the vault, markets loaded.
+def connect_exchange(settings: Settings, keys: bool = True) -> CcxtGateway:
+    """The ccxt gateway, markets loaded: with keys from the vault (live), or without any
+    (dry-run: candles and markets come from public endpoints).
 
     Raises:
-        VaultError: no keys, or a key file others can read.
+        VaultError: no keys, or a key file others can read (``keys`` only).
         VenueError, VenueUnavailable: the exchange refused or cannot be reached.
     """
     from gateways.ccxt_gateway import CcxtGateway
 
     ex = settings.exchange
-    creds = exchange_credentials(ex.id, settings.vault.dir, ex.api_key, ex.secret)
-    redact(creds.api_key.get_secret_value(), "<api key>")
-    redact(creds.secret.get_secret_value(), "<api secret>")
-    gateway = CcxtGateway(ex.id, api_key=creds.api_key.get_secret_value(), secret=creds.secret.get_secret_value(),
-                          sandbox=ex.sandbox, api_url=ex.api_url, timeout_ms=ex.timeout_ms,
-                          rate_limit_ms=ex.rate_limit_ms)
+    api_key = secret = ""
+    source = "none: public endpoints only"
+    if keys:
+        creds = exchange_credentials(ex.id, settings.vault.dir, ex.api_key, ex.secret)
+        redact(creds.api_key.get_secret_value(), "<api key>")
+        redact(creds.secret.get_secret_value(), "<api secret>")
+        api_key, secret, source = creds.api_key.get_secret_value(), creds.secret.get_secret_value(), creds.source
+    gateway = CcxtGateway(ex.id, api_key=api_key, secret=secret, sandbox=ex.sandbox, api_url=ex.api_url,
+                          timeout_ms=ex.timeout_ms, rate_limit_ms=ex.rate_limit_ms)
     try:
         gateway.load_markets()
     except BaseException:
         gateway.close()
         raise
-    log.info("exchange %s%s connected (keys from %s)", ex.id, " testnet" if ex.sandbox else "", creds.source)
+    log.info("exchange %s%s connected (keys: %s)", ex.id, " testnet" if ex.sandbox else "", source)
     return gateway
 
 
@@ -215,6 +228,12 @@ def _extend_baseline(store: Store, state, gateway: CcxtGateway, instruments: lis
     add_baseline(store, added, wall_ms())
     state.baseline.update(added)
     log.info("new market(s): exchange balances %s added to the reconciliation baseline", added)
+
+
+def _ccxt_gateways(engine: LiveEngine) -> list:
+    """The ccxt gateways the engine's market data and orders use (to close at shutdown)."""
+    found = [getattr(lane.market, "gateway", None) for lane in engine.lanes] + [engine.oms.gateway]
+    return [g for g in found if g is not None and hasattr(g, "exchange_id")]
 
 
 def _backup_job(store: Store, folder, keep: int, telegram: DaemonTelegram) -> Callable[[], None]:
@@ -316,7 +335,7 @@ def _run_locked(settings: Settings, stop: threading.Event, reason: dict, failed:
             stop.set()
 
     scheduler = BackgroundScheduler(timezone="UTC")
-    tick = settings.exchange.poll_secs if settings.mode == "live" else TICK_SECS
+    tick = settings.exchange.poll_secs if settings.mode in REALTIME_MODES else TICK_SECS
     scheduler.add_job(step, "interval", seconds=tick, max_instances=1, coalesce=True,
                       id="candles", misfire_grace_time=None)
     backup_dir = settings.backup_dir()
@@ -351,6 +370,6 @@ def _run_locked(settings: Settings, stop: threading.Event, reason: dict, failed:
         supervisor.stopped(final)
         telegram.stop()
         store.close()
-        if settings.mode == "live":
-            engine.oms.gateway.close()
+        for gateway in {id(g): g for g in _ccxt_gateways(engine)}.values():
+            gateway.close()
     return 1 if failed.is_set() else 0

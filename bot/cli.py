@@ -39,8 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--speed", type=float, default=None, help="replay speed, candles per second")
     run.add_argument("--db", default=None, help="SQLite file of the store (default var/quantd.sqlite)")
     run.add_argument("--exit-when-done", action="store_true", default=None, help="stop when the replay ends")
-    run.add_argument("--mode", choices=["paper", "live"], default=None,
-                     help="paper (default: replayed data, simulated fills) or live (real orders via ccxt)")
+    run.add_argument("--mode", choices=["paper", "dry_run", "live"], default=None,
+                     help="paper (default: replayed data, simulated fills), dry_run (the exchange's live candles "
+                          "through ccxt, no keys, simulated fills) or live (real orders via ccxt)")
     run.set_defaults(func=_run)
     status = _store_command(sub, "status", "print mode, positions, orders, cash, equity and PnL from the store")
     status.add_argument("--json", action="store_true", help="print JSON")
@@ -60,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.set_defaults(func=_export)
     doctor = _store_command(sub, "doctor", "check config, vault permissions, exchange keys, Telegram token, "
                                            "state directory and store; print a fix for each problem")
-    doctor.add_argument("--mode", choices=["paper", "live"], default=None, help="check as this mode")
+    doctor.add_argument("--mode", choices=["paper", "dry_run", "live"], default=None, help="check as this mode")
     doctor.set_defaults(func=_doctor)
     for name, text in (("pause", "stop new entries (exits still work)"),
                        ("resume", "leave paused or halted (operator decision)"),

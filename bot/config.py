@@ -105,7 +105,7 @@ class VaultSettings(_Section):
 
 
 ALERT_TYPES = ("fill", "rejection", "stale_data", "stale_data_recovered", "breaker_tripped", "reconciliation_drift",
-               "external_order", "startup", "shutdown", "crash_restart", "daily_summary", "error")
+               "external_order", "startup", "shutdown", "crash_restart", "daily_summary", "error", "backfill")
 """Alert types the operator can set to on (notify), silent (delivered without sound) or off."""
 
 AlertMode = Literal["on", "silent", "off"]
@@ -198,7 +198,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="QUANTD_", env_nested_delimiter="__", extra="forbid",
                                       nested_model_default_partial_update=True)
 
-    mode: Literal["paper", "live"] = "paper"
+    mode: Literal["paper", "dry_run", "live"] = Field("paper", description="paper: replayed files, simulated "
+                                                      "fills; dry_run: the exchange's live candles (no keys), "
+                                                      "simulated fills; live: real orders")
     strategy: StrategySettings = Field(default_factory=StrategySettings)
     strategies: list[StrategySettings] | None = Field(
         None, description="several markets in one daemon (one account, one risk manager); replaces strategy")

@@ -79,8 +79,24 @@ def _vault(settings) -> list[Finding]:
 
 
 def _exchange(settings) -> Finding:
-    if settings.mode != "live":
+    if settings.mode == "paper":
         return Finding("exchange", True, "paper mode: no keys needed")
+    if settings.mode == "dry_run":
+        from bot.app import connect_exchange
+
+        try:
+            gateway = connect_exchange(settings, keys=False)
+        except QuantdError as exc:
+            return Finding("exchange", False, str(exc), "check exchange.id and the network (dry-run reads the "
+                           "exchange's public endpoints)")
+        try:
+            missing = [m.symbol for m in settings.markets() if m.symbol not in gateway.exchange.markets]
+        finally:
+            gateway.close()
+        if missing:
+            return Finding("exchange", False, f"{settings.exchange.id} has no market {', '.join(missing)}",
+                           "use the exchange's symbol spelling (BASE/QUOTE)")
+        return Finding("exchange", True, f"dry-run: {settings.exchange.id} public endpoints reachable, no keys needed")
     from bot.app import connect_exchange
 
     try:

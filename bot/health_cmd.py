@@ -100,8 +100,8 @@ def _freshness(settings: Settings, store: Store, now: int) -> list[Check]:
         last = next((ts for key, ts in cursors.items() if key.endswith(f"|{market.symbol}|{market.timeframe}")), None)
         name = f"data {market.symbol} {market.timeframe}"
         if last is None:
-            out.append(Check(name, settings.mode != "live", "no candle processed yet"))
-        elif settings.mode != "live":
+            out.append(Check(name, settings.mode == "paper", "no candle processed yet"))
+        elif settings.mode == "paper":
             out.append(Check(name, True, f"replay at {iso_utc(last + tf_ms)} (historical data)", fails=False))
         else:
             age = (now - last - tf_ms) / 1000

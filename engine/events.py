@@ -213,3 +213,22 @@ class StaleDataRecovered(Event):
     kind: ClassVar[str] = "stale_data_recovered"
     symbol: str
     stale_secs: float
+
+
+@dataclass(frozen=True, slots=True)
+class Backfill(Event):
+    """Candles of ``symbol`` closed while the daemon was down; they are fetched and processed,
+    in order, before trading on fresh candles resumes.
+
+    Attributes:
+        candles: how many closed after the last processed one (``from_ms``/``to_ms``: open
+            times of the first and last missed candle, ms UTC).
+    """
+
+    kind: ClassVar[str] = "backfill"
+    symbol: str
+    timeframe: str
+    candles: int
+    from_ms: int
+    to_ms: int
+

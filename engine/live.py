@@ -16,7 +16,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
-from engine.events import EngineStarted, EngineStopped, EventBus, StaleData, StaleDataRecovered
+from engine.events import Backfill, EngineStarted, EngineStopped, EventBus, StaleData, StaleDataRecovered
 from engine.models import Candle, Side
 from engine.ports import MarketData
 from engine.runner import StrategyRunner
@@ -84,10 +84,11 @@ class LiveEngine:
         reconciler: live only: runs at start-up before any order, then every ``reconcile_secs``.
         unreachable_after_secs: a lane whose venue has not answered for this long is stale
             (lanes with ``stale_after_ms`` set only).
+        trade_backfill: see the attribute.
     """
 
     def __init__(self, lanes: list[Lane], journal: SqlJournal, bus: EventBus, mode: str, reconciler=None,
-                 reconcile_secs: float = 60.0, unreachable_after_secs: float = 60.0):
+                 reconcile_secs: float = 60.0, unreachable_after_secs: float = 60.0, trade_backfill: bool = True):
         if not lanes:
             raise ValueError("LiveEngine needs at least one lane")
         self.lanes = lanes
@@ -109,6 +110,12 @@ class LiveEngine:
         self.last_reconciliation: tuple[int, int, bool] | None = None
         """(wall time ms UTC, issues found, complete) of the last reconciliation run."""
         self.unreachable_after_secs = unreachable_after_secs
+        self.trade_backfill = trade_backfill
+        """False (live): a candle that closed more than its lane's ``stale_after_ms`` ago (one
+        fetched after downtime) updates indicators and may exit, but never enters: a real order
+        would fill at today's price on yesterday's signal. True (dry-run): the simulated venue
+        fills in candle time, so such a candle is processed at its own close time and the
+        backfill trades exactly as a replay of the same candles would."""
 
     @property
     def exhausted(self) -> bool:
@@ -134,6 +141,7 @@ class LiveEngine:
             runner.warmup(history)
             lane.last_candle = history[-1] if history else None
         self.risk.view.equity = float(oms.portfolio.equity(self.risk.view.last_close))  # marked at the warm-up closes
+        backfills = [e for lane in self.lanes if (e := self._missed(lane)) is not None]
         for lane in self.lanes:
             runner = lane.runner
             runner.verify_protection(self._now(lane))
@@ -147,8 +155,23 @@ class LiveEngine:
         if not breaker.allows_entries:
             log.warning("circuit breaker is %s since %s: %s; no new entries until an operator resumes",
                         breaker.state.value.upper(), iso_utc(breaker.since_ms) if breaker.since_ms else "?", breaker.reason)
-        self._announce([EngineStarted(wall_ms(), self.mode, resumed)] + oms.take_events())
+        self._announce([EngineStarted(wall_ms(), self.mode, resumed)] + backfills + oms.take_events())
         self.apply_operator_commands()
+
+    def _missed(self, lane: Lane) -> Backfill | None:
+        """The backfill a real-time lane needs after downtime: candles closed (venue clock)
+        after its cursor; None when none or the lane is a replay."""
+        if lane.stale_after_ms is None or lane.last_processed_ms is None:
+            return None
+        now, tf = lane.market.now_ms(), lane.runner.tf_ms
+        missed = (now - tf - lane.last_processed_ms) // tf if now else 0
+        if missed <= 0:
+            return None
+        first = lane.last_processed_ms + tf
+        log.warning("backfill %s %s: %d candle(s) closed while quantd was down (%s to %s); they are processed "
+                    "before trading on fresh candles%s", lane.symbol, lane.runner.timeframe, missed, iso_utc(first),
+                    iso_utc(first + (missed - 1) * tf), "" if self.trade_backfill else " (exits only, no entries)")
+        return Backfill(now, lane.symbol, lane.runner.timeframe, int(missed), first, first + (missed - 1) * tf)
 
     def step(self) -> int:
         """Process every candle that closed since the last step, all lanes merged by close
@@ -289,7 +312,17 @@ class LiveEngine:
 
     def _process(self, lane: Lane, candle: Candle) -> None:
         runner = lane.runner
-        decision = runner.on_candle(candle, self._now(lane))
+        now, closed = self._now(lane), candle.ts_ms + runner.tf_ms
+        blocked = runner.entries_blocked
+        if lane.stale_after_ms is not None and now - closed > lane.stale_after_ms:  # a backfilled candle
+            if self.trade_backfill:
+                now = closed  # a simulated venue replays it in its own time, as a replay would
+            elif blocked is None:
+                runner.entries_blocked = f"backfill: candle closed {(now - closed) / 1000:.0f}s ago"
+        try:
+            decision = runner.on_candle(candle, now)
+        finally:
+            runner.entries_blocked = blocked
         runner.finish_candle(candle)
         lane.last_processed_ms, lane.last_candle = candle.ts_ms, candle
         self.candles_processed += 1
@@ -331,5 +364,5 @@ class LiveEngine:
         risk.view.peak_equity = peak_equity
 
     def _announce(self, events: list) -> None:
-        self.journal.record_events([e for e in events if e.kind in ("startup", "shutdown")])
+        self.journal.record_events([e for e in events if e.kind in ("startup", "shutdown", "backfill")])
         self.bus.publish(events)

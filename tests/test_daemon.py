@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from tests.cli_helpers import clean_env, quantd, quantd_cmd
-from tests.db_helpers import rows
+from tests.db_helpers import rows, untag
 
 
 def _start(cwd: Path, *args: str) -> subprocess.Popen:
@@ -77,8 +77,8 @@ def test_default_run_fills_within_a_minute_and_resumes_after_ctrl_c(tmp_path):
 
 
 def _ledger(db: Path) -> tuple[list, list, list]:
-    fills = rows(db, "SELECT trade_id, client_order_id, side, qty, price, fee, ts_ms FROM fills ORDER BY ts_ms, id")
-    orders = rows(db, "SELECT client_order_id, side, status, signal_ts_ms, qty, quote_qty FROM orders ORDER BY id")
+    fills = untag(rows(db, "SELECT trade_id, client_order_id, side, qty, price, fee, ts_ms FROM fills ORDER BY ts_ms, id"))
+    orders = untag(rows(db, "SELECT client_order_id, side, status, signal_ts_ms, qty, quote_qty FROM orders ORDER BY id"))
     account = rows(db, "SELECT cash, fees_paid FROM accounts") + rows(db, "SELECT qty, avg_price FROM positions")
     return fills, orders, account
 

@@ -10,6 +10,7 @@ import subprocess
 from sqlalchemy import create_engine, text
 
 from tests.cli_helpers import clean_env, quantd, quantd_cmd, short_sample
+from tests.db_helpers import untag
 
 LEDGER = {
     "fills": "SELECT trade_id, client_order_id, side, qty, price, fee, ts_ms FROM fills ORDER BY ts_ms, id",
@@ -23,7 +24,7 @@ def _ledger(url: str) -> dict[str, list[tuple]]:
     engine = create_engine(url)
     try:
         with engine.connect() as conn:
-            return {name: [tuple(r) for r in conn.execute(text(sql))] for name, sql in LEDGER.items()}
+            return {name: untag([tuple(r) for r in conn.execute(text(sql))]) for name, sql in LEDGER.items()}
     finally:
         engine.dispose()
 

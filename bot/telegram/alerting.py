@@ -25,13 +25,14 @@ _TYPE_OF_KIND = {
     "stale_data_recovered": "stale_data_recovered", "breaker_tripped": "breaker_tripped",
     "breaker_changed": "breaker_tripped", "reconciliation_drift": "reconciliation_drift",
     "external_order": "external_order", "startup": "startup", "shutdown": "shutdown",
-    "unprotected_position": "error",
+    "unprotected_position": "error", "backfill": "backfill",
 }
 
 _TITLES = {"fill": "Fill", "rejection": "Rejected", "stale_data": "Stale data", "stale_data_recovered": "Data back",
            "breaker_tripped": "Circuit breaker", "reconciliation_drift": "Reconciliation",
            "external_order": "External order", "startup": "Started", "shutdown": "Stopped",
-           "crash_restart": "Restarted after a crash", "daily_summary": "Daily summary", "error": "Error"}
+           "crash_restart": "Restarted after a crash", "daily_summary": "Daily summary", "error": "Error",
+           "backfill": "Backfill after downtime"}
 
 
 def alert_type(event: Event) -> str | None:

@@ -49,6 +49,7 @@ class DaemonProbe:
                               + ("" if rec[2] else ", incomplete: the exchange did not answer everything"))
         latency = getattr(engine.oms.gateway, "last_latency_ms", None)
         exchange = ("paper (simulated fills)" if engine.mode == "paper" else
+                    "dry-run: live candles, simulated fills" if engine.mode == "dry_run" else
                     f"last call took {latency:.0f} ms" if latency is not None else "no call answered yet")
         return {"uptime_secs": self.uptime_secs(),
                 "step_age_secs": (now - engine.heartbeat_ms) / 1000 if engine.heartbeat_ms else float("nan"),
