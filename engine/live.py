@@ -273,7 +273,7 @@ class LiveEngine:
         done = []
         for lane in lanes:
             runner = lane.runner
-            if any(o.side is Side.SELL for o in self.oms.open_orders(lane.symbol)):
+            if any(o.side is Side.SELL and not o.is_protective_stop for o in self.oms.open_orders(lane.symbol)):
                 done.append(f"{lane.symbol}: an exit is already working")
                 continue
             if lane.last_candle is None:
@@ -288,8 +288,9 @@ class LiveEngine:
             done.append(f"{lane.symbol}: {text}")
         return "; ".join(done)
 
-    def _cancel(self, target: str, by: str, now: int) -> str:
-        orders = [o for o in self.oms.open_orders() if target in ("all", o.client_order_id)]
+    def _cancel(self, target: str, by: str, now: int, keep_stops: bool = False) -> str:
+        orders = [o for o in self.oms.open_orders() if target in ("all", o.client_order_id)
+                  and not (keep_stops and o.is_protective_stop)]
         if not orders:
             return "no working order" if target == "all" else f"no working order {target}"
         results = []
@@ -299,9 +300,11 @@ class LiveEngine:
         return "; ".join(results)
 
     def cancel_all_orders(self, by: str) -> str:
-        """Cancel every working order now (a clean shutdown that must leave nothing working);
-        returns what was done, in words. Events are persisted and published."""
-        text = self._cancel("all", by, self._now())
+        """Cancel every working order now (a clean shutdown that must leave nothing working),
+        except the stops resting on the exchange (``risk.stop_on_exchange``), whose purpose is
+        to outlive the process; returns what was done, in words. Events are persisted and
+        published."""
+        text = self._cancel("all", by, self._now(), keep_stops=True)
         self.bus.publish(self.oms.take_events())
         return text
 

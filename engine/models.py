@@ -114,7 +114,7 @@ class Order:
     market buy "with cost", as Binance's ``quoteOrderQty``) is set.
 
     Attributes:
-        client_order_id: ``qd-<strategy>-<seq>``, unique, deterministic from the intent.
+        client_order_id: ``qd-<instance tag>-<strategy>-<seq>``, unique (ADR 0012).
         strategy: id of the strategy that produced the intent.
         signal_ts_ms: open time of the candle whose close produced the signal.
         filled_qty: base currency filled so far; ``avg_fill_price`` in quote per base.
@@ -140,6 +140,12 @@ class Order:
     exchange_order_id: str | None = None
     reason: str = ""
     intent: str = ""
+
+    @property
+    def is_protective_stop(self) -> bool:
+        """True for a stop-limit sell: the stop-loss resting on the venue for a long position
+        (``risk.stop_on_exchange``), which is not "an order working" for the strategy."""
+        return self.type is OrderType.STOP_LIMIT and self.side is Side.SELL
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from engine.backtest.simulator import round_qty
+from engine.events import ProtectionSet
 from engine.models import Candle, Fill, Instrument, Position, Side, Signal
+from engine.native_stop import NativeStop
 from engine.oms import OrderManager
 from engine.ports import Journal
 from engine.risk.base import Proposal
@@ -72,6 +74,9 @@ class StrategyRunner:
         self._repeat_reported = False
         self.entries_blocked: str | None = None
         """Why new entries are stopped for this symbol (stale data), None when they are not."""
+        self.native_stop = NativeStop(oms, strategy.name, self.instrument, risk.policy.stop_limit_offset_pct) \
+            if risk.policy.stop_on_exchange else None
+        """The stop-loss resting on the venue (``risk.stop_on_exchange``), None when the engine enforces it."""
         oms.fill_listeners.append(self._on_fill)
 
     def warmup(self, candles: list[Candle]) -> None:
@@ -92,8 +97,10 @@ class StrategyRunner:
         """Process one closed candle (steps 1-3); ``now_ms`` defaults to the candle's close time."""
         now = candle.ts_ms + self.tf_ms if now_ms is None else now_ms
         self.oms.sync(self.symbol, candle, now)
+        if self.native_stop is not None and self._keep_native_stop(candle, now):
+            self.oms.sync(self.symbol, candle, now)  # a stop placed right after this candle's entry fill may trigger on it
         pos = self.oms.portfolio.position(self.symbol)
-        working = bool(self.oms.open_orders(self.symbol))
+        working = self._working()
         ctx = self._ctx
         ctx.position_qty, ctx.has_open_order = float(pos.qty), working
         if self._keep_atr:
@@ -125,6 +132,27 @@ class StrategyRunner:
             return self._exit(candle, now, pos)
         return Decision(signal, "ignored: position already " + ("open" if holding else "flat"))
 
+    def _working(self) -> bool:
+        """True while an order other than the venue-side stop is working on this symbol."""
+        orders = self.oms.open_orders(self.symbol)
+        return bool(orders) and any(not o.is_protective_stop for o in orders)
+
+    def _keep_native_stop(self, candle: Candle, now: int) -> bool:
+        """Have the venue hold the position's stop (placed, moved, re-placed when dropped);
+        True when one was placed for an entry that filled on this candle (see
+        :meth:`on_candle`). A working exit order means an exit is already under way."""
+        pos = self.oms.portfolio.position(self.symbol)
+        prot = self.risk.protections.get(self.symbol)
+        if prot is None or prot.stop_price is None or self._working():
+            return False
+        qty = self.sellable(pos, candle.close)
+        fresh = pos.opened_ts_ms == candle.ts_ms and self.native_stop.working() is None
+        events = self.native_stop.ensure(qty, prot.stop_price, candle.ts_ms - 1 if fresh else candle.ts_ms, now)
+        if events:
+            self.journal.record_events(events)
+            self.oms.pending_events.extend(events)
+        return fresh and self.native_stop.working() is not None
+
     def sellable(self, pos: Position, price: float) -> Decimal:
         """Base quantity of ``pos`` that can be sold: rounded down to the amount step, and 0
         when worth less than the minimum notional at ``price`` (dust)."""
@@ -146,6 +174,8 @@ class StrategyRunner:
         qty = float(portfolio.position(self.symbol).qty)
         events = self.risk.on_candle(self.symbol, candle.close, qty, equity, candle.ts_ms)
         breaker = self.risk.breaker
+        if qty and self.risk.policy.trailing_stop_pct is not None:
+            self._trail(candle)
         if breaker.flatten_pending and qty == 0 and not self.oms.open_orders(self.symbol):
             breaker.flatten_pending = False  # flat: nothing left to close
             self.journal.risk_recorded([], breaker)
@@ -155,6 +185,21 @@ class StrategyRunner:
             self.oms.cancel_entries("circuit breaker halted", candle.ts_ms + self.tf_ms)  # every market's
         self.journal.candle_processed(self.key, candle, candle.ts_ms + self.tf_ms, portfolio, equity)
         return equity
+
+    def _trail(self, candle: Candle) -> None:
+        """Raise a trailing stop from this candle's high (it acts from the next candle on);
+        the venue-side stop is moved with it."""
+        current = self.risk.protections.get(self.symbol)
+        moved = self.risk.policy.trailed(current, candle.high) if current is not None else None
+        if moved is None:
+            return
+        self.risk.protections[self.symbol] = moved
+        events = [ProtectionSet(candle.ts_ms + self.tf_ms, self.symbol, str(moved.stop_price),
+                                str(moved.take_profit_price or ""))]
+        self.journal.protection_changed(self.symbol, moved, events)
+        self.oms.pending_events.extend(events)
+        if self.native_stop is not None and self.native_stop.working() is not None:
+            self._keep_native_stop(candle, candle.ts_ms + self.tf_ms)
 
     def pending_entries(self) -> dict[str, float]:
         """Quote notional of every working buy order, any symbol, by symbol: the unfilled part
@@ -198,6 +243,8 @@ class StrategyRunner:
         order = self.oms.submit(strategy=self.strategy.name, symbol=self.symbol, side=Side.BUY,
                                 signal_ts_ms=candle.ts_ms, now_ms=now, quote_qty=decision.notional_quote,
                                 intent=f"{self.strategy.describe()} BUY", events=decision.events)
+        if self.native_stop is not None and order.filled_qty > 0:  # a live venue filled it at once: protect now
+            self._keep_native_stop(candle, now)
         return Decision(Signal.BUY, order.status.value, order.client_order_id)
 
     def close_position(self, candle: Candle, now: int, intent: str, key_ts: int | None = None) -> Decision | None:
@@ -212,6 +259,12 @@ class StrategyRunner:
 
     def _exit(self, candle: Candle, now: int, pos: Position, intent: str | None = None,
               key_ts: int | None = None) -> Decision:
+        if self.native_stop is not None and self.native_stop.working() is not None:
+            if not self.native_stop.cancel(f"exit: {intent or 'strategy sell'}", now):
+                return Decision(Signal.SELL, "waiting: the stop on the exchange could not be canceled yet")
+            pos = self.oms.portfolio.position(self.symbol)  # the stop may have filled meanwhile
+            if self.sellable(pos, candle.close) <= 0:
+                return Decision(Signal.SELL, "ignored: the stop on the exchange filled first")
         qty = self.sellable(pos, candle.close)
         notional = qty * Decimal(repr(candle.close))
         decision = self._decide(Side.SELL, notional, candle, now, is_entry=False)
@@ -227,7 +280,11 @@ class StrategyRunner:
         if self.risk.breaker.flatten_pending:
             return f"flatten: {self.risk.breaker.reason}"
         protection = self.risk.protections.get(self.symbol)
-        reason = protection.triggered(candle) if protection else None
+        stop = self.native_stop.working() if self.native_stop is not None else None
+        reason = protection.triggered(candle, check_stop=stop is None) if protection else None
+        if reason is None and stop is not None and stop.price is not None and candle.close < stop.price:
+            reason = (f"stop_loss: close {candle.close} is below the exchange stop's limit {stop.price}, which "
+                      "cannot fill there: selling at market")
         if reason is None and self.risk.policy.max_holding_candles is not None:
             opened = self.oms.portfolio.position(self.symbol).opened_ts_ms
             reason = self.risk.policy.time_exit(opened, candle, self.tf_ms)
@@ -254,5 +311,6 @@ class StrategyRunner:
             events += self.risk.verify(self.symbol, fill.ts_ms)
             self.journal.protection_changed(self.symbol, self.risk.protections[self.symbol], events)
             self.oms.pending_events.extend(events)
-        elif not position.is_open and self.risk.protections.pop(self.symbol, None) is not None:
+        elif self.sellable(position, float(fill.price)) <= 0 and self.risk.protections.pop(self.symbol, None) is not None:
+            # flat, or dust a venue's base-currency fee left: the next entry gets levels of its own
             self.journal.protection_changed(self.symbol, None, [])

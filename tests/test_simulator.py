@@ -97,5 +97,8 @@ def test_a_limit_never_fills_on_its_own_signal_candle_and_needs_a_price(candles)
     assert update.status is OrderStatus.REJECTED and "positive price" in update.reason
     stop = _limit(Side.SELL, Decimal(str(row.low)), 0, n=3)
     stop.type, stop.stop_price = OrderType.STOP_LIMIT, Decimal(str(row.low))
-    update = exchange.create_order(stop)
-    assert update.status is OrderStatus.REJECTED and "not simulated" in update.reason, "never filled as market"
+    assert exchange.create_order(stop).status is OrderStatus.OPEN, "a protective stop sell rests"
+    stop_buy = _limit(Side.BUY, Decimal(str(row.high)), 0, n=4)
+    stop_buy.type, stop_buy.stop_price = OrderType.STOP_LIMIT, Decimal(str(row.high))
+    update = exchange.create_order(stop_buy)
+    assert update.status is OrderStatus.REJECTED and "only stop-limit sells" in update.reason, "never filled as market"

@@ -20,6 +20,11 @@ Rules (the backtest must not lie):
   below it (touching is not enough: the queue ahead may take it); sells mirror this with
   the high. Slippage applies but never past the limit price. It is never filled on the
   candle of its signal either.
+* A **stop-limit sell** (the protective stop of ``risk.stop_on_exchange``) fills at its stop
+  price when a candle's low reaches it, or at the open when the candle opens below it (a
+  gap: the worse price), with slippage and fee; never on the candle of its signal (a stop
+  placed right after an entry fill is keyed just before the fill's candle, so it can
+  trigger on that candle after the open it was placed at).
 * :meth:`SimulatedExchange.fill_at_close` fills resting orders at a candle's close
   (slippage and fee applied): used to close an open position when a backtest ends.
 """
@@ -120,6 +125,17 @@ def _limit_reference(order: Order, candle: Candle) -> float | None:
     return limit if candle.high > limit else None
 
 
+def _stop_reference(order: Order, candle: Candle) -> float | None:
+    """Price (quote per base) a resting stop sell fills at on ``candle``: the open when the
+    candle opens at or below the stop (a gap through it: the worse price), else the stop when
+    the low reaches it; None when it does not trigger. The stop-limit's limit is not modelled:
+    a gap below it fills at the open, the pessimistic reading (a real one might not fill)."""
+    stop = float(order.stop_price)
+    if candle.open <= stop:
+        return candle.open
+    return stop if candle.low <= stop else None
+
+
 class SimulatedExchange:
     """An in-memory venue implementing :class:`engine.ports.ExchangeGateway`.
 
@@ -187,7 +203,12 @@ class SimulatedExchange:
                 if waited < latency:
                     self._waited[order.client_order_id] = waited + 1
                     continue
-            reference = _limit_reference(order, candle) if order.type is OrderType.LIMIT else candle.open
+            if order.type is OrderType.LIMIT:
+                reference = _limit_reference(order, candle)
+            elif order.type is OrderType.STOP_LIMIT:
+                reference = _stop_reference(order, candle)
+            else:
+                reference = candle.open
             if reference is not None:
                 updates.append(self._fill(order, reference, candle.ts_ms))
         self._previous[symbol] = candle
@@ -210,7 +231,7 @@ class SimulatedExchange:
                 (order.qty - order.filled_qty) * Decimal(repr(reference))
             slip = self.model.slippage(self._previous.get(order.symbol), notional)
         price = self.model.price(order.side, reference, inst, slip)
-        if order.type is OrderType.LIMIT and order.price is not None:  # slippage never past the limit
+        if order.type is OrderType.LIMIT and order.price is not None:  # slippage never past the limit (a stop's may)
             price = min(price, order.price) if order.side is Side.BUY else max(price, order.price)
         remaining = None if order.qty is None else order.qty - order.filled_qty
         qty = round_qty(order.quote_qty / price, inst) if remaining is None else remaining
@@ -231,7 +252,10 @@ class SimulatedExchange:
     @staticmethod
     def _reject_reason(order: Order, inst: Instrument) -> str:
         if order.type is OrderType.STOP_LIMIT:
-            return "stop_limit orders are not simulated; use the risk section's stop_loss_pct (engine-side stops)"
+            if order.side is not Side.SELL:
+                return "only stop-limit sells (protective stops of long positions) are simulated"
+            if order.stop_price is None or order.stop_price <= 0:
+                return "a stop_limit order needs a positive stop_price"
         if order.side is Side.BUY and order.quote_qty is not None:
             if order.quote_qty < inst.min_notional:
                 return f"notional {order.quote_qty} is below the minimum {inst.min_notional} {inst.quote}"

@@ -50,11 +50,18 @@ class RiskLimits(BaseModel):
     max_holding_candles: int | None = Field(None, ge=1, description="time exit: close a position held this "
                                                                     "many candles of its market")
     flatten_on_halt: bool = Field(False, description="close positions when the breaker halts")
+    stop_on_exchange: bool = Field(False, description="place the stop-loss on the exchange as a stop-limit order "
+                                   "after each entry fill (it protects the position while quantd is down)")
+    stop_limit_offset_pct: float = Field(0.5, ge=0, lt=50, description="the exchange stop's limit price, % below "
+                                         "its stop price")
+    trailing_stop_pct: float | None = Field(None, gt=0, lt=100, description="trail the stop this % below the "
+                                            "highest high since entry (moves only up)")
 
     def protection(self) -> ProtectionPolicy:
         """The protective-exit policy these limits configure."""
         return ProtectionPolicy(self.stop_loss_pct, self.take_profit_pct, self.stop_loss_atr, self.take_profit_atr,
-                                self.max_holding_candles)
+                                self.max_holding_candles, self.stop_on_exchange, self.stop_limit_offset_pct,
+                                self.trailing_stop_pct)
 
     def build(self, tf_ms: int) -> list[RiskRule]:
         """The rules these limits switch on, in checking order."""

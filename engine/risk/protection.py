@@ -1,10 +1,11 @@
 """Protective exits: a stop-loss and a take-profit level per open position.
 
-Enforced by the engine on every closed candle (the simulated venue has no native stop
-orders yet; the ccxt gateway will place them on exchanges that support them): a candle
-whose low reaches the stop, or whose high reaches the take-profit, triggers a market exit
-that fills at the next candle's open, in backtest and paper alike. When both are touched
-in one candle the stop wins (the pessimistic reading).
+Enforced by the engine on every closed candle: a candle whose low reaches the stop, or whose
+high reaches the take-profit, triggers a market exit that fills at the next candle's open,
+in backtest and paper alike. When both are touched in one candle the stop wins (the
+pessimistic reading). With ``stop_on_exchange`` the stop rests on the venue instead
+(:mod:`engine.native_stop`) and the engine keeps only the take-profit and the time exit.
+A trailing stop (``trailing_stop_pct``) is raised after each candle from its high.
 """
 
 from __future__ import annotations
@@ -22,9 +23,10 @@ class Protection:
     stop_price: Decimal | None
     take_profit_price: Decimal | None
 
-    def triggered(self, candle: Candle) -> str | None:
-        """The exit reason this candle triggers, or None."""
-        if self.stop_price is not None and candle.low <= self.stop_price:
+    def triggered(self, candle: Candle, check_stop: bool = True) -> str | None:
+        """The exit reason this candle triggers, or None. ``check_stop`` False: the stop rests
+        on the exchange, which enforces it (only the take-profit is the engine's)."""
+        if check_stop and self.stop_price is not None and candle.low <= self.stop_price:
             return f"stop_loss: low {candle.low} reached stop {self.stop_price}"
         if self.take_profit_price is not None and candle.high >= self.take_profit_price:
             return f"take_profit: high {candle.high} reached {self.take_profit_price}"
@@ -44,6 +46,22 @@ class ProtectionPolicy:
     stop_loss_atr: float | None = None
     take_profit_atr: float | None = None
     max_holding_candles: int | None = None
+    stop_on_exchange: bool = False
+    """The stop rests on the venue as a stop-limit order (:mod:`engine.native_stop`)."""
+    stop_limit_offset_pct: float = 0.5
+    """That order's limit price, percent below its stop price."""
+    trailing_stop_pct: float | None = None
+    """Trail the stop this percent below the highest high since entry (it only moves up)."""
+
+    def trailed(self, current: Protection, high: float) -> Protection | None:
+        """``current`` with its stop raised to ``high x (1 - trailing_stop_pct/100)`` when that
+        is higher, else None (no trailing stop, no stop, or no move)."""
+        if self.trailing_stop_pct is None or current.stop_price is None:
+            return None
+        level = Decimal(repr(high)) * (1 - Decimal(repr(self.trailing_stop_pct)) / 100)
+        if level <= current.stop_price:
+            return None
+        return Protection(level, current.take_profit_price)
 
     def time_exit(self, opened_ts_ms: int, candle: Candle, tf_ms: int) -> str | None:
         """The time-exit reason when a position opened at ``opened_ts_ms`` (its fill candle's

@@ -113,7 +113,8 @@ def _config(workdir: Path, venue_url: str, telegram_url: str) -> Path:
             {"name": "rsi_reversion", "symbol": "ETH/USDT", "timeframe": "1m",
              "params": {"period": 6, "lower": 35, "upper": 65}, "stake": "200"},
         ],
-        "risk": {"max_order_notional": str(MAX_ORDER_NOTIONAL), "max_open_positions": 2},
+        "risk": {"max_order_notional": str(MAX_ORDER_NOTIONAL), "max_open_positions": 2,
+                 "stop_loss_pct": 0.4, "stop_on_exchange": True},  # stops rest on the venue through every fault
         "store": {"url": f"sqlite:///{workdir / 'chaos.sqlite'}"},
         "vault": {"dir": str(workdir / "vault")},
         "backup": {"every_hours": 0},

@@ -16,8 +16,12 @@ def test_short_campaign_breaks_no_invariant_and_the_checker_catches_a_broken_sto
     assert result.fills >= 10, f"the campaign must trade to test anything: {result.summary()}"
     assert sum(result.faults.values()) >= 10 and len(result.faults) >= 5, result.faults
 
-    # the same final state with the store broken as a daemon without reconciliation would leave it
     db = tmp_path / "chaos.sqlite"
+    with sqlite3.connect(db) as con:
+        stops = dict(con.execute("SELECT status, count(*) FROM orders WHERE type = 'stop_limit' GROUP BY status"))
+    assert stops.get("filled", 0) >= 1 and stops.get("canceled", 0) >= 1, f"stops on the exchange exercised: {stops}"
+
+    # the same final state with the store broken as a daemon without reconciliation would leave it
     with sqlite3.connect(db) as con:
         lost = con.execute("SELECT trade_id FROM fills ORDER BY id DESC LIMIT 1").fetchone()[0]
         con.execute("DELETE FROM fills WHERE trade_id = ?", (lost,))

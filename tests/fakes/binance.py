@@ -105,7 +105,9 @@ def _fmt(x: Decimal) -> str:
 
 
 _STOP_TYPES = ("STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT")
-"""Accepted and kept resting with their stop price; this fake never triggers them."""
+"""Accepted and kept resting with their stop price. A ``STOP_LOSS_LIMIT`` sell triggers when a
+later candle's low reaches its stop and then fills at its limit price (the pessimistic end of
+what a real one gets); ``TAKE_PROFIT_LIMIT`` never triggers here."""
 
 
 @dataclass
@@ -190,6 +192,8 @@ class FakeBinance:
         self.kill_pid: int | None = None
         self.fault_sleep_secs = 2.0
         self.duplicate_fill_reports = False
+        self.refused_types: set[str] = set()
+        """Order types this venue refuses with -1116 (a venue without native stops)."""
         self.lock = threading.RLock()
         self._next_order_id = 1000
         self._next_trade_id = 5000
@@ -278,7 +282,7 @@ class FakeBinance:
 
     def _new_order(self, p: dict) -> dict:
         sym, side, otype = p["symbol"], p["side"], p["type"]
-        if otype not in ("MARKET", "LIMIT", *_STOP_TYPES):
+        if otype not in ("MARKET", "LIMIT", *_STOP_TYPES) or otype in self.refused_types:
             raise self.error(-1116, "Invalid orderType")
         if otype in _STOP_TYPES and "stopPrice" not in p:
             raise self.error(-1102, "Mandatory parameter '%s'")
@@ -415,6 +419,15 @@ class FakeBinance:
             order = next(o for o in self.orders.values() if o.client_order_id == client_order_id)
             self._execute(order, _dec(qty), order.price, from_locked=True)
 
+    def drop(self, client_order_id: str) -> None:
+        """Venue-side event for tests: the venue expires an open order on its own (as exchanges
+        do to stop orders in maintenance or after a delisting), releasing its funds."""
+        with self.lock:
+            order = next(o for o in self.orders.values() if o.client_order_id == client_order_id
+                         and o.status in ("NEW", "PARTIALLY_FILLED"))
+            self._release(order)
+            order.status, order.update_ms = "EXPIRED", self.now_ms()
+
     def _release(self, order: VenueOrder) -> None:
         base, quote = self.assets[order.symbol]
         price = order.price or order.hold_price
@@ -427,6 +440,12 @@ class FakeBinance:
         for order in self.orders.values():
             if order.type == "MARKET" and order.status == "NEW" and order.due_ms and order.due_ms <= self.now_ms():
                 self._execute(order, order.orig_qty, order.hold_price, from_locked=True)  # the delayed fill lands
+                continue
+            if order.type == "STOP_LOSS_LIMIT" and order.side == "SELL" and order.status == "NEW":
+                candle = self.forming(order.symbol)
+                if candle is not None and candle["timestamp"] > order.time_ms \
+                        and candle["low"] <= float(order.stop_price):  # a candle opened after it was placed
+                    self._execute(order, order.orig_qty, order.price, from_locked=True)  # triggered, filled at its limit
                 continue
             if order.type != "LIMIT" or order.status not in ("NEW", "PARTIALLY_FILLED"):
                 continue
