@@ -40,3 +40,19 @@ def short_sample(folder: Path, candles: int, name: str = "BTC_USDT-5m.csv.gz") -
     with gzip.open(path, "wt") as dst:
         dst.writelines(lines)
     return path
+
+
+def read_until(proc, needle: str, timeout: float = 60) -> str:
+    """A running daemon's output (``stdout=PIPE, text=True``) up to and including the first
+    line containing ``needle``; fails the test with the output's tail when it never comes."""
+    import time
+
+    seen, end = [], time.monotonic() + timeout
+    while time.monotonic() < end:
+        line = proc.stdout.readline()
+        seen.append(line)
+        if needle in line or not line:
+            break
+    text = "".join(seen)
+    assert needle in text, text[-3000:]
+    return text

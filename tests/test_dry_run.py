@@ -19,7 +19,7 @@ from bot.config import load_settings
 from engine.store import load_state, open_store
 from engine.store.ledger import CandleCursorRow, EquitySnapshotRow, EventRow
 from engine.store.state import init_account
-from tests.cli_helpers import clean_env, quantd_cmd
+from tests.cli_helpers import clean_env, quantd_cmd, read_until
 from tests.live_helpers import MINUTE, make_gateway, make_venue, real_1m
 
 STRATEGY = {"QUANTD_STRATEGY__TIMEFRAME": "1m", "QUANTD_STRATEGY__PARAMS": '{"fast": 3, "slow": 8}',
@@ -30,18 +30,6 @@ def _env(venue, tmp_path) -> dict:
     return clean_env(QUANTD_MODE="dry_run", QUANTD_EXCHANGE__API_URL=venue.url, QUANTD_EXCHANGE__POLL_SECS="0.1",
                      QUANTD_EXCHANGE__TIMEOUT_MS="2000", QUANTD_STORE__URL=f"sqlite:///{tmp_path / 'dry.sqlite'}",
                      QUANTD_VAULT__DIR=str(tmp_path / "no-vault"), **STRATEGY)
-
-
-def _run_until(proc: subprocess.Popen, needle: str, timeout: float = 60) -> str:
-    seen, end = [], time.monotonic() + timeout
-    while time.monotonic() < end:
-        line = proc.stdout.readline()
-        seen.append(line)
-        if needle in line or not line:
-            break
-    text = "".join(seen)
-    assert needle in text, text[-3000:]
-    return text
 
 
 def _fills(url: str) -> list[tuple]:
@@ -64,10 +52,10 @@ def test_dry_run_kill_backfill_restart_makes_the_fills_of_a_replay(tmp_path, ven
     first = subprocess.Popen(quantd_cmd() + ["run"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT, text=True)
     try:
-        out = _run_until(first, "ready:")
+        out = read_until(first, "ready:")
         assert "keys: none: public endpoints only" in out and "started dry_run mode" in out
-        out += _run_until(first, "FILL BUY")
-        out += _run_until(first, "FILL SELL")
+        out += read_until(first, "FILL BUY")
+        out += read_until(first, "FILL SELL")
     finally:
         first.send_signal(signal.SIGKILL)
         first.communicate(timeout=30)
@@ -77,7 +65,7 @@ def test_dry_run_kill_backfill_restart_makes_the_fills_of_a_replay(tmp_path, ven
     second = subprocess.Popen(quantd_cmd() + ["run"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True)
     try:
-        out2 = _run_until(second, "BACKFILL BTC/USDT 1m:")
+        out2 = read_until(second, "BACKFILL BTC/USDT 1m:")
         line = next(x for x in out2.splitlines() if "BACKFILL" in x)
         missed = int(line.split("1m: ")[1].split(" candle")[0])
         assert missed >= 10, line

@@ -15,7 +15,7 @@ from bot.config import load_settings
 from engine.models import OrderStatus, OrderType, Side
 from engine.store import load_state, open_store
 from engine.store.ledger import EventRow
-from tests.cli_helpers import clean_env, quantd_cmd
+from tests.cli_helpers import clean_env, quantd_cmd, read_until
 from tests.live_helpers import MINUTE, expected_from_fills, make_venue, real_1m
 
 
@@ -31,19 +31,6 @@ def _env(venue, tmp_path, **extra) -> dict:
 def _start(venue, tmp_path) -> subprocess.Popen:
     return subprocess.Popen(quantd_cmd() + ["run"], cwd=tmp_path, env=_env(venue, tmp_path),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-
-
-def _read_until(proc: subprocess.Popen, needle: str, timeout: float = 60) -> str:
-    """The daemon's output up to and including the first line containing ``needle``."""
-    seen, end = [], time.monotonic() + timeout
-    while time.monotonic() < end:
-        line = proc.stdout.readline()
-        seen.append(line)
-        if needle in line or not line:
-            break
-    text = "".join(seen)
-    assert needle in text, text[-3000:]
-    return text
 
 
 def _agree(tmp_path, venue) -> list:
@@ -81,7 +68,7 @@ def test_sigkill_around_the_first_order_then_restart_leaves_exactly_one(data_dir
         assert len(venue.orders_by_client_id(first.client_order_id)) == (1 if placed else 0)
 
         proc = _start(venue, tmp_path)
-        seen = _read_until(proc, "ready:")  # start-up (recovery, reconciliation) is done
+        seen = read_until(proc, "ready:")  # start-up (recovery, reconciliation) is done
         time.sleep(1)
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=60)

@@ -7,30 +7,17 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import time
 
 import pytest
 
 from engine.errors import StoreLocked
 from engine.store.lock import acquire_store_lock
-from tests.cli_helpers import clean_env, quantd, quantd_cmd, short_sample
+from tests.cli_helpers import clean_env, quantd, quantd_cmd, read_until, short_sample
 
 
 def _start(tmp_path, env: dict) -> subprocess.Popen:
     return subprocess.Popen(quantd_cmd() + ["run", "--speed", "20"], cwd=tmp_path, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-
-
-def _wait_ready(proc: subprocess.Popen, timeout: float = 60) -> str:
-    seen, end = [], time.monotonic() + timeout
-    while time.monotonic() < end:
-        line = proc.stdout.readline()
-        seen.append(line)
-        if "ready:" in line or not line:
-            break
-    text = "".join(seen)
-    assert "ready:" in text, text[-2000:]
-    return text
 
 
 def _starts(tmp_path, env: dict) -> int:
@@ -45,7 +32,7 @@ def test_second_daemon_on_a_held_store_exits_1_naming_the_holder_and_writes_noth
     env = clean_env(QUANTD_STORE__URL=url, QUANTD_REPLAY__DATA=str(short_sample(tmp_path, 3000)))
     first = _start(tmp_path, env)
     try:
-        _wait_ready(first)
+        read_until(first, "ready:")
         assert _starts(tmp_path, env) == 1
         second = quantd("run", cwd=tmp_path, env=env, timeout=60)
         assert second.returncode == 1, second.stdout[-1000:] + second.stderr
@@ -72,7 +59,7 @@ def test_a_dead_daemons_lock_is_taken_over_and_reported(tmp_path):
     env = clean_env(QUANTD_STORE__URL=f"sqlite:///{tmp_path / 'x.sqlite'}",
                     QUANTD_REPLAY__DATA=str(short_sample(tmp_path, 400)))
     first = _start(tmp_path, env)
-    _wait_ready(first)
+    read_until(first, "ready:")
     first.send_signal(signal.SIGKILL)
     first.communicate(timeout=30)
     assert json.loads((tmp_path / "x.sqlite.lock.json").read_text())["pid"] == first.pid, "the stale holder file"
