@@ -24,6 +24,7 @@ from sqlalchemy.exc import DatabaseError
 from bot.alerts import log_alert
 from bot.config import Settings
 from bot.deadman import HeartbeatPinger
+from bot.notify import AppriseChannels
 from bot.logs import redact
 from bot.sdnotify import Notifier
 from bot.supervisor import LoopSupervisor
@@ -236,7 +237,7 @@ def _ccxt_gateways(engine: LiveEngine) -> list:
     return [g for g in found if g is not None and hasattr(g, "exchange_id")]
 
 
-def _backup_job(store: Store, folder, keep: int, telegram: DaemonTelegram) -> Callable[[], None]:
+def _backup_job(store: Store, folder, keep: int, alert: Callable[[str, str], None]) -> Callable[[], None]:
     """The scheduled backup: a failure is logged and alerted, never raised (trading goes on)."""
     from engine.store.backup import backup_store
 
@@ -246,7 +247,7 @@ def _backup_job(store: Store, folder, keep: int, telegram: DaemonTelegram) -> Ca
             log.info("backup written: %s (%d older copies deleted)", path, len(deleted))
         except Exception as exc:
             log.exception("backup to %s failed", folder)
-            telegram.alert("error", f"backup of the store to {folder} failed: {type(exc).__name__}: {exc}")
+            alert("error", f"backup of the store to {folder} failed: {type(exc).__name__}: {exc}")
 
     return job
 
@@ -302,14 +303,19 @@ def _run_locked(settings: Settings, stop: threading.Event, reason: dict, failed:
     notifier = Notifier.from_env()
     started_ms = wall_ms()
     telegram = DaemonTelegram(settings)  # a bad token stops here, before any trading
+    channels = AppriseChannels(settings.notify)
     restarts = {"n": 0}
+
+    def alert(kind: str, text: str) -> None:
+        telegram.alert(kind, text)
+        channels.send(kind, text)
 
     def before_start(store: Store) -> list:
         restarts["n"] = unclean_stops(store, started_ms - 86_400_000)  # before this run records its start
         if restarts["n"]:
             log.warning("%d unclean stop(s) in the last 24 h (crash, kill or power loss); state is recovered from "
                         "the store%s", restarts["n"], "; a crash loop?" if restarts["n"] > 2 else "")
-        return telegram.subscribers(store)
+        return telegram.subscribers(store) + channels.subscribers(store)
 
     notifier.notify(STATUS="starting: reconciling and warming up")
     engine, store = build_engine(settings, before_start)
@@ -323,14 +329,15 @@ def _run_locked(settings: Settings, stop: threading.Event, reason: dict, failed:
     supervisor = LoopSupervisor(engine, store, notifier, settings.daemon.stall_secs, restarts["n"], started_ms,
                                 pinger)
     telegram.start(engine)
+    channels.start()
 
     def step() -> None:
         try:
             engine.step()
         except Exception as exc:
             log.exception("engine step failed: stopping so a supervisor can restart from the store")
-            telegram.alert("error", f"engine step failed: {type(exc).__name__}: {exc}; the daemon stops so its "
-                                    "supervisor restarts it from the store")
+            alert("error", f"engine step failed: {type(exc).__name__}: {exc}; the daemon stops so its "
+                           "supervisor restarts it from the store")
             failed.set()
             stop.set()
 
@@ -340,7 +347,7 @@ def _run_locked(settings: Settings, stop: threading.Event, reason: dict, failed:
                       id="candles", misfire_grace_time=None)
     backup_dir = settings.backup_dir()
     if backup_dir is not None and settings.backup.every_hours > 0:
-        scheduler.add_job(_backup_job(store, backup_dir, settings.backup.keep, telegram), "interval",
+        scheduler.add_job(_backup_job(store, backup_dir, settings.backup.keep, alert), "interval",
                           hours=settings.backup.every_hours, id="backup", max_instances=1, coalesce=True)
         log.info("backups of the store every %g h to %s, %d kept", settings.backup.every_hours, backup_dir,
                  settings.backup.keep)
@@ -369,6 +376,7 @@ def _run_locked(settings: Settings, stop: threading.Event, reason: dict, failed:
         engine.stop(final)
         supervisor.stopped(final)
         telegram.stop()
+        channels.stop()
         store.close()
         for gateway in {id(g): g for g in _ccxt_gateways(engine)}.values():
             gateway.close()

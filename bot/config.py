@@ -178,6 +178,41 @@ class MonitoringSettings(_Section):
         return url
 
 
+class ChannelSettings(_Section):
+    """One apprise URL alerts also go to (see :mod:`bot.notify`)."""
+
+    url: SecretStr = Field(description="an apprise URL: discord://, slack://, ntfy://, mailto://, pover://, "
+                           "json://host/path ...; a secret (it carries tokens)")
+    types: list[str] = Field(default_factory=list, description="alert types sent to it; empty: all")
+    name: str | None = Field(None, max_length=40, description="a label for logs and /health")
+
+    @field_validator("types")
+    @classmethod
+    def _known_types(cls, types: list[str]) -> list[str]:
+        unknown = sorted(set(types) - set(ALERT_TYPES))
+        if unknown:
+            raise ValueError(f"unknown alert type(s) {unknown}; known: {', '.join(ALERT_TYPES)}")
+        return types
+
+    @field_validator("url")
+    @classmethod
+    def _apprise_url(cls, url: SecretStr) -> SecretStr:
+        import apprise
+
+        if apprise.Apprise.instantiate(url.get_secret_value()) is None:
+            raise ValueError("apprise does not know this URL (see https://github.com/caronc/apprise/wiki "
+                             "for the URL of each service)")
+        return url
+
+
+class NotifySettings(_Section):
+    """Alert channels besides Telegram, through apprise, fed by the same outbox."""
+
+    channels: list[ChannelSettings] = Field(default_factory=list, description="apprise URLs alerts also go to")
+    dedupe_secs: float = Field(600.0, ge=0, description="identical alerts within this window: sent once, with a count")
+    max_backoff_secs: float = Field(300.0, gt=0, le=3600, description="longest wait between retries of a channel")
+
+
 class BackupSettings(_Section):
     """Online backups of a SQLite store while the daemon runs (PostgreSQL: use pg_dump)."""
 
@@ -214,6 +249,7 @@ class Settings(BaseSettings):
     daemon: DaemonSettings = Field(default_factory=DaemonSettings)
     backup: BackupSettings = Field(default_factory=BackupSettings)
     monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
+    notify: NotifySettings = Field(default_factory=NotifySettings)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["auto", "text", "json"] = Field("auto", description="auto: JSON lines under systemd "
                                                        "(JOURNAL_STREAM set), readable text otherwise")

@@ -57,6 +57,7 @@ def test_upgrade_of_a_schema2_store_keeps_every_row_and_matches_the_models(tmp_p
     assert len(state.fills) == 26 and state.mode == "paper"
     assert rows(db, "SELECT version_num FROM alembic_version") == [(head_revision(),)]
     assert rows(db, "SELECT value FROM meta WHERE key='schema_version'") == [(str(SCHEMA_VERSION),)]
+    assert rows(db, "SELECT name FROM pragma_table_info('outbox') WHERE name = 'channel'") == [("channel",)]
     backup = db.with_name("quantd.sqlite.pre-r0002.bak")
     assert rows(backup, "SELECT count(*) FROM fills") == [(26,)], "a copy of the old store was taken first"
     assert rows(backup, "SELECT name FROM sqlite_master WHERE name='alembic_version'") == []
@@ -69,7 +70,7 @@ def test_the_daemon_resumes_on_a_migrated_store_and_status_reads_it(tmp_path):
 
     r = quantd("run", "--speed", "100000", "--exit-when-done", cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-2000:]
-    assert "store migrated from schema revision r0002 to r0003" in r.stdout
+    assert "store migrated from schema revision r0002 to r0004" in r.stdout
     assert "resuming after candle" in r.stdout, "the cursor of the old store was honoured"
     assert rows(db, "SELECT count(*) FROM fills")[0][0] > 26
     assert quantd("status", "--json", cwd=tmp_path).returncode == 0
