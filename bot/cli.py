@@ -59,6 +59,11 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--out", default="export", help="output folder (default ./export)")
     export.add_argument("--format", choices=["csv", "parquet"], default="csv", help="file format (default csv)")
     export.set_defaults(func=_export)
+    report = _store_command(sub, "report", "results from the store: stats (by exit reason and entry signal), "
+                                           "performance (per symbol), profit, weekly, monthly")
+    report.add_argument("what", choices=["stats", "performance", "profit", "weekly", "monthly"])
+    report.add_argument("n", nargs="?", type=int, default=None, help="weekly/monthly: how many periods (8/6)")
+    report.set_defaults(func=_report)
     doctor = _store_command(sub, "doctor", "check config, vault permissions, exchange keys, Telegram token, "
                                            "state directory and store; print a fix for each problem")
     doctor.add_argument("--mode", choices=["paper", "dry_run", "live"], default=None, help="check as this mode")
@@ -163,6 +168,22 @@ def _export(args: argparse.Namespace) -> int:
     settings = load_settings(args.config, **_overrides(args))
     for name, (path, n) in export_tables(settings.store.url, Path(args.out), args.format).items():
         print(f"{name}: {n} rows -> {path}")
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from bot.config import load_settings
+    from bot.results_text import report_text
+    from engine.store import open_store
+
+    if args.n is not None and not 1 <= args.n <= 520:
+        raise ConfigError(f"n must be from 1 to 520, got {args.n}")
+    settings = load_settings(args.config, **_overrides(args))
+    store = open_store(settings.store.url, create=False)
+    try:
+        print(report_text(store, args.what, args.n or (8 if args.what == "weekly" else 6)))
+    finally:
+        store.close()
     return 0
 
 

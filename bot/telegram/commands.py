@@ -28,6 +28,7 @@ from bot.telegram.auth import ADMIN, Access
 from bot.telegram.backtest_job import UsageError, parse_request, run_request
 from bot.telegram.confirm import ABORT, CONFIRM, Confirmations
 from bot.telegram.probe import DaemonProbe
+from bot.telegram.results_cmd import RESULT_COMMANDS, ResultCommands
 from bot.telegram.sender import retry_after_secs
 from bot.telegram.text import MAX_CHARS, esc, split_text, to_html
 from engine.errors import BacktestCanceled
@@ -63,6 +64,7 @@ COMMANDS = [
     Command("daily", False, "[n]", "equity and change per UTC day (default 7)"),
     Command("trades", False, "[n]", "the last fills with realized PnL (default 10)"),
     Command("risk", False, "", "limits, utilisation, circuit breaker"),
+    *(Command(name, False, args, text) for name, args, text in RESULT_COMMANDS),
     Command("health", False, "", "process, data freshness, reconciliation, exchange, alert queue"),
     Command("pause", True, "", "no new entries (exits still work)"),
     Command("resume", True, "", "allow entries again (asks to confirm when halted)"),
@@ -95,7 +97,7 @@ def _positive_int(args: list[str], name: str, default: int, maximum: int) -> int
     return int(args[0])
 
 
-class BotCommands:
+class BotCommands(ResultCommands):
     """Handlers of every command and of the confirmation buttons.
 
     Args:
@@ -157,6 +159,17 @@ class BotCommands:
             await getattr(self, f"cmd_{name}")(update, message.text.split()[1:])
         except Usage as exc:
             await self.reply(update, str(exc))
+
+    @staticmethod
+    def no_args(name: str, args: list[str]) -> None:
+        """Raise the usage reply of ``name`` when it got arguments."""
+        if args:
+            raise usage(name, "no arguments")
+
+    @staticmethod
+    def count_arg(args: list[str], name: str, default: int, maximum: int) -> int:
+        """The optional count argument of ``name`` (1..``maximum``), else the usage reply."""
+        return _positive_int(args, name, default, maximum)
 
     # ----- replies ----------------------------------------------------------------------------
     async def reply(self, update: Update, text: str, heading: str | None = None, monospace: bool = False,
