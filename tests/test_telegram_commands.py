@@ -342,3 +342,24 @@ def test_resume_from_a_halt_asks_to_confirm(desk, tg, data_dir):
     assert desk.engine.risk.breaker.state.value == "halted", "nothing happens before the press"
     _press(tg, data_dir, msg, "Confirm")
     until(lambda: desk.engine.risk.breaker.state.value == "running")
+
+
+def test_start_sets_a_persistent_keyboard_and_help_is_grouped_by_role(desk, tg, data_dir):
+    import json
+
+    update = command(data_dir, "/start")
+    tg.push(update)
+    (reply,) = _replies(tg, update)
+    markup = reply["reply_markup"]
+    markup = json.loads(markup) if isinstance(markup, str) else markup
+    assert markup["is_persistent"] is True and markup["resize_keyboard"] is True
+    rows = [[b if isinstance(b, str) else b["text"] for b in row] for row in markup["keyboard"]]
+    assert rows[0] == ["/status", "/positions", "/profit"] and ["/help"] == rows[-1][-1:]
+    admin_help = _ask(tg, data_dir, "/help")
+    for heading in ("Now:", "Results:", "Operate (admin):", "Research:", "Settings:"):
+        assert heading in admin_help
+    assert admin_help.index("Now:") < admin_help.index("/status") < admin_help.index("Results:") \
+        < admin_help.index("/stats") < admin_help.index("Operate (admin):") < admin_help.index("/pause")
+    viewer_help = _ask(tg, data_dir, "/help", VIEWER)
+    assert "Operate (admin):" not in viewer_help and "Commands for viewers" in viewer_help
+    assert "Results:" in viewer_help

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputFile, Update
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputFile, ReplyKeyboardMarkup, Update
 from telegram.constants import ParseMode
 from telegram.error import RetryAfter
 from telegram.ext import ContextTypes
@@ -51,30 +51,37 @@ class Command:
     admin: bool
     args: str
     help: str
+    group: str = "Now"
 
+
+GROUPS = ("Now", "Results", "Operate (admin)", "Research", "Settings")
+"""The headings of /help, in order."""
 
 COMMANDS = [
-    Command("start", False, "", "greeting and your role"),
-    Command("help", False, "", "this list"),
+    Command("start", False, "", "greeting, your role and the command keyboard", "Settings"),
+    Command("help", False, "", "this list", "Settings"),
     Command("status", False, "", "mode, breaker, uptime, last candle per market, positions"),
     Command("positions", False, "", "open positions with value and unrealized PnL"),
     Command("orders", False, "", "working orders and their client order ids"),
     Command("balance", False, "", "cash, equity, holdings"),
-    Command("pnl", False, "[days]", "PnL since start and over the last days (default 1)"),
-    Command("daily", False, "[n]", "equity and change per UTC day (default 7)"),
-    Command("trades", False, "[n]", "the last fills with realized PnL (default 10)"),
     Command("risk", False, "", "limits, utilisation, circuit breaker"),
-    *(Command(name, False, args, text) for name, args, text in RESULT_COMMANDS),
     Command("health", False, "", "process, data freshness, reconciliation, exchange, alert queue"),
-    Command("pause", True, "", "no new entries (exits still work)"),
-    Command("resume", True, "", "allow entries again (asks to confirm when halted)"),
-    Command("flatten", True, "[symbol|all]", "close positions at market (asks to confirm)"),
-    Command("cancel", True, "<order|all>", "cancel a working order, or all (all asks to confirm)"),
+    Command("pnl", False, "[days]", "PnL since start and over the last days (default 1)", "Results"),
+    Command("daily", False, "[n]", "equity and change per UTC day (default 7)", "Results"),
+    Command("trades", False, "[n]", "the last fills with realized PnL (default 10)", "Results"),
+    *(Command(name, False, args, text, "Results") for name, args, text in RESULT_COMMANDS),
+    Command("pause", True, "", "no new entries (exits still work)", "Operate (admin)"),
+    Command("resume", True, "", "allow entries again (asks to confirm when halted)", "Operate (admin)"),
+    Command("flatten", True, "[symbol|all]", "close positions at market (asks to confirm)", "Operate (admin)"),
+    Command("cancel", True, "<order|all>", "cancel a working order, or all (all asks to confirm)", "Operate (admin)"),
     Command("backtest", False, "<strategy> <symbol> <timeframe> [key=value ...]",
-            "backtest on stored data; replies with metrics, chart and trades CSV"),
-    Command("alerts", False, "[on|silent|off] [type]", "show alert settings; admins change them"),
-    Command("version", False, "", "versions of quantd and its main libraries"),
+            "backtest on stored data; replies with metrics, chart and trades CSV", "Research"),
+    Command("alerts", False, "[on|silent|off] [type]", "show alert settings; admins change them", "Settings"),
+    Command("version", False, "", "versions of quantd and its main libraries", "Settings"),
 ]
+KEYBOARD = (("/status", "/positions", "/profit"), ("/orders", "/balance", "/health"),
+            ("/daily", "/stats", "/help"))
+"""The persistent reply keyboard: the main read-only commands, one tap each."""
 _BY_NAME = {c.name: c for c in COMMANDS}
 COMMAND_RESULT_WAIT_SECS = 10.0
 
@@ -173,7 +180,7 @@ class BotCommands(ResultCommands):
 
     # ----- replies ----------------------------------------------------------------------------
     async def reply(self, update: Update, text: str, heading: str | None = None, monospace: bool = False,
-                    markup: InlineKeyboardMarkup | None = None):
+                    markup: InlineKeyboardMarkup | ReplyKeyboardMarkup | None = None):
         """Send ``text`` (plain; escaped here) as one or more messages of at most 4096
         characters, in the chat and topic of ``update``; honours ``RetryAfter``. Returns the
         last message sent."""
@@ -196,13 +203,18 @@ class BotCommands(ResultCommands):
 
     async def cmd_start(self, update: Update, args: list[str]) -> None:
         role = self.access.role(update.effective_user.id)
-        await self.reply(update, f"quantd is running. You are {role}. /help lists the commands.")
+        await self.reply(update, f"quantd is running. You are {role}. The keyboard below has the main views; "
+                                 "/help lists every command.", markup=_keyboard())
 
     async def cmd_help(self, update: Update, args: list[str]) -> None:
         role = self.access.role(update.effective_user.id)
-        lines = [f"/{c.name} {c.args}".rstrip() + f" - {c.help}" + (" (admin)" if c.admin else "")
-                 for c in COMMANDS if role == ADMIN or not c.admin]
-        await self.reply(update, "\n".join(lines), heading="Commands")
+        lines = []
+        for group in GROUPS:
+            mine = [c for c in COMMANDS if c.group == group and (role == ADMIN or not c.admin)]
+            if mine:
+                lines += ([""] if lines else []) + [f"{group}:"]
+                lines += [f"/{c.name} {c.args}".rstrip() + f" - {c.help}" for c in mine]
+        await self.reply(update, "\n".join(lines), heading=f"Commands for {role}s", markup=_keyboard())
 
     async def cmd_status(self, update: Update, args: list[str]) -> None:
         await self.reply(update, views.status_text(self._summary(), self.probe.uptime_secs()), "Status", True)
@@ -403,6 +415,11 @@ class BotCommands(ResultCommands):
                     return f"{command}: {row.result}"
             await asyncio.sleep(0.2)
         return f"{command}: queued; the daemon applies it at its next step (/status shows the result)"
+
+
+def _keyboard() -> ReplyKeyboardMarkup:
+    """The persistent reply keyboard of :data:`KEYBOARD` (it stays under the input field)."""
+    return ReplyKeyboardMarkup([list(row) for row in KEYBOARD], resize_keyboard=True, is_persistent=True)
 
 
 async def _retrying(send, attempts: int = 3):
