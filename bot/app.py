@@ -24,8 +24,8 @@ from sqlalchemy.exc import DatabaseError
 from bot.alerts import log_alert
 from bot.config import Settings
 from bot.deadman import HeartbeatPinger
-from bot.notify import AppriseChannels
 from bot.logs import redact
+from bot.notify import AppriseChannels
 from bot.sdnotify import Notifier
 from bot.supervisor import LoopSupervisor
 from bot.telegram.daemon import DaemonTelegram

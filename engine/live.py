@@ -17,6 +17,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from engine.events import Backfill, EngineStarted, EngineStopped, EventBus, StaleData, StaleDataRecovered
+from engine.manual import TRADE_VERBS, trade_command
 from engine.models import Candle, Side
 from engine.ports import MarketData
 from engine.runner import StrategyRunner
@@ -246,8 +247,9 @@ class LiveEngine:
         first: ``pause``, ``resume``, ``kill`` act on the shared breaker, so on every lane
         (``kill`` also closes every position at market at once, priced at the last candle);
         ``flatten <symbol|all>`` closes positions at market now (the breaker is untouched);
-        ``cancel <client order id|all>`` cancels working orders. The result, in words, is
-        stored with the command."""
+        ``cancel <client order id|all>`` cancels working orders; ``buy``, ``sell`` and
+        ``limit_sell`` are the operator's own trades (:mod:`engine.manual`). The result, in
+        words, is stored with the command."""
         for command_id, command, by in self.journal.pending_commands():
             now = self._now()
             verb, _, arg = command.partition(" ")
@@ -258,6 +260,8 @@ class LiveEngine:
                 text = f"{text}; {self._flatten('all', by, now, f'flatten: {self.risk.breaker.reason}')}"
             elif verb == "cancel":
                 text, events = self._cancel(arg.strip() or "all", by, now), []
+            elif verb in TRADE_VERBS:
+                text, events = trade_command(self, verb, arg, by, now), []
             else:
                 text, events = self.risk.operator(command, by, now)
             self.journal.command_applied(command_id, text, now, self.risk.breaker, events)

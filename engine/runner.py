@@ -18,14 +18,14 @@ from decimal import Decimal
 
 from engine.backtest.simulator import round_qty
 from engine.events import ProtectionSet
-from engine.models import Candle, Fill, Instrument, Position, Side, Signal
+from engine.models import Candle, Fill, Instrument, OrderType, Position, Side, Signal
 from engine.native_stop import NativeStop
 from engine.oms import OrderManager
 from engine.ports import Journal
 from engine.risk.base import Proposal
 from engine.risk.manager import RiskManager
 from engine.risk.signal_sanity import check_signal
-from engine.risk.sizing import SizingContext, StakeSizer
+from engine.risk.sizing import FixedQuote, SizingContext, StakeSizer
 from engine.strategy.base import Strategy, StrategyContext
 from engine.strategy.indicators import ATR
 from engine.timeframes import timeframe_to_ms
@@ -228,21 +228,38 @@ class StrategyRunner:
         self.oms.pending_events.extend(decision.events)
         return decision
 
-    def _enter(self, candle: Candle, now: int) -> Decision:
+    def manual_buy(self, candle: Candle, now: int, quote: Decimal | None, intent: str, key_ts: int) -> Decision:
+        """An operator's buy at market: ``quote`` notional (None: the configured stake), capped
+        to the cash, through the risk manager like any entry; keyed to ``key_ts``."""
+        return self._enter(candle, now, quote, intent, key_ts)
+
+    def manual_sell(self, candle: Candle, now: int, share: Decimal, intent: str, key_ts: int,
+                    limit_price: Decimal | None = None) -> Decision:
+        """An operator's sell of ``share`` (0..1] of the sellable position, at market or as a
+        limit order at ``limit_price`` (quote per base), through risk like any exit."""
+        pos = self.oms.portfolio.position(self.symbol)
+        if self.sellable(pos, candle.close) <= 0:
+            return Decision(Signal.SELL, "ignored: no position")
+        return self._exit(candle, now, pos, intent, key_ts, share, limit_price)
+
+    def _enter(self, candle: Candle, now: int, quote: Decimal | None = None, intent: str | None = None,
+               key_ts: int | None = None) -> Decision:
         if self.entries_blocked:
             return Decision(Signal.BUY, f"ignored: {self.entries_blocked}")
         portfolio = self.oms.portfolio
         sizing = SizingContext(portfolio.cash, portfolio.equity(self.marks(candle.close)), candle.close,
                                self.atr.value, self.risk.view.trade_returns)
-        notional = self.sizer.entry_notional(sizing)
+        sizer = self.sizer if quote is None else FixedQuote(self.sizer.fee_rate, quote)
+        notional = sizer.entry_notional(sizing)
         if notional <= Decimal(0):
             return Decision(Signal.BUY, "ignored: no cash")
         decision = self._decide(Side.BUY, notional, candle, now, is_entry=True)
         if not decision.approved:
             return Decision(Signal.BUY, f"rejected: {decision.reason}")
         order = self.oms.submit(strategy=self.strategy.name, symbol=self.symbol, side=Side.BUY,
-                                signal_ts_ms=candle.ts_ms, now_ms=now, quote_qty=decision.notional_quote,
-                                intent=f"{self.strategy.describe()} BUY", events=decision.events)
+                                signal_ts_ms=candle.ts_ms if key_ts is None else key_ts, now_ms=now,
+                                quote_qty=decision.notional_quote, intent=intent or f"{self.strategy.describe()} BUY",
+                                events=decision.events)
         if self.native_stop is not None and order.filled_qty > 0:  # a live venue filled it at once: protect now
             self._keep_native_stop(candle, now)
         return Decision(Signal.BUY, order.status.value, order.client_order_id)
@@ -258,7 +275,7 @@ class StrategyRunner:
         return self._exit(candle, now, pos, intent, key_ts=now if key_ts is None else key_ts)
 
     def _exit(self, candle: Candle, now: int, pos: Position, intent: str | None = None,
-              key_ts: int | None = None) -> Decision:
+              key_ts: int | None = None, share: Decimal | None = None, limit_price: Decimal | None = None) -> Decision:
         if self.native_stop is not None and self.native_stop.working() is not None:
             if not self.native_stop.cancel(f"exit: {intent or 'strategy sell'}", now):
                 return Decision(Signal.SELL, "waiting: the stop on the exchange could not be canceled yet")
@@ -266,13 +283,19 @@ class StrategyRunner:
             if self.sellable(pos, candle.close) <= 0:
                 return Decision(Signal.SELL, "ignored: the stop on the exchange filled first")
         qty = self.sellable(pos, candle.close)
+        if share is not None and share < 1:  # a partial exit, on the amount step
+            qty = round_qty(qty * share, self.instrument) if self.instrument.amount_step else qty * share
+            if qty <= 0:
+                return Decision(Signal.SELL, f"ignored: {share:%} of the position is less than one amount step")
         notional = qty * Decimal(repr(candle.close))
         decision = self._decide(Side.SELL, notional, candle, now, is_entry=False)
         if not decision.approved:
             return Decision(Signal.SELL, f"rejected: {decision.reason}")
         order = self.oms.submit(strategy=self.strategy.name, symbol=self.symbol, side=Side.SELL,
                                 signal_ts_ms=candle.ts_ms if key_ts is None else key_ts, now_ms=now, qty=qty,
-                                intent=intent or f"{self.strategy.describe()} SELL", events=decision.events)
+                                intent=intent or f"{self.strategy.describe()} SELL", events=decision.events,
+                                order_type=OrderType.LIMIT if limit_price is not None else OrderType.MARKET,
+                                price=limit_price)
         return Decision(Signal.SELL, order.status.value, order.client_order_id)
 
     def _forced_exit(self, candle: Candle) -> str | None:

@@ -81,6 +81,7 @@ class Desk:
 
     def __init__(self, tmp_path: Path, base_url: str, **telegram):
         self.clock = 0.0
+        self.store_path = tmp_path / "q.sqlite"
         tg = {"token": TOKEN, "admins": [ADMIN], "viewers": [VIEWER], "api_base_url": base_url,
               "max_per_chat_per_sec": 200.0} | telegram  # pacing has its own test; replays make many fills
         self.settings = load_settings(store={"url": f"sqlite:///{tmp_path / 'q.sqlite'}"}, replay={"speed": 1.0},

@@ -131,3 +131,12 @@ def test_a_corrupted_data_file_loads_or_names_the_bad_line(tmp_path, data):
         assert len(df) > 0 and df["timestamp"].is_monotonic_increasing
     except DataError as exc:
         assert str(path.name) in str(exc) or "line" in str(exc) or "row" in str(exc), str(exc)
+
+
+def test_backtest_with_an_unknown_timeframe_unit_is_a_usage_reply():
+    """Found by the random-updates campaign: '/backtest -1 ?/; off' reached the error handler
+    (the unknown unit raised a QuantdError the parser did not catch) instead of a usage line."""
+    from bot.telegram.backtest_job import UsageError, parse_request
+
+    with pytest.raises(UsageError, match="timeframe 'off': expected 1m, 5m, 1h, 1d"):
+        parse_request(["-1", "?/;", "off", ":"])

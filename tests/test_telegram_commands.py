@@ -363,3 +363,41 @@ def test_start_sets_a_persistent_keyboard_and_help_is_grouped_by_role(desk, tg, 
     viewer_help = _ask(tg, data_dir, "/help", VIEWER)
     assert "Operate (admin):" not in viewer_help and "Commands for viewers" in viewer_help
     assert "Results:" in viewer_help
+
+
+def _confirmed(tg, data_dir, text: str) -> str:
+    """Send an admin command that asks to confirm, press Confirm, return the edited result."""
+    msg = _keyboard_message(tg, data_dir, text)
+    before = len(tg.sent)
+    _press(tg, data_dir, msg, "Confirm")
+    sent = tg.wait_for(lambda s: any(m["method"] == "editMessageText" for m in s[before:]))
+    return [m for m in sent[before:] if m["method"] == "editMessageText"][-1]["text"]
+
+
+def test_manual_buy_and_partial_sell_go_through_risk_with_the_operator_recorded(desk, tg, data_dir):
+    from decimal import ROUND_DOWN, Decimal
+
+    from tests.db_helpers import rows
+
+    assert "/sell needs the admin role" in _ask(tg, data_dir, "/sell BTC/USDT 50", VIEWER)
+    assert "XRP/USDT is not traded here" in _ask(tg, data_dir, "/buy XRP/USDT 100")
+    assert "is not a number\nusage: /buy &lt;symbol&gt; [quote_amount]" in _ask(tg, data_dir, "/buy BTC/USDT lots")
+    assert "above 100" in _ask(tg, data_dir, "/sell BTC/USDT 150")
+    assert "needs a price" in _ask(tg, data_dir, "/limit_sell BTC/USDT")
+    assert "pause: paused" in _ask(tg, data_dir, "/pause")
+    refused = _confirmed(tg, data_dir, "/buy BTC/USDT 100")
+    assert "buy rejected: circuit_breaker: breaker paused: paused by telegram:1111111" in refused, refused
+    assert "resume: resumed" in _ask(tg, data_dir, "/resume")
+
+    held = desk.engine.oms.portfolio.position("BTC/USDT").qty
+    result = _confirmed(tg, data_dir, "/sell BTC/USDT 50")
+    assert "BTC/USDT: sell open qd-" in result, result
+    (order,) = desk.engine.oms.open_orders()
+    assert order.qty == (held / 2).quantize(Decimal("0.00001"), rounding=ROUND_DOWN)
+    assert order.intent == "manual sell by telegram:1111111(@Testusername)"
+    desk.advance(2)
+    left = desk.engine.oms.portfolio.position("BTC/USDT").qty
+    assert left == held - order.qty and left > 0, "a partial exit"
+    audit = rows(desk.store_path, "SELECT command, requested_by, result FROM operator_commands "
+                                  "WHERE command LIKE 'sell%'")
+    assert audit == [("sell BTC/USDT 50", "telegram:1111111(@Testusername)", result.split("\n")[-1].split(": ", 1)[1])]

@@ -76,7 +76,7 @@ def parse_request(args: list[str]) -> BacktestRequest:
         raise UsageError(f"symbol {args[1]!r}: expected BASE/QUOTE such as BTC/USDT\n{USAGE}")
     try:
         timeframe_to_ms(timeframe)
-    except (ValueError, ConfigError):
+    except (ValueError, QuantdError):  # an unknown unit ('off') is a QuantdError, not a ConfigError
         raise UsageError(f"timeframe {timeframe!r}: expected 1m, 5m, 1h, 1d ...\n{USAGE}") from None
     req = BacktestRequest(strategy, symbol, timeframe)
     for item in args[3:]:

@@ -31,6 +31,7 @@ from bot.telegram.probe import DaemonProbe
 from bot.telegram.results_cmd import RESULT_COMMANDS, ResultCommands
 from bot.telegram.sender import retry_after_secs
 from bot.telegram.text import MAX_CHARS, esc, split_text, to_html
+from bot.telegram.trade_cmd import TRADE_COMMANDS, TradeCommands
 from engine.errors import BacktestCanceled
 from engine.live import wall_ms
 from engine.store.base import Store
@@ -74,6 +75,7 @@ COMMANDS = [
     Command("resume", True, "", "allow entries again (asks to confirm when halted)", "Operate (admin)"),
     Command("flatten", True, "[symbol|all]", "close positions at market (asks to confirm)", "Operate (admin)"),
     Command("cancel", True, "<order|all>", "cancel a working order, or all (all asks to confirm)", "Operate (admin)"),
+    *(Command(name, True, args, text, "Operate (admin)") for name, args, text in TRADE_COMMANDS),
     Command("backtest", False, "<strategy> <symbol> <timeframe> [key=value ...]",
             "backtest on stored data; replies with metrics, chart and trades CSV", "Research"),
     Command("alerts", False, "[on|silent|off] [type]", "show alert settings; admins change them", "Settings"),
@@ -104,7 +106,7 @@ def _positive_int(args: list[str], name: str, default: int, maximum: int) -> int
     return int(args[0])
 
 
-class BotCommands(ResultCommands):
+class BotCommands(ResultCommands, TradeCommands):
     """Handlers of every command and of the confirmation buttons.
 
     Args:
@@ -172,6 +174,19 @@ class BotCommands(ResultCommands):
         """Raise the usage reply of ``name`` when it got arguments."""
         if args:
             raise usage(name, "no arguments")
+
+    @staticmethod
+    def usage_error(name: str, problem: str) -> Usage:
+        """The usage reply of ``name`` after ``problem``."""
+        return usage(name, problem)
+
+    def traded_symbols(self) -> list[str]:
+        """The symbols the daemon trades."""
+        return self.probe.symbols()
+
+    async def ask(self, update: Update, command: str, question: str) -> None:
+        """Ask the sender to confirm ``command`` (Confirm / Cancel buttons)."""
+        await self._ask(update, command, question)
 
     @staticmethod
     def count_arg(args: list[str], name: str, default: int, maximum: int) -> int:

@@ -25,6 +25,10 @@ class DaemonProbe:
         """Limits, utilisation and breaker (see ``RiskManager.snapshot``)."""
         return self.engine.risk.snapshot()
 
+    def symbols(self) -> list[str]:
+        """The symbols the daemon trades, in lane order."""
+        return [lane.symbol for lane in self.engine.lanes]
+
     def marks(self) -> dict[str, float]:
         """Last processed close per symbol (quote per base)."""
         return dict(self.engine.risk.view.last_close)

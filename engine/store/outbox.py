@@ -20,7 +20,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from engine.store.base import Base, Store
 
-
 TELEGRAM = "telegram"
 """The channel of Telegram's rows (the others are ``apprise:<n>``)."""
 

@@ -78,6 +78,8 @@ def exit_reason(intent: str) -> str:
             return reason
     if intent.startswith("flatten"):
         return "flatten"
+    if intent.startswith("manual"):
+        return "manual"
     return "exit_signal" if intent.endswith(" SELL") else intent or "unknown"
 
 
@@ -86,6 +88,8 @@ def entry_signal(intent: str) -> str:
     ``sma_cross(fast=10, slow=30) BUY``), or the intent itself for manual and adopted orders."""
     if intent.endswith(" BUY"):
         return intent[:-4].split("(")[0]
+    if intent.startswith("manual"):
+        return "manual"
     return intent or "unknown"
 
 
