@@ -14,7 +14,16 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -254,6 +263,8 @@ class Settings(BaseSettings):
     log_format: Literal["auto", "text", "json"] = Field("auto", description="auto: JSON lines under systemd "
                                                        "(JOURNAL_STREAM set), readable text otherwise")
     log_file: Path | None = Field(None, description="also write JSON lines to this file, rotated at 20 MB, 5 kept")
+    _origin: dict = PrivateAttr(default_factory=dict)
+    """How these settings were loaded: ``config_file`` and the CLI ``overrides`` (for /config)."""
 
     @classmethod
     def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
@@ -336,6 +347,7 @@ def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Se
     finally:
         _YAML_FILE.reset(token)
     _check_semantics(settings)
+    settings._origin = {"config_file": path, "overrides": overrides}
     return settings
 
 

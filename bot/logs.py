@@ -112,3 +112,39 @@ def redact(secret: str, label: str) -> None:
     for handler in logging.getLogger().handlers:
         if not any(isinstance(f, _Redact) and f.secret == secret for f in handler.filters):
             handler.addFilter(_Redact(secret, label))
+
+
+class RecentLines(logging.Handler):
+    """The last ``capacity`` log lines in memory, formatted as in a terminal, for the bot's
+    ``/logs``. Installed on the root logger like any handler, so the secret filters that
+    :func:`redact` puts on every root handler apply to it too."""
+
+    def __init__(self, capacity: int = 2000):
+        super().__init__(logging.DEBUG)
+        from collections import deque
+
+        self.lines: deque[tuple[int, str]] = deque(maxlen=capacity)
+        self.setFormatter(logging.Formatter(TEXT_FORMAT, datefmt="%Y-%m-%dT%H:%M:%S%z"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.lines.append((record.levelno, self.format(record)))
+        except Exception:  # a log line must never break the caller
+            self.handleError(record)
+
+    def last(self, n: int, min_level: int = logging.INFO) -> list[str]:
+        """The last ``n`` lines at ``min_level`` or above, oldest first."""
+        picked = [line for level, line in list(self.lines) if level >= min_level]
+        return picked[-n:]
+
+
+def recent_lines() -> RecentLines:
+    """The root logger's :class:`RecentLines`, installed on first use (call it before any
+    :func:`redact`, so the secret filters reach it)."""
+    root = logging.getLogger()
+    for handler in root.handlers:
+        if isinstance(handler, RecentLines):
+            return handler
+    handler = RecentLines()
+    root.addHandler(handler)
+    return handler

@@ -401,3 +401,20 @@ def test_manual_buy_and_partial_sell_go_through_risk_with_the_operator_recorded(
     audit = rows(desk.store_path, "SELECT command, requested_by, result FROM operator_commands "
                                   "WHERE command LIKE 'sell%'")
     assert audit == [("sell BTC/USDT 50", "telegram:1111111(@Testusername)", result.split("\n")[-1].split(": ", 1)[1])]
+
+
+def test_logs_and_config_for_admins_with_secrets_redacted_and_sources_named(desk, tg, data_dir):
+    logging.getLogger("quantd.test").warning("a line that quotes the token %s by mistake", TOKEN)
+    assert "pause: paused" in _ask(tg, data_dir, "/pause")
+    logs = _ask(tg, data_dir, "/logs 50 warning")
+    assert "operator pause by telegram:1111111" in logs and "quotes the token &lt;telegram token&gt;" in logs
+    assert TOKEN not in logs and " INFO " not in logs, "warning and above only"
+    assert "usage: /logs" in _ask(tg, data_dir, "/logs 500")
+    assert "/logs needs the admin role" in _ask(tg, data_dir, "/logs", VIEWER)
+    config = _ask(tg, data_dir, "/config")
+    assert "telegram.token = ********  (cli)" in config and TOKEN.split(":")[1] not in config
+    assert "risk.max_drawdown_pct = null  (default)" in config and "strategy.params = " in config
+    assert "replay.speed = 1.0  (cli)" in config
+    risk = _ask(tg, data_dir, "/config risk").replace("<pre>", "").replace("</pre>", "")
+    assert risk.count("\n") > 10 and all(line.startswith("risk.") for line in risk.splitlines()[1:])
+    assert "sections: backup, daemon, exchange" in _ask(tg, data_dir, "/config nosuch")

@@ -27,6 +27,7 @@ from bot.telegram.alerting import AlertPolicy, AlertRouter
 from bot.telegram.auth import ADMIN, Access
 from bot.telegram.backtest_job import UsageError, parse_request, run_request
 from bot.telegram.confirm import ABORT, CONFIRM, Confirmations
+from bot.telegram.ops_cmd import OPS_COMMANDS, OpsCommands
 from bot.telegram.probe import DaemonProbe
 from bot.telegram.results_cmd import RESULT_COMMANDS, ResultCommands
 from bot.telegram.sender import retry_after_secs
@@ -79,6 +80,7 @@ COMMANDS = [
     Command("backtest", False, "<strategy> <symbol> <timeframe> [key=value ...]",
             "backtest on stored data; replies with metrics, chart and trades CSV", "Research"),
     Command("alerts", False, "[on|silent|off] [type]", "show alert settings; admins change them", "Settings"),
+    *(Command(name, True, args, text, "Settings") for name, args, text in OPS_COMMANDS),
     Command("version", False, "", "versions of quantd and its main libraries", "Settings"),
 ]
 KEYBOARD = (("/status", "/positions", "/profit"), ("/orders", "/balance", "/health"),
@@ -106,7 +108,7 @@ def _positive_int(args: list[str], name: str, default: int, maximum: int) -> int
     return int(args[0])
 
 
-class BotCommands(ResultCommands, TradeCommands):
+class BotCommands(ResultCommands, TradeCommands, OpsCommands):
     """Handlers of every command and of the confirmation buttons.
 
     Args:
@@ -117,11 +119,15 @@ class BotCommands(ResultCommands, TradeCommands):
         probe: read-only engine facts.
         sender_state: callable giving (last delivery error, conflict text) for /health.
         data_dir: folder of OHLCV files for /backtest (None: bundled samples only).
+        daemon_settings: the daemon's whole settings, for /config.
     """
 
     def __init__(self, settings: TelegramSettings, store: Store, access: Access, policy: AlertPolicy,
-                 router: AlertRouter, probe: DaemonProbe, sender_state, data_dir: Path | None = None):
+                 router: AlertRouter, probe: DaemonProbe, sender_state, data_dir: Path | None = None,
+                 daemon_settings=None):
         self.settings, self.store, self.access = settings, store, access
+        self.daemon_settings = daemon_settings
+        """The daemon's whole :class:`bot.config.Settings` (for /config), None when not given."""
         self.policy, self.router, self.probe = policy, router, probe
         self.sender_state = sender_state
         self.data_dir = data_dir

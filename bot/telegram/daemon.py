@@ -8,7 +8,7 @@ import logging
 from pathlib import Path
 
 from bot.config import Settings
-from bot.logs import redact
+from bot.logs import recent_lines, redact
 from bot.telegram.alerting import AlertPolicy, AlertRouter
 from bot.telegram.probe import DaemonProbe
 from bot.telegram.service import TelegramService, check_token
@@ -31,6 +31,8 @@ class DaemonTelegram:
     """
 
     def __init__(self, settings: Settings, data_dir: Path | None = None):
+        recent_lines()  # the /logs buffer, before any secret is registered for redaction
+        self.full_settings = settings
         self.settings = settings.telegram
         self.data_dir = data_dir
         token = telegram_token(settings.vault.dir, self.settings.token)
@@ -79,7 +81,7 @@ class DaemonTelegram:
         if not self.enabled or self.store is None:
             return
         self.service = TelegramService(self.token, self.settings, self.store, self.policy, self.router,
-                                       DaemonProbe(engine), self.data_dir)
+                                       DaemonProbe(engine), self.data_dir, self.full_settings)
         self.service.start()
 
     def alert(self, kind: str, text: str) -> None:

@@ -68,12 +68,12 @@ class TelegramService:
     """
 
     def __init__(self, token: str, settings: TelegramSettings, store: Store, policy: AlertPolicy,
-                 router: AlertRouter, probe: DaemonProbe, data_dir: Path | None = None):
+                 router: AlertRouter, probe: DaemonProbe, data_dir: Path | None = None, daemon_settings=None):
         self.token, self.settings, self.store = token, settings, store
         self.conflict = ""
         self.sender: OutboxSender | None = None
         self.commands = BotCommands(settings, store, Access(settings), policy, router, probe, self._sender_state,
-                                    data_dir)
+                                    data_dir, daemon_settings)
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None

@@ -1,0 +1,47 @@
+"""The bot's operating views (``/logs``, ``/config``): admin only, read-only. Log lines come
+from the daemon's in-memory buffer (:class:`bot.logs.RecentLines`), already stripped of
+every secret :func:`bot.logs.redact` knows; settings show secrets masked and their source."""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import Update
+
+from bot.config_view import config_text
+from bot.logs import recent_lines
+
+OPS_COMMANDS = (
+    ("logs", "[n] [debug|info|warning|error]", "the last log lines (default 20, info and above), secrets redacted"),
+    ("config", "[section]", "the effective settings, secrets masked, with their source (cli, env, file, default)"),
+)
+"""(name, arguments, help) of each operating view; both need the admin role."""
+
+LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
+MAX_LINE = 400
+"""Longest log line shown (characters); a longer one is cut with an ellipsis."""
+
+
+class OpsCommands:
+    """Mixin of :class:`bot.telegram.commands.BotCommands`: uses the host's ``reply``,
+    ``usage_error`` and ``daemon_settings``."""
+
+    async def cmd_logs(self, update: Update, args: list[str]) -> None:
+        n, level = 20, logging.INFO
+        for arg in args:
+            if arg.isdigit() and 1 <= int(arg) <= 200:
+                n = int(arg)
+            elif arg.lower() in LEVELS:
+                level = LEVELS[arg.lower()]
+            else:
+                raise self.usage_error("logs", "n from 1 to 200 and a level: debug, info, warning or error")
+        lines = [line if len(line) <= MAX_LINE else line[:MAX_LINE] + "..." for line in recent_lines().last(n, level)]
+        await self.reply(update, "\n".join(lines) or "no log line at that level yet", "Logs", True)
+
+    async def cmd_config(self, update: Update, args: list[str]) -> None:
+        if len(args) > 1:
+            raise self.usage_error("config", "at most one section, such as risk or telegram")
+        if self.daemon_settings is None:
+            await self.reply(update, "the daemon's settings are not available here")
+            return
+        await self.reply(update, config_text(self.daemon_settings, args[0] if args else None), "Config", True)
