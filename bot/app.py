@@ -330,6 +330,15 @@ def _run_locked(settings: Settings, stop: threading.Event, reason: dict, failed:
                                 pinger)
     telegram.start(engine)
     channels.start()
+    metrics = None
+    if settings.monitoring.metrics_port is not None:
+        from bot.metrics import serve_metrics
+
+        try:
+            metrics = serve_metrics(engine, store, settings.monitoring.metrics_host, settings.monitoring.metrics_port)
+        except OSError as exc:  # trading does not depend on it
+            log.error("metrics endpoint not started on %s:%d: %s", settings.monitoring.metrics_host,
+                      settings.monitoring.metrics_port, exc)
 
     def step() -> None:
         try:
@@ -377,6 +386,8 @@ def _run_locked(settings: Settings, stop: threading.Event, reason: dict, failed:
         supervisor.stopped(final)
         telegram.stop()
         channels.stop()
+        if metrics is not None:
+            metrics.shutdown()
         store.close()
         for gateway in {id(g): g for g in _ccxt_gateways(engine)}.values():
             gateway.close()

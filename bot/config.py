@@ -178,6 +178,9 @@ class MonitoringSettings(_Section):
                                             "Stack, requested while the engine loop makes progress; a secret")
     heartbeat_secs: float = Field(60.0, gt=0, le=86_400, description="seconds between heartbeat requests")
     heartbeat_timeout_secs: float = Field(10.0, gt=0, le=120, description="timeout of one heartbeat request")
+    metrics_port: int | None = Field(None, ge=0, le=65535, description="serve Prometheus metrics on this port "
+                                     "(bot/metrics.py); default: off")
+    metrics_host: str = Field("127.0.0.1", description="address the metrics endpoint binds")
 
     @field_validator("heartbeat_url")
     @classmethod
