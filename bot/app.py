@@ -6,7 +6,7 @@ heartbeat row, see :mod:`bot.supervisor`); an APScheduler background job runs
 scheduler is shut down waiting for the running step (it returns after its current candle),
 so the in-flight transaction completes before exit; working orders are canceled if
 ``daemon.cancel_orders_on_stop``; the Telegram outbox gets a few seconds to drain. SIGHUP
-(config reload) is not supported: it is logged and ignored, restart the daemon instead.
+queues a config reload (:mod:`bot.reload`), applied by the engine between candles.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from bot.config import Settings
 from bot.deadman import HeartbeatPinger
 from bot.logs import redact
 from bot.notify import AppriseChannels
+from bot.reload import Reloader
 from bot.sdnotify import Notifier
 from bot.supervisor import LoopSupervisor
 from bot.telegram.daemon import DaemonTelegram
@@ -41,6 +42,7 @@ from engine.risk.sizing import parse_stake
 from engine.runner import StrategyRunner
 from engine.store import SqlJournal, Store, load_state, open_store
 from engine.store.base import corrupt_store, is_corruption, verify_integrity
+from engine.store.journal import queue_command
 from engine.store.lock import acquire_store_lock
 from engine.store.reports import unclean_stops
 from engine.store.state import add_baseline, init_account, instance_tag
@@ -252,11 +254,6 @@ def _backup_job(store: Store, folder, keep: int, alert: Callable[[str, str], Non
     return job
 
 
-def _on_sighup(_signum: int, _frame) -> None:
-    log.warning("SIGHUP ignored: quantd does not reload its config while running; restart it "
-                "(systemctl restart quantd / docker compose restart) to apply changes")
-
-
 def run(settings: Settings, early_signals: list[int] | None = None) -> int:
     """Run the daemon until SIGINT/SIGTERM (or the replay ends with ``exit_when_done``).
 
@@ -284,7 +281,8 @@ def run(settings: Settings, early_signals: list[int] | None = None) -> int:
 
     for sig in (signal.SIGINT, signal.SIGTERM):  # before start-up work, so an early signal is clean too
         signal.signal(sig, on_signal)
-    signal.signal(signal.SIGHUP, _on_sighup)
+    reload_asked = threading.Event()
+    signal.signal(signal.SIGHUP, lambda _signum, _frame: reload_asked.set())  # applied by the main loop
     if early_signals:
         log.info("received %s during start-up: stopped before trading", signal.Signals(early_signals[-1]).name)
         return 0
@@ -293,13 +291,13 @@ def run(settings: Settings, early_signals: list[int] | None = None) -> int:
         log.warning("took over the store lock of %s: that process is gone (crash, kill or power loss)",
                     lock.took_over.describe())
     try:
-        return _run_locked(settings, stop, reason, failed, built)
+        return _run_locked(settings, stop, reason, failed, built, reload_asked)
     finally:
         lock.release()
 
 
 def _run_locked(settings: Settings, stop: threading.Event, reason: dict, failed: threading.Event,
-                built: list) -> int:
+                built: list, reload_asked: threading.Event) -> int:
     notifier = Notifier.from_env()
     started_ms = wall_ms()
     telegram = DaemonTelegram(settings)  # a bad token stops here, before any trading
@@ -320,6 +318,7 @@ def _run_locked(settings: Settings, stop: threading.Event, reason: dict, failed:
     notifier.notify(STATUS="starting: reconciling and warming up")
     engine, store = build_engine(settings, before_start)
     built.append(engine)
+    engine.reloader = Reloader(settings, engine, telegram)
     mon = settings.monitoring
     pinger = None
     if mon.heartbeat_url is not None:
@@ -369,6 +368,10 @@ def _run_locked(settings: Settings, stop: threading.Event, reason: dict, failed:
     try:
         while not stop.wait(0.2):
             supervisor.tick()
+            if reload_asked.is_set():  # SIGHUP: a reload, queued like /reload, applied between candles
+                reload_asked.clear()
+                queue_command(store, "reload", "SIGHUP", wall_ms())
+                log.warning("SIGHUP: config reload queued")
             if engine.exhausted and not announced_end:
                 announced_end = True
                 log.info("replay finished: every candle of the data file(s) was processed")

@@ -112,6 +112,9 @@ class LiveEngine:
         """(wall time ms UTC, issues found, complete) of the last reconciliation run."""
         self.unreachable_after_secs = unreachable_after_secs
         self.trade_backfill = trade_backfill
+        self.reloader = None
+        """Called with the requester for an operator ``reload`` (the bot's config reload), on
+        this thread between candles; returns the result in words. None: reload unavailable."""
         """False (live): a candle that closed more than its lane's ``stale_after_ms`` ago (one
         fetched after downtime) updates indicators and may exit, but never enters: a real order
         would fill at today's price on yesterday's signal. True (dry-run): the simulated venue
@@ -262,6 +265,9 @@ class LiveEngine:
                 text, events = self._cancel(arg.strip() or "all", by, now), []
             elif verb in TRADE_VERBS:
                 text, events = trade_command(self, verb, arg, by, now), []
+            elif verb == "reload":
+                text = self.reloader(by) if self.reloader is not None else "reload is not available in this process"
+                events = []
             else:
                 text, events = self.risk.operator(command, by, now)
             self.journal.command_applied(command_id, text, now, self.risk.breaker, events)

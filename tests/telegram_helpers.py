@@ -18,6 +18,7 @@ from pathlib import Path
 
 from bot.app import build_engine
 from bot.config import load_settings
+from bot.reload import Reloader
 from bot.telegram.daemon import DaemonTelegram
 
 TOKEN = "123456:TEST-token"
@@ -79,16 +80,18 @@ class Desk:
     """A paper daemon on the bundled sample with its Telegram bot, stepped by a thread like
     the scheduler does. ``advance(n)`` releases ``n`` more candle close times."""
 
-    def __init__(self, tmp_path: Path, base_url: str, **telegram):
+    def __init__(self, tmp_path: Path, base_url: str, config_file: Path | None = None, **telegram):
         self.clock = 0.0
         self.store_path = tmp_path / "q.sqlite"
         tg = {"token": TOKEN, "admins": [ADMIN], "viewers": [VIEWER], "api_base_url": base_url,
               "max_per_chat_per_sec": 200.0} | telegram  # pacing has its own test; replays make many fills
-        self.settings = load_settings(store={"url": f"sqlite:///{tmp_path / 'q.sqlite'}"}, replay={"speed": 1.0},
+        self.settings = load_settings(config_file, store={"url": f"sqlite:///{tmp_path / 'q.sqlite'}"},
+                                      replay={"speed": 1.0},
                                       strategy={"params": {"fast": 5, "slow": 20}},
                                       vault={"dir": str(tmp_path / "vault")}, telegram=tg)
         self.telegram = DaemonTelegram(self.settings)
         self.engine, self.store = build_engine(self.settings, self.telegram.subscribers)
+        self.engine.reloader = Reloader(self.settings, self.engine, self.telegram)
         self.engine.lanes[0].market.feed._clock = lambda: self.clock
         self.engine.step()  # starts the replay clock
         self._lock = threading.Lock()

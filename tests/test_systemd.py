@@ -124,13 +124,19 @@ def _health(cwd: Path, env: dict) -> tuple[int, dict]:
     return r.returncode, json.loads(r.stdout)
 
 
-def test_sighup_is_logged_and_ignored(tmp_path):
-    proc = subprocess.Popen(quantd_cmd() + ["run", "--speed", "20"], cwd=tmp_path, env=clean_env(),
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+def test_sighup_reloads_safe_settings_and_refuses_the_others_by_name(tmp_path):
+    config = tmp_path / "quantd.yaml"
+    config.write_text("risk: {max_order_notional: 5000}\n")
+    proc = subprocess.Popen(quantd_cmd() + ["run", "--speed", "20", "--config", str(config)], cwd=tmp_path,
+                            env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         _read_until(proc, "ready:")
+        config.write_text("risk: {max_order_notional: 100}\n")
         proc.send_signal(signal.SIGHUP)
-        _read_until(proc, "SIGHUP ignored")
+        _read_until(proc, "config reloaded by SIGHUP: risk.max_order_notional: 5000 -> 100")
+        config.write_text("risk: {max_order_notional: 100}\nexchange: {id: kraken}\n")
+        proc.send_signal(signal.SIGHUP)
+        _read_until(proc, "reload refused, nothing changed: exchange.id cannot change while the daemon runs")
         assert proc.poll() is None, "SIGHUP must not kill the daemon"
         proc.send_signal(signal.SIGTERM)
         proc.communicate(timeout=30)

@@ -418,3 +418,28 @@ def test_logs_and_config_for_admins_with_secrets_redacted_and_sources_named(desk
     risk = _ask(tg, data_dir, "/config risk").replace("<pre>", "").replace("</pre>", "")
     assert risk.count("\n") > 10 and all(line.startswith("risk.") for line in risk.splitlines()[1:])
     assert "sections: backup, daemon, exchange" in _ask(tg, data_dir, "/config nosuch")
+
+
+def test_reload_applies_risk_and_alert_changes_and_refuses_an_exchange_change(tmp_path, tg, data_dir):
+    from decimal import Decimal
+
+    from tests.telegram_helpers import Desk
+
+    cfg = tmp_path / "quantd.yaml"
+    cfg.write_text("risk: {max_order_notional: 5000}\ntelegram: {alerts: {fill: 'on'}}\n")
+    desk = Desk(tmp_path, tg.url, config_file=cfg)
+    try:
+        assert "/reload needs the admin role" in _ask(tg, data_dir, "/reload", VIEWER)
+        cfg.write_text("risk: {max_order_notional: 100}\ntelegram: {alerts: {fill: 'off'}}\n")
+        result = _confirmed(tg, data_dir, "/reload")
+        assert "reloaded: risk.max_order_notional: 5000 -&gt; 100; telegram.alerts.fill: on -&gt; off" in result, result
+        assert desk.telegram.policy.mode("fill") == "off"
+        desk.until_position()
+        (buy,) = [o for o in desk.engine.oms.orders.values() if o.side.value == "buy"]
+        assert buy.quote_qty == Decimal(100), "the next order obeys the reloaded limit"
+        cfg.write_text("risk: {max_order_notional: 100}\nexchange: {id: kraken}\n")
+        refused = _confirmed(tg, data_dir, "/reload")
+        assert "reload refused, nothing changed: exchange.id cannot change while the daemon runs" in refused
+        assert desk.telegram.policy.mode("fill") == "off", "a refused reload changes nothing"
+    finally:
+        desk.close()

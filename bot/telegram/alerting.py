@@ -64,6 +64,16 @@ class AlertPolicy:
             if row is not None:
                 self._modes.update({k: v for k, v in json.loads(row.value).items() if k in ALERT_TYPES})
 
+    def reconfigure(self, configured: dict[str, str]) -> None:
+        """New configured modes (a config reload); the choices made with /alerts, kept in the
+        store, still win over them."""
+        with self.store.read() as s:
+            row = s.get(MetaRow, _META_KEY)
+        chosen = json.loads(row.value) if row is not None else {}
+        with self._lock:
+            self._modes = {t: "on" for t in ALERT_TYPES} | dict(configured) | \
+                {k: v for k, v in chosen.items() if k in ALERT_TYPES}
+
     def mode(self, kind: str) -> str:
         """``on``, ``silent`` or ``off`` for an alert type."""
         with self._lock:
@@ -84,12 +94,15 @@ class AlertPolicy:
             raise ValueError(f"unknown mode {mode!r}: use on, silent or off")
         if kind is not None and kind not in ALERT_TYPES:
             raise ValueError(f"unknown alert type {kind!r}: one of {', '.join(ALERT_TYPES)}")
+        kinds = [kind] if kind else list(ALERT_TYPES)
         with self._lock:
-            for k in [kind] if kind else ALERT_TYPES:
+            for k in kinds:
                 self._modes[k] = mode
-            changed = {k: v for k, v in self._modes.items()}
-        with self.store.transaction() as s:
-            s.merge(MetaRow(key=_META_KEY, value=json.dumps(changed)))
+        with self.store.transaction() as s:  # only the operator's choices: a reload's configured modes stay below them
+            row = s.get(MetaRow, _META_KEY)
+            chosen = json.loads(row.value) if row is not None else {}
+            chosen.update({k: mode for k in kinds})
+            s.merge(MetaRow(key=_META_KEY, value=json.dumps(chosen)))
 
 
 class AlertRouter:

@@ -84,6 +84,17 @@ class DaemonTelegram:
                                        DaemonProbe(engine), self.data_dir, self.full_settings)
         self.service.start()
 
+    def reconfigure(self, settings: Settings) -> None:
+        """A config reload: new roles, chats and configured alert modes (an operator's /alerts
+        choices still win); the token and the transport stay."""
+        self.full_settings, self.settings = settings, settings.telegram
+        if self.policy is not None:
+            self.policy.reconfigure(settings.telegram.alerts)
+        if self.router is not None:
+            self.router.settings = settings.telegram
+        if self.service is not None:
+            self.service.reconfigure(settings)
+
     def alert(self, kind: str, text: str) -> None:
         """Queue an alert the daemon raises itself (``error``, ...)."""
         if self.router is not None:

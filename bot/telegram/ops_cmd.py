@@ -1,4 +1,5 @@
-"""The bot's operating views (``/logs``, ``/config``): admin only, read-only. Log lines come
+"""The bot's operating commands (``/logs``, ``/config``, ``/reload``): admin only; the views
+are read-only and ``/reload`` is confirmed, then applied by the engine (:mod:`bot.reload`). Log lines come
 from the daemon's in-memory buffer (:class:`bot.logs.RecentLines`), already stripped of
 every secret :func:`bot.logs.redact` knows; settings show secrets masked and their source."""
 
@@ -14,6 +15,7 @@ from bot.logs import recent_lines
 OPS_COMMANDS = (
     ("logs", "[n] [debug|info|warning|error]", "the last log lines (default 20, info and above), secrets redacted"),
     ("config", "[section]", "the effective settings, secrets masked, with their source (cli, env, file, default)"),
+    ("reload", "", "reread the config; apply safe changes (risk, stake, roles, alert modes), refuse the others"),
 )
 """(name, arguments, help) of each operating view; both need the admin role."""
 
@@ -37,6 +39,12 @@ class OpsCommands:
                 raise self.usage_error("logs", "n from 1 to 200 and a level: debug, info, warning or error")
         lines = [line if len(line) <= MAX_LINE else line[:MAX_LINE] + "..." for line in recent_lines().last(n, level)]
         await self.reply(update, "\n".join(lines) or "no log line at that level yet", "Logs", True)
+
+    async def cmd_reload(self, update: Update, args: list[str]) -> None:
+        if args:
+            raise self.usage_error("reload", "no arguments")
+        await self.ask(update, "reload", "Reload the config from its file and the environment? Risk limits, "
+                                         "stakes, roles and alert modes change at once; anything else is refused")
 
     async def cmd_config(self, update: Update, args: list[str]) -> None:
         if len(args) > 1:

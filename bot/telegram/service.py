@@ -79,6 +79,13 @@ class TelegramService:
         self._stop: asyncio.Event | None = None
         self._ready = threading.Event()
 
+    def reconfigure(self, settings) -> None:
+        """New roles and chats for the commands (a config reload)."""
+        self.settings = settings.telegram
+        self.commands.settings = settings.telegram
+        self.commands.access.settings = settings.telegram
+        self.commands.daemon_settings = settings
+
     def _sender_state(self) -> tuple[str, str]:
         return (self.sender.last_error if self.sender else ""), self.conflict
 
