@@ -45,6 +45,8 @@ def format_event(event: Event) -> str | None:
         return f"STALE DATA {p['symbol']}: {p['reason']}; no new entries until fresh candles arrive"
     if event.kind == "stale_data_recovered":
         return f"data fresh again for {p['symbol']} after {p['stale_secs']:.0f}s; entries allowed"
+    if event.kind == "pair_locked":
+        return f"PAIR LOCKED {p['symbol']} until {iso_utc(p['until_ms'])} by {p['rule']}: {p['reason']}"
     if event.kind == "backfill":
         return (f"BACKFILL {p['symbol']} {p['timeframe']}: {p['candles']} candle(s) missed while quantd was down "
                 f"({iso_utc(p['from_ms'])} to {iso_utc(p['to_ms'])}); processing them before trading on fresh candles")

@@ -38,6 +38,7 @@ from engine.live import Lane, LiveEngine, wall_ms
 from engine.oms import OrderManager
 from engine.reconcile import Reconciler
 from engine.risk.manager import RiskManager
+from engine.risk.pairlocks import PairLocks
 from engine.risk.sizing import parse_stake
 from engine.runner import StrategyRunner
 from engine.store import SqlJournal, Store, load_state, open_store
@@ -140,7 +141,7 @@ def _wire(settings: Settings, store: Store, state, resumed: bool, markets: list,
     oms.mark_fills_seen(state.trade_ids)
     risk = RiskManager(settings.risk.build(min(timeframe_to_ms(m.timeframe) for m in markets)), state.breaker,
                        settings.risk.protection(), state.protections, settings.risk.flatten_on_halt,
-                       settings.risk.day_start_hour_utc)
+                       settings.risk.day_start_hour_utc, PairLocks(settings.risk.lock_rules(), state.locks))
     lanes = []
     feed = None if exchange else ReplayFeed(settings.replay.speed)
     ex = settings.exchange

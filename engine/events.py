@@ -232,3 +232,13 @@ class Backfill(Event):
     from_ms: int
     to_ms: int
 
+
+@dataclass(frozen=True, slots=True)
+class PairLocked(Event):
+    """A lock rule stopped entries on ``symbol`` until ``until_ms`` (ms UTC) after an exit."""
+
+    kind: ClassVar[str] = "pair_locked"
+    symbol: str
+    until_ms: int
+    rule: str
+    reason: str

@@ -265,6 +265,8 @@ class LiveEngine:
                 text, events = self._cancel(arg.strip() or "all", by, now), []
             elif verb in TRADE_VERBS:
                 text, events = trade_command(self, verb, arg, by, now), []
+            elif verb == "unlock":
+                text, events = self._unlock(arg.strip() or "all", by, now), []
             elif verb == "reload":
                 text = self.reloader(by) if self.reloader is not None else "reload is not available in this process"
                 events = []
@@ -297,6 +299,16 @@ class LiveEngine:
                 text += " (it fills at the next candle's open, and the replay has ended: no candle will come)"
             done.append(f"{lane.symbol}: {text}")
         return "; ".join(done)
+
+    def _unlock(self, target: str, by: str, now: int) -> str:
+        locks = self.risk.pair_locks
+        live = [s for s in locks.locks if locks.active(s, now) is not None and target in ("all", s)]
+        ended = locks.unlock(target)
+        if ended:
+            self.journal.locks_ended(ended, by, now)
+        if not live:
+            return "no active lock" if target == "all" else f"no active lock on {target}"
+        return f"unlocked: {', '.join(live)}"
 
     def _cancel(self, target: str, by: str, now: int, keep_stops: bool = False) -> str:
         orders = [o for o in self.oms.open_orders() if target in ("all", o.client_order_id)

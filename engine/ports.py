@@ -10,6 +10,7 @@ from engine.events import Event
 from engine.models import Candle, Fill, Order, OrderUpdate
 from engine.portfolio import Portfolio
 from engine.risk.breaker import CircuitBreaker
+from engine.risk.pairlocks import PairLock
 from engine.risk.protection import Protection
 
 
@@ -77,6 +78,12 @@ class Journal(Protocol):
 
     def protection_changed(self, symbol: str, protection: Protection | None, events: list[Event]) -> None:
         """Persist a position's exit levels (None: cleared)."""
+
+    def lock_added(self, lock: PairLock, events: list[Event]) -> None:
+        """Persist a new per-pair entry lock."""
+
+    def locks_ended(self, symbols: list[str], by: str, now_ms: int) -> None:
+        """Persist that an operator ended the locks of ``symbols``."""
 
     def candle_processed(self, key: str, candle: Candle, close_ms: int, portfolio: Portfolio, equity: float) -> None:
         """Persist that ``candle`` is done for ``key`` (strategy/symbol/timeframe), with an equity

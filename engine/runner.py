@@ -17,13 +17,14 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from engine.backtest.simulator import round_qty
-from engine.events import ProtectionSet
+from engine.events import PairLocked, ProtectionSet
 from engine.models import Candle, Fill, Instrument, OrderType, Position, Side, Signal
 from engine.native_stop import NativeStop
 from engine.oms import OrderManager
 from engine.ports import Journal
 from engine.risk.base import Proposal
 from engine.risk.manager import RiskManager
+from engine.risk.pairlocks import ClosedTrade
 from engine.risk.signal_sanity import check_signal
 from engine.risk.sizing import FixedQuote, SizingContext, StakeSizer
 from engine.strategy.base import Strategy, StrategyContext
@@ -313,6 +314,18 @@ class StrategyRunner:
             reason = self.risk.policy.time_exit(opened, candle, self.tf_ms)
         return reason
 
+    def _lock_after_exit(self, fill: Fill) -> None:
+        """Tell the lock rules of the round trip this sell closed; store a lock they make."""
+        returns = self.risk.view.trade_returns
+        order = self.oms.orders.get(fill.client_order_id)
+        trade = ClosedTrade(self.symbol, fill.ts_ms, returns[-1] if returns else 0.0,
+                            order is not None and order.intent.startswith("stop_loss"))
+        lock = self.risk.pair_locks.on_exit(trade, self.tf_ms)
+        if lock is not None:
+            events = [PairLocked(fill.ts_ms, lock.symbol, lock.until_ms, lock.rule, lock.reason)]
+            self.journal.lock_added(lock, events)
+            self.oms.pending_events.extend(events)
+
     def verify_protection(self, now_ms: int) -> None:
         """At start-up: a position without the stop the policy wants gets an alert, then levels
         from its average entry price and the current ATR."""
@@ -328,7 +341,10 @@ class StrategyRunner:
     def _on_fill(self, fill: Fill, position: Position) -> None:
         if fill.symbol != self.symbol:
             return
-        self.risk.on_fill(fill, position.qty)
+        flat = fill.side is Side.SELL and self.sellable(position, float(fill.price)) <= 0
+        self.risk.on_fill(fill, Decimal(0) if flat else position.qty)  # dust a base-currency fee left is flat
+        if flat and self.risk.pair_locks.rules:
+            self._lock_after_exit(fill)
         if fill.side is Side.BUY and self.symbol not in self.risk.protections:
             events = self.risk.protect(self.symbol, position.avg_price, self.atr.value, fill.ts_ms)
             events += self.risk.verify(self.symbol, fill.ts_ms)

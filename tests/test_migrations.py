@@ -70,7 +70,7 @@ def test_the_daemon_resumes_on_a_migrated_store_and_status_reads_it(tmp_path):
 
     r = quantd("run", "--speed", "100000", "--exit-when-done", cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-2000:]
-    assert "store migrated from schema revision r0002 to r0004" in r.stdout
+    assert "store migrated from schema revision r0002 to r0005" in r.stdout
     assert "resuming after candle" in r.stdout, "the cursor of the old store was honoured"
     assert rows(db, "SELECT count(*) FROM fills")[0][0] > 26
     assert quantd("status", "--json", cwd=tmp_path).returncode == 0

@@ -443,3 +443,26 @@ def test_reload_applies_risk_and_alert_changes_and_refuses_an_exchange_change(tm
         assert desk.telegram.policy.mode("fill") == "off", "a refused reload changes nothing"
     finally:
         desk.close()
+
+
+def test_locks_lists_pair_locks_and_unlock_ends_one_after_confirmation(tmp_path, tg, data_dir):
+    from tests.telegram_helpers import Desk
+
+    cfg = tmp_path / "quantd.yaml"
+    cfg.write_text("risk: {cooldown_candles: 100000}\n")
+    desk = Desk(tmp_path, tg.url, config_file=cfg)
+    try:
+        assert "no pair is locked" in _ask(tg, data_dir, "/locks", VIEWER)
+        for _ in range(800):
+            desk.advance(1)
+            if desk.engine.risk.pair_locks.locks:
+                break
+        locks = _ask(tg, data_dir, "/locks", VIEWER)
+        assert "BTC/USDT until " in locks and "(cooldown): cooldown of 100000 candle(s) after an exit" in locks
+        assert "/unlock needs the admin role" in _ask(tg, data_dir, "/unlock BTC/USDT", VIEWER)
+        assert "usage: /unlock" in _ask(tg, data_dir, "/unlock")
+        assert "ETH/USDT is not locked" in _ask(tg, data_dir, "/unlock ETH/USDT")
+        assert "unlock BTC/USDT: unlocked: BTC/USDT" in _confirmed(tg, data_dir, "/unlock BTC/USDT")
+        assert "no pair is locked" in _ask(tg, data_dir, "/locks")
+    finally:
+        desk.close()

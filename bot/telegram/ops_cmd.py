@@ -11,6 +11,7 @@ from telegram import Update
 
 from bot.config_view import config_text
 from bot.logs import recent_lines
+from engine.timeframes import iso_utc
 
 OPS_COMMANDS = (
     ("logs", "[n] [debug|info|warning|error]", "the last log lines (default 20, info and above), secrets redacted"),
@@ -39,6 +40,25 @@ class OpsCommands:
                 raise self.usage_error("logs", "n from 1 to 200 and a level: debug, info, warning or error")
         lines = [line if len(line) <= MAX_LINE else line[:MAX_LINE] + "..." for line in recent_lines().last(n, level)]
         await self.reply(update, "\n".join(lines) or "no log line at that level yet", "Logs", True)
+
+    async def cmd_locks(self, update: Update, args: list[str]) -> None:
+        if args:
+            raise self.usage_error("locks", "no arguments")
+        locks = self.probe.locks()
+        text = "\n".join(f"{lock.symbol} until {iso_utc(lock.until_ms)[:16]} ({lock.rule}): {lock.reason}"
+                         for lock in locks) or "no pair is locked"
+        await self.reply(update, text, "Locks", True)
+
+    async def cmd_unlock(self, update: Update, args: list[str]) -> None:
+        if len(args) != 1:
+            raise self.usage_error("unlock", "name a locked symbol (see /locks) or all")
+        target = args[0].upper() if args[0].lower() != "all" else "all"
+        locked = [lock.symbol for lock in self.probe.locks()]
+        if not locked or (target != "all" and target not in locked):
+            await self.reply(update, f"nothing to unlock: {'no pair is locked' if not locked else target + ' is not locked'}")
+            return
+        await self.ask(update, f"unlock {target}", f"End the lock of {', '.join(locked) if target == 'all' else target} "
+                                                   "now? New entries are allowed at once")
 
     async def cmd_reload(self, update: Update, args: list[str]) -> None:
         if args:

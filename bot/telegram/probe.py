@@ -25,6 +25,13 @@ class DaemonProbe:
         """Limits, utilisation and breaker (see ``RiskManager.snapshot``)."""
         return self.engine.risk.snapshot()
 
+    def locks(self) -> list:
+        """The per-pair locks stopping entries now (engine clock), by symbol."""
+        engine = self.engine
+        now = engine._now()
+        locks = engine.risk.pair_locks
+        return [lock for symbol in sorted(locks.locks) if (lock := locks.active(symbol, now)) is not None]
+
     def symbols(self) -> list[str]:
         """The symbols the daemon trades, in lane order."""
         return [lane.symbol for lane in self.engine.lanes]

@@ -24,6 +24,7 @@ from engine.oms import OrderManager
 from engine.portfolio import Portfolio
 from engine.risk.limits import RiskLimits
 from engine.risk.manager import RiskManager
+from engine.risk.pairlocks import PairLocks
 from engine.risk.sizing import parse_stake
 from engine.runner import StrategyRunner
 from engine.strategy.base import Strategy
@@ -129,7 +130,8 @@ def run_backtest(df: pd.DataFrame, strategy: Strategy, config: BacktestConfig,
     oms = OrderManager(exchange, log, portfolio)
     risk = RiskManager(config.limits.build(tf_ms), policy=config.limits.protection(),
                        flatten_on_halt=config.limits.flatten_on_halt,
-                       day_start_hour_utc=config.limits.day_start_hour_utc)
+                       day_start_hour_utc=config.limits.day_start_hour_utc,
+                       pair_locks=PairLocks(config.limits.lock_rules()))
     runner = StrategyRunner(strategy, config.symbol, config.timeframe, oms,
                             parse_stake(config.stake, config.fee_rate), log, risk)
     cols = [df[k].to_numpy() for k in ("timestamp", "open", "high", "low", "close", "volume")]

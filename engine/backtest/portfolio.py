@@ -28,6 +28,7 @@ from engine.models import Candle, Instrument
 from engine.oms import OrderManager
 from engine.portfolio import Portfolio
 from engine.risk.manager import RiskManager
+from engine.risk.pairlocks import PairLocks
 from engine.risk.sizing import parse_stake
 from engine.runner import StrategyRunner
 from engine.strategy.base import Strategy
@@ -78,7 +79,8 @@ def run_portfolio_backtest(markets: list[Market], config: BacktestConfig) -> Bac
     oms = OrderManager(exchange, log, portfolio)
     risk = RiskManager(config.limits.build(tf_min), policy=config.limits.protection(),
                        flatten_on_halt=config.limits.flatten_on_halt,
-                       day_start_hour_utc=config.limits.day_start_hour_utc)
+                       day_start_hour_utc=config.limits.day_start_hour_utc,
+                       pair_locks=PairLocks(config.limits.lock_rules()))
     runners = [StrategyRunner(m.strategy, m.symbol, m.timeframe, oms, parse_stake(m.stake, config.fee_rate),
                               log, risk, instruments[m.symbol]) for m in markets]
     close_times, equity, in_pos, last = _replay(markets, runners, portfolio)

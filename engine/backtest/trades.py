@@ -75,6 +75,12 @@ class TradeLog:
     def protection_changed(self, symbol: str, protection, events: list[Event]) -> None:
         self.events.extend(events)
 
+    def lock_added(self, lock, events: list[Event]) -> None:
+        self.events.extend(events)
+
+    def locks_ended(self, symbols: list[str], by: str, now_ms: int) -> None:
+        pass
+
     def candle_processed(self, key: str, candle: Candle, close_ms: int, portfolio: Portfolio, equity: float) -> None:
         pass
 

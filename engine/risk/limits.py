@@ -16,6 +16,7 @@ from engine.risk.exposure import MaxGrossExposure
 from engine.risk.market_state import MarketClosed, MaxSpread
 from engine.risk.open_positions import MaxOpenPositions
 from engine.risk.order_notional import MaxOrderNotional
+from engine.risk.pairlocks import Cooldown, LockRule, LowProfitPairs, StoplossGuard
 from engine.risk.position_notional import MaxPositionNotional
 from engine.risk.price_deviation import MaxPriceDeviation
 from engine.risk.protection import ProtectionPolicy
@@ -56,12 +57,36 @@ class RiskLimits(BaseModel):
                                          "its stop price")
     trailing_stop_pct: float | None = Field(None, gt=0, lt=100, description="trail the stop this % below the "
                                             "highest high since entry (moves only up)")
+    cooldown_candles: int | None = Field(None, ge=1, description="lock a symbol for new entries this many candles "
+                                         "after any exit of it")
+    stoploss_guard_trades: int | None = Field(None, ge=1, description="this many stop-loss exits of a symbol within "
+                                              "stoploss_guard_window_candles lock it")
+    stoploss_guard_window_candles: int = Field(288, ge=1, description="look-back of stoploss_guard_trades, candles")
+    stoploss_guard_lock_candles: int = Field(72, ge=1, description="how long the stop-loss guard locks, candles")
+    low_profit_trades: int | None = Field(None, ge=1, description="at least this many trades of a symbol within "
+                                          "low_profit_window_candles below low_profit_min_pct lock it")
+    low_profit_window_candles: int = Field(288, ge=1, description="look-back of low_profit_trades, candles")
+    low_profit_min_pct: float = Field(0.0, description="summed net return (percent) below which a symbol is locked")
+    low_profit_lock_candles: int = Field(144, ge=1, description="how long the low-profit rule locks, candles")
 
     def protection(self) -> ProtectionPolicy:
         """The protective-exit policy these limits configure."""
         return ProtectionPolicy(self.stop_loss_pct, self.take_profit_pct, self.stop_loss_atr, self.take_profit_atr,
                                 self.max_holding_candles, self.stop_on_exchange, self.stop_limit_offset_pct,
                                 self.trailing_stop_pct)
+
+    def lock_rules(self) -> list[LockRule]:
+        """The per-pair lock rules these limits switch on (cooldown, stop-loss guard, low profit)."""
+        rules: list[LockRule] = []
+        if self.cooldown_candles is not None:
+            rules.append(Cooldown(self.cooldown_candles))
+        if self.stoploss_guard_trades is not None:
+            rules.append(StoplossGuard(self.stoploss_guard_trades, self.stoploss_guard_window_candles,
+                                       self.stoploss_guard_lock_candles))
+        if self.low_profit_trades is not None:
+            rules.append(LowProfitPairs(self.low_profit_trades, self.low_profit_window_candles,
+                                        self.low_profit_min_pct, self.low_profit_lock_candles))
+        return rules
 
     def build(self, tf_ms: int) -> list[RiskRule]:
         """The rules these limits switch on, in checking order."""

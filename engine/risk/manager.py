@@ -15,7 +15,9 @@ from engine.events import BreakerChanged, BreakerTripped, Event, PositionUnprote
 from engine.models import Fill, Side
 from engine.risk.base import HALT, REJECT, RESIZE, Proposal, RiskRule, RiskView, Verdict
 from engine.risk.breaker import BreakerState, CircuitBreaker
+from engine.risk.pairlocks import PairLocks
 from engine.risk.protection import Protection, ProtectionPolicy
+from engine.timeframes import iso_utc
 
 _DAY_MS = 86_400_000
 
@@ -45,16 +47,19 @@ class RiskManager:
         protections: persisted levels of open positions, by symbol.
         flatten_on_halt: a trip also asks for every position to be closed.
         day_start_hour_utc: when the trading day starts, for the daily loss limit.
+        pair_locks: the lock rules and the active locks (loaded from the store).
     """
 
     def __init__(self, rules: list[RiskRule], breaker: CircuitBreaker | None = None,
                  policy: ProtectionPolicy | None = None, protections: dict[str, Protection] | None = None,
-                 flatten_on_halt: bool = False, day_start_hour_utc: int = 0):
+                 flatten_on_halt: bool = False, day_start_hour_utc: int = 0, pair_locks: PairLocks | None = None):
         self.rules = rules
         self.breaker = breaker or CircuitBreaker()
         self.policy = policy or ProtectionPolicy()
         self.protections: dict[str, Protection] = dict(protections or {})
         self.flatten_on_halt = flatten_on_halt
+        self.pair_locks = pair_locks or PairLocks()
+        """Per-pair locks after exits (cooldown, stop-loss guard, low profit): no entries while locked."""
         self.day_offset_ms = day_start_hour_utc * 3_600_000
         self.view = RiskView()
         self._spent: dict[str, Decimal] = {}  # quote paid for the open position, fees included
@@ -66,9 +71,13 @@ class RiskManager:
         verdicts: list[Verdict] = []
         events: list[Event] = []
         current = p
+        lock = self.pair_locks.active(p.symbol, p.ts_ms) if p.is_entry and self.pair_locks.locks else None
         if p.is_entry and not self.breaker.allows_entries:
             verdicts.append(Verdict("circuit_breaker", REJECT, f"breaker {self.breaker.state.value}: {self.breaker.reason}",
                                     0.0, 0.0))
+        elif lock is not None:
+            verdicts.append(Verdict("pair_lock", REJECT, f"{p.symbol} locked until {iso_utc(lock.until_ms)} by "
+                                                         f"{lock.rule}: {lock.reason}", 0.0, 0.0))
         else:
             for rule in self.rules:
                 if not p.is_entry and not rule.applies_to_exits:

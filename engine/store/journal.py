@@ -15,11 +15,13 @@ from engine.events import Event
 from engine.models import Candle, Fill, Order
 from engine.portfolio import Portfolio
 from engine.risk.breaker import CircuitBreaker
+from engine.risk.pairlocks import PairLock
 from engine.risk.protection import Protection
 from engine.store.account import AccountRow, PositionRow
 from engine.store.base import MetaRow, Store
 from engine.store.ledger import BreakerRow, CandleCursorRow, EquitySnapshotRow, EventRow, OperatorCommandRow
 from engine.store.orders import FillRow, OrderRow, OrderTransitionRow, mutable_values, new_values
+from engine.store.pairlocks import add_lock, end_locks
 from engine.store.reconciliation import ReconciliationIssueRow
 
 ACCOUNT_ID = "main"
@@ -115,6 +117,17 @@ class SqlJournal:
                 row.stop_price = protection.stop_price if protection else None
                 row.take_profit_price = protection.take_profit_price if protection else None
             _add_events(s, events)
+
+    def lock_added(self, lock: PairLock, events: list[Event]) -> None:
+        """Store a new per-pair lock with the events about it."""
+        with self.store.transaction() as s:
+            add_lock(s, lock)
+            _add_events(s, events)
+
+    def locks_ended(self, symbols: list[str], by: str, now_ms: int) -> None:
+        """Record that an operator ended the locks of ``symbols``."""
+        with self.store.transaction() as s:
+            end_locks(s, symbols, by, now_ms)
 
     def pending_commands(self) -> list[tuple[int, str, str]]:
         """Operator commands not yet applied, oldest first: (id, command, requested_by).

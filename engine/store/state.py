@@ -16,6 +16,7 @@ from engine.store.base import MetaRow, Store
 from engine.store.journal import ACCOUNT_ID
 from engine.store.ledger import BreakerRow, CandleCursorRow, EquitySnapshotRow, EventRow, OperatorCommandRow
 from engine.store.orders import FillRow, OrderRow
+from engine.store.pairlocks import open_locks
 from engine.store.reconciliation import BalanceBaselineRow, ReconciliationIssueRow
 
 
@@ -45,6 +46,8 @@ class StoredState:
     reported_external: set[str] = field(default_factory=set)
     """Exchange ids of external orders already reported by reconciliation."""
     last_reconciliation_ms: int | None = None
+    locks: dict = field(default_factory=dict)
+    """Per-pair entry locks no operator ended (symbol -> :class:`engine.risk.pairlocks.PairLock`)."""
 
 
 def init_account(store: Store, mode: str, cash: Decimal, quote: str, now_ms: int,
@@ -115,8 +118,10 @@ def load_state(store: Store) -> StoredState | None:
             select(ReconciliationIssueRow).where(ReconciliationIssueRow.kind == "external_order"))}
         meta = s.get(MetaRow, "last_reconciliation_ms")
         last_rec = int(meta.value) if meta else None
+        locks = open_locks(s)
         return StoredState(acct.mode, portfolio, orders, [f.trade_id for f in fills], cursors, breaker,
-                           float(max(peak)) if peak else 0.0, fills, protections, baseline, external, last_rec)
+                           float(max(peak)) if peak else 0.0, fills, protections, baseline, external, last_rec,
+                           locks)
 
 
 def status_summary(store: Store) -> dict | None:
