@@ -20,6 +20,7 @@ from engine.events import Backfill, EngineStarted, EngineStopped, EventBus, Stal
 from engine.manual import TRADE_VERBS, trade_command
 from engine.models import Candle, Side
 from engine.ports import MarketData
+from engine.reconcile_ops import RECONCILE_VERBS, reconcile_command
 from engine.runner import StrategyRunner
 from engine.store.journal import SqlJournal
 from engine.timeframes import iso_utc
@@ -211,10 +212,11 @@ class LiveEngine:
             self.reconcile()
         return done
 
-    def reconcile(self) -> None:
-        """Run reconciliation now and publish what it found."""
+    def reconcile(self, everything: bool = False) -> None:
+        """Run reconciliation now and publish what it found (``everything``: report findings
+        already reported too, for an operator's /reconcile)."""
         self._last_reconcile_s = time.monotonic()
-        report = self.reconciler.run(self._now())
+        report = self.reconciler.run(self._now(), everything)
         self.last_reconciliation = (wall_ms(), len(report.issues), report.complete)
         if report.issues or not report.complete:
             log.warning("reconciliation: %d issue(s)%s", len(report.issues),
@@ -265,6 +267,8 @@ class LiveEngine:
                 text, events = self._cancel(arg.strip() or "all", by, now), []
             elif verb in TRADE_VERBS:
                 text, events = trade_command(self, verb, arg, by, now), []
+            elif verb in RECONCILE_VERBS:
+                text, events = reconcile_command(self, verb, arg, by, now)
             elif verb == "unlock":
                 text, events = self._unlock(arg.strip() or "all", by, now), []
             elif verb == "reload":

@@ -185,6 +185,7 @@ class Reconciler:
         self.reported_external = set(reported_external or ())
         self.adopt_external = adopt_external
         self._drift_seen: dict[str, str] = {}
+        self._everything = False
         self.last_report: Report | None = None
         for fill in fills:
             self._book(fill, None)
@@ -194,8 +195,11 @@ class Reconciler:
         for asset, delta in fill_deltas(fill, self.quote).items():
             self.expected[asset] = self.expected.get(asset, ZERO) + delta
 
-    def run(self, now_ms: int) -> Report:
-        """One reconciliation pass; returns its report (also kept as ``last_report``)."""
+    def run(self, now_ms: int, everything: bool = False) -> Report:
+        """One reconciliation pass; returns its report (also kept as ``last_report``).
+        ``everything``: an operator's ``/reconcile``: external orders and balance drifts
+        already reported are reported again (each periodic run reports them once)."""
+        self._everything = everything
         report = Report(now_ms)
         self.oms.recover(now_ms)
         for order in list(self.oms.open_orders()):
@@ -231,7 +235,8 @@ class Reconciler:
             return []
         issues = []
         for vo in open_orders:
-            if vo.client_order_id in self.oms.orders or vo.exchange_order_id in self.reported_external:
+            if vo.client_order_id in self.oms.orders or (vo.exchange_order_id in self.reported_external
+                                                         and not self._everything):
                 continue
             action = self._adopt(vo, report) if self.adopt_external else "left alone"
             if action is None:
@@ -266,6 +271,42 @@ class Reconciler:
         self.oms.adopt(order, update, report.ts_ms)
         return "adopted: quantd manages it from now on"
 
+    def adopt_one(self, exchange_order_id: str, now_ms: int) -> str:
+        """An operator's Adopt of one external open order (``/reconcile``): adopted when the
+        daemon's free cash or position covers it (:func:`adoption_refusal`); returns what
+        happened, in words."""
+        report = Report(now_ms)
+        for symbol in self.symbols:
+            try:
+                found = [vo for vo in self.venue.fetch_open_orders(symbol) if vo.exchange_order_id == exchange_order_id]
+            except (VenueUnavailable, VenueError) as exc:
+                return f"not adopted: the exchange did not answer ({exc})"
+            if found:
+                vo = found[0]
+                if vo.client_order_id in self.oms.orders:
+                    return f"order {exchange_order_id} is already quantd's ({vo.client_order_id})"
+                action = self._adopt(vo, report)
+                return action or "not adopted: the exchange did not answer; try again"
+        return f"not adopted: no open order {exchange_order_id} on {', '.join(self.symbols)}"
+
+    def rebaseline(self, now_ms: int) -> tuple[dict[str, Decimal], str]:
+        """An operator's Accept of a balance drift: each drifting asset's baseline moves by the
+        drift, so the exchange's balance becomes the expected one (the difference is not the
+        daemon's: a deposit, a withdrawal, a trade by hand). Returns (asset -> shift, words)."""
+        try:
+            actual = self.venue.fetch_balances()
+        except (VenueUnavailable, VenueError) as exc:
+            return {}, f"nothing changed: the exchange did not answer ({exc})"
+        found = balance_issues(self.expected, actual, self.tolerance_pct, self.min_abs)
+        shifts = {i.symbol: Decimal(i.detail["drift"]) for i in found}
+        for asset, shift in shifts.items():
+            self.expected[asset] += shift
+        self._drift_seen = {}
+        if not shifts:
+            return {}, "no balance drift now: nothing to accept"
+        return shifts, "re-baselined: " + "; ".join(f"{a} {s:+f} (exchange {actual.get(a, ZERO)})"
+                                                      for a, s in sorted(shifts.items()))
+
     def _balances(self, report: Report) -> list[Issue]:
         try:
             actual = self.venue.fetch_balances()
@@ -274,7 +315,7 @@ class Reconciler:
             report.complete = False
             return []
         found = balance_issues(self.expected, actual, self.tolerance_pct, self.min_abs)
-        new = [i for i in found if self._drift_seen.get(i.symbol) != i.detail["drift"]]  # each drift once
+        new = found if self._everything else [i for i in found if self._drift_seen.get(i.symbol) != i.detail["drift"]]
         self._drift_seen = {i.symbol: i.detail["drift"] for i in found}
         return new
 

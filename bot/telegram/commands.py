@@ -29,6 +29,7 @@ from bot.telegram.backtest_job import UsageError, parse_request, run_request
 from bot.telegram.confirm import ABORT, CONFIRM, Confirmations
 from bot.telegram.ops_cmd import OPS_COMMANDS, OpsCommands
 from bot.telegram.probe import DaemonProbe
+from bot.telegram.reconcile_cmd import RECONCILE_COMMAND, ReconcileCommands
 from bot.telegram.results_cmd import RESULT_COMMANDS, ResultCommands
 from bot.telegram.sender import retry_after_secs
 from bot.telegram.text import MAX_CHARS, esc, split_text, to_html
@@ -79,6 +80,7 @@ COMMANDS = [
     Command("cancel", True, "<order|all>", "cancel a working order, or all (all asks to confirm)", "Operate (admin)"),
     *(Command(name, True, args, text, "Operate (admin)") for name, args, text in TRADE_COMMANDS),
     Command("unlock", True, "<symbol|all>", "end a pair lock now (asks to confirm)", "Operate (admin)"),
+    Command(*RECONCILE_COMMAND[:1], True, *RECONCILE_COMMAND[1:], "Operate (admin)"),
     Command("backtest", False, "<strategy> <symbol> <timeframe> [key=value ...]",
             "backtest on stored data; replies with metrics, chart and trades CSV", "Research"),
     Command("alerts", False, "[on|silent|off] [type]", "show alert settings; admins change them", "Settings"),
@@ -110,7 +112,7 @@ def _positive_int(args: list[str], name: str, default: int, maximum: int) -> int
     return int(args[0])
 
 
-class BotCommands(ResultCommands, TradeCommands, OpsCommands):
+class BotCommands(ResultCommands, TradeCommands, OpsCommands, ReconcileCommands):
     """Handlers of every command and of the confirmation buttons.
 
     Args:
@@ -192,9 +194,13 @@ class BotCommands(ResultCommands, TradeCommands, OpsCommands):
         """The symbols the daemon trades."""
         return self.probe.symbols()
 
-    async def ask(self, update: Update, command: str, question: str) -> None:
-        """Ask the sender to confirm ``command`` (Confirm / Cancel buttons)."""
-        await self._ask(update, command, question)
+    async def ask(self, update: Update, command: str, question: str, labels: tuple[str, str] = ("Confirm", "Cancel")):
+        """Ask the sender to confirm ``command`` (two buttons: do it / do nothing)."""
+        await self._ask(update, command, question, labels)
+
+    async def operator(self, command: str, update: Update) -> str:
+        """Queue ``command`` for the engine and wait for its result (see :meth:`_operator`)."""
+        return await self._operator(command, update)
 
     @staticmethod
     def count_arg(args: list[str], name: str, default: int, maximum: int) -> int:
@@ -392,10 +398,11 @@ class BotCommands(ResultCommands, TradeCommands, OpsCommands):
                                                        caption=f"{output.n_trades} trade(s)", do_quote=False))
 
     # ----- confirmation -----------------------------------------------------------------------
-    async def _ask(self, update: Update, command: str, question: str) -> None:
+    async def _ask(self, update: Update, command: str, question: str,
+                   labels: tuple[str, str] = ("Confirm", "Cancel")) -> None:
         token = self.confirmations.open(command, update.effective_user.id, update.effective_chat.id, question)
-        keyboard = InlineKeyboardMarkup([[InlineKeyboardButton("Confirm", callback_data=f"cf:{token}:{CONFIRM}"),
-                                          InlineKeyboardButton("Cancel", callback_data=f"cf:{token}:{ABORT}")]])
+        keyboard = InlineKeyboardMarkup([[InlineKeyboardButton(labels[0], callback_data=f"cf:{token}:{CONFIRM}"),
+                                          InlineKeyboardButton(labels[1], callback_data=f"cf:{token}:{ABORT}")]])
         await self.reply(update, f"{question}\n(valid {self.settings.confirm_secs:.0f}s)", markup=keyboard)
 
     async def on_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

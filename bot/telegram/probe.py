@@ -32,6 +32,10 @@ class DaemonProbe:
         locks = engine.risk.pair_locks
         return [lock for symbol in sorted(locks.locks) if (lock := locks.active(symbol, now)) is not None]
 
+    def quote(self) -> str:
+        """The account's quote currency."""
+        return self.engine.oms.portfolio.quote
+
     def symbols(self) -> list[str]:
         """The symbols the daemon trades, in lane order."""
         return [lane.symbol for lane in self.engine.lanes]

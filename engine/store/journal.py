@@ -22,7 +22,7 @@ from engine.store.base import MetaRow, Store
 from engine.store.ledger import BreakerRow, CandleCursorRow, EquitySnapshotRow, EventRow, OperatorCommandRow
 from engine.store.orders import FillRow, OrderRow, OrderTransitionRow, mutable_values, new_values
 from engine.store.pairlocks import add_lock, end_locks
-from engine.store.reconciliation import ReconciliationIssueRow
+from engine.store.reconciliation import BalanceBaselineRow, ReconciliationIssueRow
 
 ACCOUNT_ID = "main"
 
@@ -160,6 +160,16 @@ class SqlJournal:
             meta = s.get(MetaRow, "last_reconciliation_ms") or MetaRow(key="last_reconciliation_ms")
             meta.value = str(ts_ms)
             s.add(meta)
+
+    def baseline_shifted(self, shifts: dict[str, Decimal], ts_ms: int) -> None:
+        """Move the balance baseline of each asset by its shift (an operator accepted a drift)."""
+        with self.store.transaction() as s:
+            for asset, shift in shifts.items():
+                row = s.get(BalanceBaselineRow, asset)
+                if row is None:
+                    s.add(BalanceBaselineRow(asset=asset, amount=shift, ts_ms=ts_ms))
+                else:
+                    row.amount, row.ts_ms = row.amount + shift, ts_ms
 
     def record_events(self, events: list[Event]) -> None:
         """Persist events that change no other state (start-up, shutdown)."""
