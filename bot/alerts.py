@@ -45,6 +45,10 @@ def format_event(event: Event) -> str | None:
         return f"STALE DATA {p['symbol']}: {p['reason']}; no new entries until fresh candles arrive"
     if event.kind == "stale_data_recovered":
         return f"data fresh again for {p['symbol']} after {p['stale_secs']:.0f}s; entries allowed"
+    if event.kind == "entry_awaiting_approval":
+        return f"ENTRY WAITING for approval {p['entry_id']}: {p['intent']} on {p['symbol']} for {p['notional']}"
+    if event.kind == "entry_skipped":
+        return f"entry {p['entry_id']} on {p['symbol']} skipped: {p['reason']}"
     if event.kind == "pair_locked":
         return f"PAIR LOCKED {p['symbol']} until {iso_utc(p['until_ms'])} by {p['rule']}: {p['reason']}"
     if event.kind == "backfill":

@@ -30,6 +30,7 @@ from bot.reload import Reloader
 from bot.sdnotify import Notifier
 from bot.supervisor import LoopSupervisor
 from bot.telegram.daemon import DaemonTelegram
+from engine.approvals import EntryApprovals
 from engine.backtest.simulator import FillModel
 from engine.data import load_ohlcv
 from engine.errors import ConfigError
@@ -143,11 +144,13 @@ def _wire(settings: Settings, store: Store, state, resumed: bool, markets: list,
                        settings.risk.protection(), state.protections, settings.risk.flatten_on_halt,
                        settings.risk.day_start_hour_utc, PairLocks(settings.risk.lock_rules(), state.locks))
     lanes = []
+    approvals = EntryApprovals(int(settings.telegram.approve_secs * 1000)) if settings.telegram.approve_entries else None
     feed = None if exchange else ReplayFeed(settings.replay.speed)
     ex = settings.exchange
     for m, instrument in zip(markets, instruments):
         runner = StrategyRunner(create(m.name, m.params), m.symbol, m.timeframe, oms,
                                 parse_stake(m.stake, settings.paper.fee), journal, risk, instrument)
+        runner.approvals = approvals
         cursor = state.cursors.get(runner.key)
         if exchange:
             from gateways.ccxt_market import CcxtMarketData

@@ -142,6 +142,10 @@ class TelegramSettings(_Section):
                                "with a count")
     daily_summary_hour_utc: int = Field(0, ge=0, le=23, description="hour (UTC) of the daily summary alert")
     confirm_secs: float = Field(60.0, gt=0, le=3600, description="how long a confirmation button stays valid")
+    approve_entries: bool = Field(False, description="every strategy entry waits for an admin's Approve; no answer "
+                                  "within approve_secs skips it (exits are never held)")
+    approve_secs: float = Field(60.0, gt=0, le=3600, description="how long an entry waits for approval (engine "
+                                "clock: live and dry-run; a fast replay expires it at the next candle)")
     max_per_chat_per_sec: float = Field(1.0, gt=0, description="Telegram's limit: messages per second per chat")
     max_per_sec: float = Field(30.0, gt=0, description="Telegram's limit: messages per second overall")
 

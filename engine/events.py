@@ -242,3 +242,26 @@ class PairLocked(Event):
     until_ms: int
     rule: str
     reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class EntryAwaitingApproval(Event):
+    """A strategy's entry the risk manager approved waits for an operator (``approve_entries``):
+    ``notional`` quote on ``symbol``, skipped after ``deadline_ms`` (ms UTC)."""
+
+    kind: ClassVar[str] = "entry_awaiting_approval"
+    entry_id: str
+    symbol: str
+    notional: str
+    deadline_ms: int
+    intent: str
+
+
+@dataclass(frozen=True, slots=True)
+class EntrySkipped(Event):
+    """A held entry was not made: ``reason`` (no answer before the deadline, the operator skipped it)."""
+
+    kind: ClassVar[str] = "entry_skipped"
+    entry_id: str
+    symbol: str
+    reason: str

@@ -183,6 +183,12 @@ class LiveEngine:
         time; returns how many."""
         self._beat()
         self.apply_operator_commands()
+        approvals = self.lanes[0].runner.approvals
+        if approvals is not None and approvals.pending:
+            skipped = approvals.expire(self._now())
+            if skipped:
+                self.journal.record_events(skipped)
+                self.bus.publish(skipped)
         done = 0
         group_close = None  # candles of one close time share one commit of their cursors
         try:

@@ -16,9 +16,10 @@ from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
 
+from engine.events import EntrySkipped
 from engine.models import Side
 
-TRADE_VERBS = ("buy", "sell", "limit_sell")
+TRADE_VERBS = ("buy", "sell", "limit_sell", "approve", "skip")
 
 
 def parse_trade(verb: str, arg: str) -> tuple[str, Decimal | None, Decimal | None]:
@@ -63,6 +64,8 @@ def _positive(text: str, what: str) -> Decimal:
 def trade_command(engine, verb: str, arg: str, by: str, now_ms: int) -> str:
     """Apply one operator trade on ``engine`` (a :class:`engine.live.LiveEngine`); returns
     what happened, in words. Never raises on bad input: the result says what was wrong."""
+    if verb in ("approve", "skip"):
+        return _answer(engine, verb, arg.strip(), by, now_ms)
     try:
         symbol, amount, price = parse_trade(verb, arg)
     except ValueError as exc:
@@ -84,3 +87,23 @@ def trade_command(engine, verb: str, arg: str, by: str, now_ms: int) -> str:
         decision = runner.manual_sell(lane.last_candle, now_ms, amount if amount is not None else Decimal(1),
                                       f"manual {what} by {by}", key, price)
     return f"{symbol}: {verb} {decision.action} {decision.client_order_id or ''}".strip()
+
+
+def _answer(engine, verb: str, entry_id: str, by: str, now_ms: int) -> str:
+    """An operator's Approve or Skip of a held entry (``approve_entries``)."""
+    approvals = engine.lanes[0].runner.approvals
+    if approvals is None:
+        return "entries are not held for approval (telegram.approve_entries is off)"
+    entry, why = approvals.take(entry_id, now_ms)
+    if entry is None:
+        return why
+    if verb == "skip":
+        events = [EntrySkipped(now_ms, entry.id, entry.symbol, f"skipped by {by}")]
+        engine.journal.record_events(events)
+        engine.bus.publish(events)
+        return f"entry {entry.id} on {entry.symbol} skipped"
+    lane = next(la for la in engine.lanes if la.symbol == entry.symbol)
+    runner = lane.runner
+    key = engine.oms.free_signal_ts(runner.strategy.name, entry.symbol, Side.BUY, now_ms)
+    decision = runner.manual_buy(lane.last_candle, now_ms, entry.notional, f"{entry.intent} (approved by {by})", key)
+    return f"entry {entry.id} on {entry.symbol}: buy {decision.action} {decision.client_order_id or ''}".strip()

@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
+from engine.approvals import EntryApprovals
 from engine.backtest.simulator import round_qty
 from engine.events import PairLocked, ProtectionSet
 from engine.models import Candle, Fill, Instrument, OrderType, Position, Side, Signal
@@ -75,6 +76,8 @@ class StrategyRunner:
         self._repeat_reported = False
         self.entries_blocked: str | None = None
         """Why new entries are stopped for this symbol (stale data), None when they are not."""
+        self.approvals: EntryApprovals | None = None
+        """Set when every strategy entry waits for an operator's approval (``telegram.approve_entries``)."""
         self.native_stop = NativeStop(oms, strategy.name, self.instrument, risk.policy.stop_limit_offset_pct) \
             if risk.policy.stop_on_exchange else None
         """The stop-loss resting on the venue (``risk.stop_on_exchange``), None when the engine enforces it."""
@@ -257,6 +260,12 @@ class StrategyRunner:
         decision = self._decide(Side.BUY, notional, candle, now, is_entry=True)
         if not decision.approved:
             return Decision(Signal.BUY, f"rejected: {decision.reason}")
+        if self.approvals is not None and intent is None:  # a strategy's entry waits for the operator
+            entry, events = self.approvals.hold(self.symbol, decision.notional_quote,
+                                                f"{self.strategy.describe()} BUY", now)
+            self.journal.risk_recorded(decision.events + events, self.risk.breaker)
+            self.oms.pending_events.extend(events)
+            return Decision(Signal.BUY, f"waiting for approval {entry.id}")
         order = self.oms.submit(strategy=self.strategy.name, symbol=self.symbol, side=Side.BUY,
                                 signal_ts_ms=candle.ts_ms if key_ts is None else key_ts, now_ms=now,
                                 quote_qty=decision.notional_quote, intent=intent or f"{self.strategy.describe()} BUY",

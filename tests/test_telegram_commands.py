@@ -466,3 +466,47 @@ def test_locks_lists_pair_locks_and_unlock_ends_one_after_confirmation(tmp_path,
         assert "no pair is locked" in _ask(tg, data_dir, "/locks")
     finally:
         desk.close()
+
+
+def test_approve_each_entry_holds_entries_for_an_admin_and_skips_them_without_an_answer(tmp_path, tg, data_dir):
+    from tests.db_helpers import rows
+    from tests.telegram_helpers import Desk
+
+    desk = Desk(tmp_path, tg.url, approve_entries=True)
+    prompts = lambda: [m for m in tg.sent if m["method"] == "sendMessage"  # noqa: E731
+                       and "Entry waiting for your approval" in m.get("text", "")]
+    try:
+        for _ in range(600):
+            desk.advance(1)
+            if prompts():
+                break
+        tg.wait_for(lambda s: prompts())
+        (prompt,) = prompts()
+        assert prompt["chat_id"] == ADMIN and "sma_cross(fast=5, slow=20) BUY on BTC/USDT" in prompt["text"]
+        assert [b["text"] for b in prompt["reply_markup"]["inline_keyboard"][0]] == ["Approve", "Skip"]
+        assert desk.engine.oms.orders == {}, "nothing goes to the venue before the answer"
+        before = len(tg.sent)
+        _press(tg, data_dir, prompt, "Approve")
+        sent = tg.wait_for(lambda s: any(m["method"] == "editMessageText" for m in s[before:]))
+        result = [m for m in sent[before:] if m["method"] == "editMessageText"][-1]["text"]
+        assert "approve e1: entry e1 on BTC/USDT: buy open qd-" in result, result
+        (buy,) = desk.engine.oms.orders.values()
+        assert buy.intent.endswith("(approved by telegram:1111111(@Testusername))")
+        for _ in range(600):  # the exit is never held: the strategy's sell goes out by itself
+            desk.advance(1)
+            if any(o.side.value == "sell" and o.status.value == "filled" for o in desk.engine.oms.orders.values()):
+                break
+        assert len(prompts()) <= 2
+        for _ in range(600):
+            if len(prompts()) == 2:
+                break
+            desk.advance(1)
+        tg.wait_for(lambda s: len(prompts()) == 2)
+        orders = len(desk.engine.oms.orders)
+        desk.advance(1)  # five minutes of engine time pass: past the 60 s deadline, unanswered
+        until(lambda: not desk.engine.lanes[0].runner.approvals.pending)
+        assert len(desk.engine.oms.orders) == orders, "no answer: no order"
+        skipped = rows(desk.store_path, "SELECT json_extract(payload, '$.reason') FROM events WHERE kind='entry_skipped'")
+        assert skipped == [("no answer before the deadline",)]
+    finally:
+        desk.close()

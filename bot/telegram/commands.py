@@ -42,6 +42,7 @@ from engine.store.ledger import OperatorCommandRow
 from engine.store.outbox import pending_count
 from engine.store.reports import daily_pnl, equity_change, fill_reports
 from engine.store.state import status_summary
+from engine.timeframes import iso_utc
 
 log = logging.getLogger("quantd.telegram")
 
@@ -397,6 +398,23 @@ class BotCommands(ResultCommands, TradeCommands, OpsCommands, ReconcileCommands)
         await _retrying(lambda: message.reply_document(InputFile(io.BytesIO(output.csv), filename=name),
                                                        caption=f"{output.n_trades} trade(s)", do_quote=False))
 
+    # ----- approve each entry ------------------------------------------------------------------
+    async def prompt_entry(self, bot, event) -> None:
+        """Ask every admin to approve a held entry: Approve queues ``approve <id>``, Skip
+        ``skip <id>``; no answer before the deadline skips it (the engine's side)."""
+        text = (f"Entry waiting for your approval: {event.intent} on {event.symbol} for {event.notional} "
+                f"(quote) at market, through the risk checks again. No answer before "
+                f"{iso_utc(event.deadline_ms)[11:19]} UTC skips it.")
+        for admin in self.settings.admins:
+            token = self.confirmations.open(f"approve {event.entry_id}", admin, admin, text)
+            keyboard = InlineKeyboardMarkup([[InlineKeyboardButton("Approve", callback_data=f"cf:{token}:{CONFIRM}"),
+                                              InlineKeyboardButton("Skip", callback_data=f"cf:{token}:{ABORT}")]])
+            try:
+                await _retrying(lambda k=keyboard, a=admin: bot.send_message(a, esc(text), parse_mode=ParseMode.HTML,
+                                                                             reply_markup=k))
+            except Exception as exc:  # an unreachable Telegram: no answer, so the entry is skipped (fail safe)
+                log.warning("telegram: could not ask admin %s to approve entry %s: %s", admin, event.entry_id, exc)
+
     # ----- confirmation -----------------------------------------------------------------------
     async def _ask(self, update: Update, command: str, question: str,
                    labels: tuple[str, str] = ("Confirm", "Cancel")) -> None:
@@ -425,6 +443,10 @@ class BotCommands(ResultCommands, TradeCommands, OpsCommands, ReconcileCommands)
             return
         await query.answer()
         if parts[2] != CONFIRM:
+            if pending.command.startswith("approve "):  # Skip of a held entry: say so at once
+                result = await self._operator("skip " + pending.command.split()[1], update)
+                await _quiet_edit(query.message, f"{pending.summary}\n{result}")
+                return
             await _quiet_edit(query.message, f"{pending.summary}\ncanceled: nothing done")
             return
         result = await self._operator(pending.command, update)

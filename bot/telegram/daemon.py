@@ -13,6 +13,7 @@ from bot.telegram.alerting import AlertPolicy, AlertRouter
 from bot.telegram.probe import DaemonProbe
 from bot.telegram.service import TelegramService, check_token
 from bot.telegram.views import daily_text
+from engine.errors import ConfigError
 from engine.live import LiveEngine, wall_ms
 from engine.store.base import Store
 from engine.store.reports import daily_pnl, events_after, unclean_run, unclean_stops
@@ -31,6 +32,9 @@ class DaemonTelegram:
     """
 
     def __init__(self, settings: Settings, data_dir: Path | None = None):
+        if settings.telegram.approve_entries and settings.telegram.token is None and \
+                telegram_token(settings.vault.dir, None) is None:
+            raise ConfigError("invalid setting telegram.approve_entries: it needs the Telegram bot (telegram.token)")
         recent_lines()  # the /logs buffer, before any secret is registered for redaction
         self.full_settings = settings
         self.settings = settings.telegram
@@ -49,6 +53,8 @@ class DaemonTelegram:
         if not (self.settings.admins or self.settings.chats):
             log.warning("telegram: no telegram.admins and no telegram.chats: nobody receives alerts or may command")
         check_token(self.token, self.settings.api_base_url)
+        if self.settings.approve_entries and not self.settings.admins:
+            raise ConfigError("invalid setting telegram.approve_entries: it needs telegram.admins to approve entries")
 
     @property
     def enabled(self) -> bool:
@@ -74,7 +80,12 @@ class DaemonTelegram:
             self.router.send("crash_restart", f"quantd restarted after an unclean stop (the run started at "
                                               f"{iso_utc(crashed_run)} never stopped cleanly); state recovered "
                                               f"from the store, reconciliation runs before any order{loop}")
-        return [self.router]
+        return [self.router, self._prompt]
+
+    def _prompt(self, event) -> None:
+        """Event-bus handler: an entry waiting for approval is put to every admin with buttons."""
+        if event.kind == "entry_awaiting_approval" and self.service is not None:
+            self.service.prompt_entry(event)
 
     def start(self, engine: LiveEngine) -> None:
         """Start the bot thread (after the engine started)."""

@@ -76,6 +76,7 @@ class TelegramService:
                                     data_dir, daemon_settings)
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._app = None
         self._stop: asyncio.Event | None = None
         self._ready = threading.Event()
 
@@ -85,6 +86,14 @@ class TelegramService:
         self.commands.settings = settings.telegram
         self.commands.access.settings = settings.telegram
         self.commands.daemon_settings = settings
+
+    def prompt_entry(self, event) -> None:
+        """Ask every admin to approve a held entry (from the engine thread; sent on the bot's loop)."""
+        if self._loop is None or self._app is None:
+            log.warning("telegram: entry %s waits for approval but the bot is not running: it will be skipped",
+                        event.entry_id)
+            return
+        asyncio.run_coroutine_threadsafe(self.commands.prompt_entry(self._app.bot, event), self._loop)
 
     def _sender_state(self) -> tuple[str, str]:
         return (self.sender.last_error if self.sender else ""), self.conflict
@@ -115,6 +124,7 @@ class TelegramService:
         self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
         app = (Application.builder().token(self.token).base_url(self.settings.api_base_url)
                .concurrent_updates(True).build())
+        self._app = app
         cmds = self.commands
         app.add_handler(MessageHandler(filters.COMMAND, cmds.handle))
         app.add_handler(CallbackQueryHandler(cmds.on_button))
