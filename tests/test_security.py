@@ -15,12 +15,14 @@ from tests.db_helpers import rows
 from tests.telegram_helpers import ADMIN, STRANGER, VIEWER, command, until
 from vault import exchange_credentials, telegram_token
 
-STATE_CHANGING = {"pause", "resume", "flatten", "cancel"}
+STATE_CHANGING = {"pause", "resume", "flatten", "cancel", "buy", "sell", "limit_sell", "unlock", "reload",
+                  "reconcile"}
 """Commands that queue an operator command for the engine. /alerts with arguments changes
 settings and is checked on its own; /backtest only reads stored data."""
 
 ARGS = {"flatten": "all", "cancel": "all", "backtest": "sma_cross BTC/USDT 5m", "pnl": "1", "daily": "1",
-        "trades": "1", "alerts": "off fill"}
+        "trades": "1", "alerts": "off fill", "buy": "BTC/USDT 100", "sell": "BTC/USDT", "limit_sell": "BTC/USDT 99999 50",
+        "unlock": "all", "weekly": "2", "monthly": "2", "logs": "5", "config": "risk"}
 
 
 def test_every_handler_is_a_declared_command_and_state_changing_ones_are_admin_only():
