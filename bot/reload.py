@@ -85,7 +85,8 @@ class Reloader:
         for lane, market in zip(engine.lanes, new.markets()):
             lane.runner.sizer = parse_stake(market.stake, new.paper.fee)
             timeframe_to_ms(market.timeframe)
-        logging.getLogger().setLevel(new.log_level)
+        if new.log_level != self.settings.log_level:
+            logging.getLogger().setLevel(new.log_level)
         if self.telegram is not None:
             self.telegram.reconfigure(new)
         self.settings = new

@@ -403,7 +403,9 @@ def test_manual_buy_and_partial_sell_go_through_risk_with_the_operator_recorded(
     assert audit == [("sell BTC/USDT 50", "telegram:1111111(@Testusername)", result.split("\n")[-1].split(": ", 1)[1])]
 
 
-def test_logs_and_config_for_admins_with_secrets_redacted_and_sources_named(desk, tg, data_dir):
+def test_logs_and_config_for_admins_with_secrets_redacted_and_sources_named(desk, tg, data_dir, monkeypatch):
+    root = logging.getLogger()
+    monkeypatch.setattr(root, "level", logging.INFO)  # as the daemon runs it, whatever earlier tests in this process set
     logging.getLogger("quantd.test").warning("a line that quotes the token %s by mistake", TOKEN)
     assert "pause: paused" in _ask(tg, data_dir, "/pause")
     logs = _ask(tg, data_dir, "/logs 50 warning")
