@@ -512,3 +512,43 @@ def test_approve_each_entry_holds_entries_for_an_admin_and_skips_them_without_an
         assert skipped == [("no answer before the deadline",)]
     finally:
         desk.close()
+
+
+def test_limit_sell_rests_at_its_price_until_a_candle_trades_through_it(desk, tg, data_dir):
+    from decimal import Decimal
+
+    held = desk.engine.oms.portfolio.position("BTC/USDT").qty
+    far = Decimal(10 ** 6)
+    result = _confirmed(tg, data_dir, f"/limit_sell BTC/USDT {far} 100")
+    assert "BTC/USDT: limit_sell open qd-" in result, result
+    (order,) = desk.engine.oms.open_orders()
+    assert order.type.value == "limit" and order.price == far and order.qty == held
+    assert order.intent == "manual limit sell by telegram:1111111(@Testusername)"
+    desk.advance(5)
+    assert order.status.value == "open", "no candle traded through a price of a million"
+    assert "cancel " in _ask(tg, data_dir, f"/cancel {order.client_order_id}")
+
+
+def test_skip_on_a_held_entry_skips_it_at_once(tmp_path, tg, data_dir):
+    from tests.db_helpers import rows
+    from tests.telegram_helpers import Desk
+
+    desk = Desk(tmp_path, tg.url, approve_entries=True)
+    prompts = lambda: [m for m in tg.sent if m["method"] == "sendMessage"  # noqa: E731
+                       and "Entry waiting for your approval" in m.get("text", "")]
+    try:
+        for _ in range(600):
+            desk.advance(1)
+            if prompts():
+                break
+        tg.wait_for(lambda s: prompts())
+        before = len(tg.sent)
+        _press(tg, data_dir, prompts()[0], "Skip")
+        sent = tg.wait_for(lambda s: any(m["method"] == "editMessageText" for m in s[before:]))
+        result = [m for m in sent[before:] if m["method"] == "editMessageText"][-1]["text"]
+        assert "skip e1: entry e1 on BTC/USDT skipped" in result, result
+        assert desk.engine.oms.orders == {} and not desk.engine.lanes[0].runner.approvals.pending
+        assert rows(desk.store_path, "SELECT json_extract(payload, '$.reason') FROM events "
+                                     "WHERE kind='entry_skipped'") == [("skipped by telegram:1111111(@Testusername)",)]
+    finally:
+        desk.close()
