@@ -14,8 +14,7 @@ from bot.config import load_settings
 from bot.telegram.daemon import DaemonTelegram
 from engine.store import load_state
 from tests.live_helpers import make_venue
-from tests.telegram_helpers import ADMIN, TOKEN, VIEWER
-from tests.telegram_helpers import command
+from tests.telegram_helpers import ADMIN, TOKEN, VIEWER, command
 from tests.test_telegram_commands import _ask, _press, _replies
 
 
