@@ -406,9 +406,15 @@ def test_manual_buy_and_partial_sell_go_through_risk_with_the_operator_recorded(
 def test_logs_and_config_for_admins_with_secrets_redacted_and_sources_named(desk, tg, data_dir, monkeypatch):
     root = logging.getLogger()
     monkeypatch.setattr(root, "level", logging.INFO)  # as the daemon runs it, whatever earlier tests in this process set
+    from bot.logs import recent_lines
+
     assert "pause: paused" in _ask(tg, data_dir, "/pause")
     logging.getLogger("quantd.test").warning("a line that quotes the token %s by mistake", TOKEN)
-    logs = _ask(tg, data_dir, "/logs 200 warning")  # the buffer is the process's: other tests' threads log too
+    until(lambda: any("operator pause by" in line for line in recent_lines().last(50, logging.WARNING)))
+    update = command(data_dir, "/logs 30 warning")  # several messages when long: wait for the newest line
+    tg.push(update)
+    tg.wait_for(lambda s: any("quotes the token" in m.get("text", "") for m in s))
+    logs = "\n".join(m["text"] for m in _replies(tg, update))
     assert "operator pause by telegram:1111111" in logs and "quotes the token &lt;telegram token&gt;" in logs
     assert TOKEN not in logs and " INFO " not in logs, "warning and above only"
     assert "usage: /logs" in _ask(tg, data_dir, "/logs 500")
@@ -478,9 +484,9 @@ def test_approve_each_entry_holds_entries_for_an_admin_and_skips_them_without_an
     prompts = lambda: [m for m in tg.sent if m["method"] == "sendMessage"  # noqa: E731
                        and "Entry waiting for your approval" in m.get("text", "")]
     try:
-        for _ in range(600):
+        for _ in range(600):  # stop the clock as soon as an entry waits (its deadline is 60 s of engine time)
             desk.advance(1)
-            if prompts():
+            if desk.engine.lanes[0].runner.approvals.pending:
                 break
         tg.wait_for(lambda s: prompts())
         (prompt,) = prompts()
@@ -500,7 +506,7 @@ def test_approve_each_entry_holds_entries_for_an_admin_and_skips_them_without_an
                 break
         assert len(prompts()) <= 2
         for _ in range(600):
-            if len(prompts()) == 2:
+            if desk.engine.lanes[0].runner.approvals.pending:
                 break
             desk.advance(1)
         tg.wait_for(lambda s: len(prompts()) == 2)
@@ -537,9 +543,9 @@ def test_skip_on_a_held_entry_skips_it_at_once(tmp_path, tg, data_dir):
     prompts = lambda: [m for m in tg.sent if m["method"] == "sendMessage"  # noqa: E731
                        and "Entry waiting for your approval" in m.get("text", "")]
     try:
-        for _ in range(600):
+        for _ in range(600):  # stop the clock as soon as an entry waits (its deadline is 60 s of engine time)
             desk.advance(1)
-            if prompts():
+            if desk.engine.lanes[0].runner.approvals.pending:
                 break
         tg.wait_for(lambda s: prompts())
         before = len(tg.sent)
