@@ -202,6 +202,18 @@ class Reconciler:
         self._everything = everything
         report = Report(now_ms)
         self.oms.recover(now_ms)
+        self._check_orders(report)
+        for symbol in self.symbols:
+            report.issues.extend(self._external(symbol, report))
+        if report.complete and not any(o.status is OrderStatus.NEW for o in self.oms.open_orders()):
+            report.issues.extend(self._balances(report))
+        self._record(report)
+        self.last_report = report
+        return report
+
+    def _check_orders(self, report: Report) -> None:
+        """Compare every working order with the exchange's view and apply the differences."""
+        now_ms = report.ts_ms
         for order in list(self.oms.open_orders()):
             report.orders_checked += 1
             try:
@@ -218,13 +230,6 @@ class Reconciler:
                 venue = OrderUpdate(order.client_order_id, OrderStatus.EXPIRED, order.exchange_order_id,
                                     "unknown on the exchange at reconciliation")
             self.oms.apply_update(order, venue, now_ms)
-        for symbol in self.symbols:
-            report.issues.extend(self._external(symbol, report))
-        if report.complete and not any(o.status is OrderStatus.NEW for o in self.oms.open_orders()):
-            report.issues.extend(self._balances(report))
-        self._record(report)
-        self.last_report = report
-        return report
 
     def _external(self, symbol: str, report: Report) -> list[Issue]:
         try:
@@ -308,13 +313,22 @@ class Reconciler:
                                                       for a, s in sorted(shifts.items()))
 
     def _balances(self, report: Report) -> list[Issue]:
-        try:
-            actual = self.venue.fetch_balances()
-        except (VenueUnavailable, VenueError) as exc:
-            log.warning("reconciliation: balances not checked: %s", exc)
-            report.complete = False
-            return []
-        found = balance_issues(self.expected, actual, self.tolerance_pct, self.min_abs)
+        """Balance drifts. A resting order (a stop on the exchange, a limit) can fill between
+        the order checks and the balance read: when a drift shows and orders are working, they
+        are checked again and the balances read again; only a drift that remains counts."""
+        for attempt in range(2):
+            try:
+                actual = self.venue.fetch_balances()
+            except (VenueUnavailable, VenueError) as exc:
+                log.warning("reconciliation: balances not checked: %s", exc)
+                report.complete = False
+                return []
+            found = balance_issues(self.expected, actual, self.tolerance_pct, self.min_abs)
+            if not found or attempt == 1 or not self.oms.open_orders():
+                break
+            self._check_orders(report)  # a fill between the two reads is booked, not called a drift
+            if not report.complete:
+                return []
         new = found if self._everything else [i for i in found if self._drift_seen.get(i.symbol) != i.detail["drift"]]
         self._drift_seen = {i.symbol: i.detail["drift"] for i in found}
         return new

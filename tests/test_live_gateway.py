@@ -383,3 +383,25 @@ def test_intent_mismatch_compares_side_quantity_and_quote_amount():
     assert intent_mismatch(buy, up(side=Side.BUY, cost=Decimal("100"))) == ""
     assert "quote amount 50" in intent_mismatch(buy, up(side=Side.BUY, cost=Decimal("50")))
     assert intent_mismatch(buy, up()) == "", "a venue that reports nothing cannot be checked"
+
+
+def test_a_resting_order_that_fills_while_balances_are_read_is_booked_not_called_a_drift(desk, venue):
+    """Found by the chaos campaign with stops on the exchange: a stop filled between the order
+    checks and the balance read, and reconciliation halted the breaker on a false drift."""
+    low = Decimal(repr(float(venue.forming("BTCUSDT")["low"])))
+    order = desk.oms.submit(strategy="t", symbol="BTC/USDT", side=Side.BUY, signal_ts_ms=1, now_ms=1,
+                            qty=Decimal("0.001"), price=(low * Decimal("0.5")).quantize(Decimal("0.01")),
+                            order_type=OrderType.LIMIT, intent="test")
+    assert order.status is OrderStatus.OPEN
+    handle = venue.handle
+
+    def fill_on_balance_read(method, path, params):
+        if path == "/api/v3/account" and order.status is OrderStatus.OPEN and not venue.trades:
+            venue.fill_partially(order.client_order_id, "0.001")  # it fills just as the balances are read
+        return handle(method, path, params)
+
+    venue.handle = fill_on_balance_read
+    report = desk.reconciler.run(10)
+    assert [i.kind for i in report.issues if i.kind == "balance_drift"] == []
+    assert order.status is OrderStatus.FILLED and desk.risk.breaker.state is BreakerState.RUNNING
+    assert_store_matches_venue(desk, venue)
