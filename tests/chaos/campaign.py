@@ -52,7 +52,8 @@ class CampaignConfig:
 
     seed: int = 7
     rounds: int = 4
-    round_secs: tuple[float, float] = (3.0, 6.0)
+    round_secs: tuple[float, float] = (5.0, 9.0)
+    """wall seconds a round trades before its stop or kill (long enough to trade with stops resting)."""
     speed: float = 1200.0
     """venue ms per wall ms: 1200 makes a wall second 20 minutes of candles."""
     fault_rate: float = 0.06
