@@ -19,7 +19,6 @@ from bot.config import Settings, load_settings
 from bot.config_view import effective_settings
 from engine.errors import QuantdError
 from engine.risk.sizing import parse_stake
-from engine.timeframes import timeframe_to_ms
 
 log = logging.getLogger("quantd.reload")
 
@@ -84,7 +83,6 @@ class Reloader:
         risk.day_offset_ms = new.risk.day_start_hour_utc * 3_600_000
         for lane, market in zip(engine.lanes, new.markets()):
             lane.runner.sizer = parse_stake(market.stake, new.paper.fee)
-            timeframe_to_ms(market.timeframe)
         if new.log_level != self.settings.log_level:
             logging.getLogger().setLevel(new.log_level)
         if self.telegram is not None:

@@ -58,6 +58,7 @@ class NativeStop:
         self.symbol = instrument.symbol
         self.limit_factor = 1 - Decimal(repr(limit_offset_pct)) / 100
         self.refused = ""
+        self._last_refused_level: Decimal | None = None
 
     def working(self) -> Order | None:
         """The stop order resting on the venue for this market, None when there is none."""
@@ -100,8 +101,6 @@ class NativeStop:
                                         "candles while it runs")]
         self.refused = ""
         return []
-
-    _last_refused_level: Decimal | None = None
 
     def cancel(self, reason: str, now_ms: int) -> bool:
         """Take the stop off the venue before another exit. Returns False when it could not be

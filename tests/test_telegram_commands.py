@@ -476,19 +476,29 @@ def test_locks_lists_pair_locks_and_unlock_ends_one_after_confirmation(tmp_path,
         desk.close()
 
 
+def _prompts(tg) -> list[dict]:
+    """The approval prompts the bot sent (not the edits of their answers)."""
+    return [m for m in tg.sent if m["method"] == "sendMessage" and "Entry waiting for your approval" in m.get("text", "")]
+
+
+def _until_an_entry_waits(desk, tg, prompts, n: int) -> None:
+    """Release candles until an entry waits, stopping the clock at once (its deadline is 60 s of
+    engine time), then wait for the ``n``-th prompt."""
+    for _ in range(600):
+        if desk.engine.lanes[0].runner.approvals.pending:
+            break
+        desk.advance(1)
+    tg.wait_for(lambda s: len(prompts()) >= n)
+
+
 def test_approve_each_entry_holds_entries_for_an_admin_and_skips_them_without_an_answer(tmp_path, tg, data_dir):
     from tests.db_helpers import rows
     from tests.telegram_helpers import Desk
 
     desk = Desk(tmp_path, tg.url, approve_entries=True)
-    prompts = lambda: [m for m in tg.sent if m["method"] == "sendMessage"  # noqa: E731
-                       and "Entry waiting for your approval" in m.get("text", "")]
+    prompts = lambda: _prompts(tg)  # noqa: E731
     try:
-        for _ in range(600):  # stop the clock as soon as an entry waits (its deadline is 60 s of engine time)
-            desk.advance(1)
-            if desk.engine.lanes[0].runner.approvals.pending:
-                break
-        tg.wait_for(lambda s: prompts())
+        _until_an_entry_waits(desk, tg, prompts, 1)
         (prompt,) = prompts()
         assert prompt["chat_id"] == ADMIN and "sma_cross(fast=5, slow=20) BUY on BTC/USDT" in prompt["text"]
         assert [b["text"] for b in prompt["reply_markup"]["inline_keyboard"][0]] == ["Approve", "Skip"]
@@ -505,11 +515,7 @@ def test_approve_each_entry_holds_entries_for_an_admin_and_skips_them_without_an
             if any(o.side.value == "sell" and o.status.value == "filled" for o in desk.engine.oms.orders.values()):
                 break
         assert len(prompts()) <= 2
-        for _ in range(600):
-            if desk.engine.lanes[0].runner.approvals.pending:
-                break
-            desk.advance(1)
-        tg.wait_for(lambda s: len(prompts()) == 2)
+        _until_an_entry_waits(desk, tg, prompts, 2)
         orders = len(desk.engine.oms.orders)
         desk.advance(1)  # five minutes of engine time pass: past the 60 s deadline, unanswered
         until(lambda: not desk.engine.lanes[0].runner.approvals.pending)
@@ -540,14 +546,9 @@ def test_skip_on_a_held_entry_skips_it_at_once(tmp_path, tg, data_dir):
     from tests.telegram_helpers import Desk
 
     desk = Desk(tmp_path, tg.url, approve_entries=True)
-    prompts = lambda: [m for m in tg.sent if m["method"] == "sendMessage"  # noqa: E731
-                       and "Entry waiting for your approval" in m.get("text", "")]
+    prompts = lambda: _prompts(tg)  # noqa: E731
     try:
-        for _ in range(600):  # stop the clock as soon as an entry waits (its deadline is 60 s of engine time)
-            desk.advance(1)
-            if desk.engine.lanes[0].runner.approvals.pending:
-                break
-        tg.wait_for(lambda s: prompts())
+        _until_an_entry_waits(desk, tg, prompts, 1)
         before = len(tg.sent)
         _press(tg, data_dir, prompts()[0], "Skip")
         sent = tg.wait_for(lambda s: any(m["method"] == "editMessageText" for m in s[before:]))

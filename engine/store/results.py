@@ -12,7 +12,7 @@ Money in quote currency: a fee paid in the base currency is valued at its fill's
 from __future__ import annotations
 
 import calendar
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -138,7 +138,6 @@ class Breakdown:
     wins: int = 0
     total_pnl: Decimal = ZERO
     holding_secs: float = 0.0
-    pnls: list[Decimal] = field(default_factory=list)
 
     @property
     def win_rate(self) -> float:
@@ -168,7 +167,6 @@ def breakdown(trips: list[RoundTrip], by: str) -> list[Breakdown]:
         g.wins += t.pnl > 0
         g.total_pnl += t.pnl
         g.holding_secs += t.holding_secs
-        g.pnls.append(t.pnl)
     return sorted(groups.values(), key=lambda g: g.total_pnl, reverse=True)
 
 
