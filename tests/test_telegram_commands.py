@@ -74,6 +74,12 @@ def test_a_viewer_reads_but_cannot_pause(desk, tg, data_dir):
     assert "/pause" not in _ask(tg, data_dir, "/help", VIEWER)
 
 
+def test_a_reply_survives_a_dropped_connection(desk, tg, data_dir):
+    tg.drop_sends = 1  # the first answer is lost on the wire: no response, the socket closed
+    assert "mode      paper" in _ask(tg, data_dir, "/status")
+    assert tg.drop_sends == 0
+
+
 def test_pause_and_resume_go_through_the_engine(desk, tg, data_dir):
     assert "pause: paused" in _ask(tg, data_dir, "/pause")
     assert desk.engine.risk.breaker.state.value == "paused"

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputFile, ReplyKeyboardMarkup, Update
 from telegram.constants import ParseMode
-from telegram.error import RetryAfter
+from telegram.error import NetworkError, RetryAfter, TimedOut
 from telegram.ext import ContextTypes
 
 from bot.config import ALERT_TYPES, TelegramSettings
@@ -475,7 +475,13 @@ def _keyboard() -> ReplyKeyboardMarkup:
 
 
 async def _retrying(send, attempts: int = 3):
-    """Call ``send()`` (a coroutine factory), waiting out ``RetryAfter`` up to ``attempts`` times."""
+    """Call ``send()`` (a coroutine factory) up to ``attempts`` times: waits out ``RetryAfter``,
+    and retries a dropped connection (``NetworkError`` other than ``TimedOut``) after 0.5 s, 1 s.
+
+    A timeout is not retried: the request may have reached Telegram, and the answer would be sent
+    twice. A dropped connection may also have been delivered; a rare duplicate reply is better than
+    an operator left without the answer (or the confirmation button) they asked for.
+    """
     for attempt in range(attempts):
         try:
             return await send()
@@ -483,6 +489,13 @@ async def _retrying(send, attempts: int = 3):
             if attempt == attempts - 1:
                 raise
             await asyncio.sleep(retry_after_secs(exc))
+        except TimedOut:
+            raise
+        except NetworkError as exc:
+            if attempt == attempts - 1:
+                raise
+            log.warning("telegram: send failed (%s); retrying", exc)
+            await asyncio.sleep(0.5 * (attempt + 1))
 
 
 async def _quiet_edit(message, text: str) -> None:

@@ -71,6 +71,7 @@ class FakeTelegram:
         self.down = False
         self.retry_after: list[int] = []  # answers for the next sends: 429 with these retry_after values
         self.conflict = False
+        self.drop_sends = 0  # the next sendMessage calls are dropped: connection closed, no answer
         self._updates: list[dict] = []
         self._cond = threading.Condition()
         self._ids = itertools.count(1000)
@@ -197,6 +198,10 @@ class FakeTelegram:
             def do_POST(self):  # noqa: N802
                 _, bot, method = self.path.split("/", 2)
                 params = fake.decode(method, self.headers, self.rfile.read(int(self.headers.get("Content-Length", 0))))
+                if method == "sendMessage" and fake.drop_sends > 0:
+                    fake.drop_sends -= 1
+                    self.close_connection = True  # hang up without an answer, as a dropped link does
+                    return
                 status, body = fake.handle(bot[3:], method, params)
                 data = json.dumps(body).encode()
                 try:
@@ -213,7 +218,10 @@ class FakeTelegram:
             def log_message(self, *args):
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        class Server(ThreadingHTTPServer):
+            request_queue_size = 128  # the bot opens a connection per concurrent reply; the default 5 drops some
+
+        self._server = Server(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return f"http://127.0.0.1:{self._server.server_port}/bot"
