@@ -13,6 +13,8 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from bot.progress import Bar, add_quiet_argument
+from engine.backtest.analysis import LABELS, SCHEMA, Benchmark, buy_and_hold, duration, human, summary
 from engine.backtest.engine import BacktestConfig, BacktestResult, run_backtest
 from engine.backtest.trades import write_trades_csv
 from engine.backtest.vectorized import VectorizedResult, run_vectorized
@@ -24,8 +26,13 @@ from engine.strategy import create
 from engine.timeframes import iso_utc
 from gateways import sample_path
 
-JSON_KEYS = ("n_trades", "final_equity", "total_return_pct", "max_drawdown_pct", "sharpe", "sortino",
-             "win_rate", "exposure_pct", "fees_paid")
+REJECTION_HINTS = {
+    "signal_sanity": "the strategy repeated a signal that had no effect (BUY while long, SELL while flat) or "
+                     "returned something that is not a signal; nothing was traded, one per streak is counted",
+    "stale_data": "the last candle was too old when the order was proposed",
+    "pair_lock": "the symbol was locked by a protection rule (cooldown, stoploss guard, low profit)",
+}
+"""One sentence per risk rule whose name alone does not say why an order was refused."""
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -47,7 +54,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--report", default=None, metavar="DIR",
                    help="write metrics.json, trades.csv, equity.csv, equity.png, monthly_returns.csv and "
                         "a self-contained report.html into DIR")
-    p.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
+    p.add_argument("--json", action="store_true", help="print the summary as one JSON object (units in the keys)")
+    add_quiet_argument(p)
     p.add_argument("--vectorized", action="store_true",
                    help="array-at-a-time run for strategies with signals(df): same fills, no risk manager")
     p.set_defaults(func=main)
@@ -150,35 +158,65 @@ def _decimal(text: str, flag: str, minimum: Decimal, inclusive: bool = True) -> 
 
 def main(args: argparse.Namespace) -> int:
     """Run the backtest described by the parsed arguments; 0 on success."""
-    start, end = parse_time_ms(args.start, "--from"), parse_time_ms(args.end, "--to")
+    start, end = time_range(args.start, args.end)
     check_outputs(args.trades_out, args.report)
     if args.config:
-        result, path, summary = _portfolio(args, start, end)
+        result, path, data_summary, frames = _portfolio(args, start, end)
+        benchmark = buy_and_hold(frames, result.timestamps, float(result.config.cash), float(result.config.fee_rate),
+                                 close_times=True)
     else:
         strategy = create(args.strategy, parse_params(args.param))
         path = args.data or str(sample_path())
         name_symbol, _ = symbol_timeframe_from_name(path)
         df, report = load_ohlcv(path, timeframe=args.timeframe, start_ms=start, end_ms=end)
-        summary = report.summary()
+        data_summary = report.summary()
         config = config_from_args(args, args.symbol or name_symbol or "BTC/USDT", report.timeframe)
-        result = run_vectorized(df, strategy, config) if args.vectorized else run_backtest(df, strategy, config)
+        if args.vectorized:
+            result = run_vectorized(df, strategy, config)
+        else:
+            with Bar(f"backtest {strategy.describe()}", "candle", args.quiet) as bar:
+                result = run_backtest(df, strategy, config, progress=bar)
+        benchmark = buy_and_hold([df], result.timestamps, float(config.cash), float(config.fee_rate))
     if args.trades_out:
         write_trades_csv(result.trades, args.trades_out)
     if args.report:
         from bot.report import write_report  # matplotlib only when a report is asked for
 
-        written = write_report(result, Path(args.report), f"{result.strategy} on {Path(path).name}", Path(path).name)
+        written = write_report(result, Path(args.report), f"{result.strategy} on {Path(path).name}", Path(path).name,
+                               benchmark)
         print(f"report: {', '.join(str(p) for p in written)}", file=sys.stderr)
     if args.json:
-        metrics = result.metrics.to_dict()
-        risk = {"rejections": dict(result.rejections),
-                "breaker_trips": [{"time": iso_utc(t.ts_ms), "equity": t.equity, "reason": t.reason}
-                                  for t in result.breaker_trips]}
-        print(json.dumps({k: metrics[k] for k in JSON_KEYS} | {"metrics": metrics, "risk": risk}))
+        print(json.dumps(run_summary(result, benchmark, Path(path).name)))
     else:
-        print(summary)
-        print(format_table(result))
+        print(data_summary)
+        print(format_table(result, benchmark))
     return 0
+
+
+def time_range(start: str | None, end: str | None) -> tuple[int | None, int | None]:
+    """``--from`` and ``--to`` as ms UTC.
+
+    Raises:
+        ConfigError: a time that does not parse, or ``--to`` not after ``--from`` (naming both).
+    """
+    start_ms, end_ms = parse_time_ms(start, "--from"), parse_time_ms(end, "--to")
+    if start_ms is not None and end_ms is not None and end_ms <= start_ms:
+        raise ConfigError(f"--to {end} is not after --from {start}: the range starts at --from (included) and "
+                          "ends before --to")
+    return start_ms, end_ms
+
+
+def run_summary(result, benchmark: Benchmark | None, data_name: str) -> dict:
+    """What ``--json`` prints and ``metrics.json`` holds: the run's header, every figure once
+    (units in the keys, :mod:`engine.backtest.analysis`) and the risk outcome."""
+    return {"schema": SCHEMA, "strategy": result.strategy, "data": data_name,
+            "symbol": result.config.symbol, "timeframe": result.config.timeframe,
+            "first_candle": iso_utc(int(result.timestamps[0])), "last_candle": iso_utc(int(result.timestamps[-1])),
+            "candles": int(len(result.timestamps)),
+            **summary(result, benchmark),
+            "risk": {"rejections": dict(result.rejections),
+                     "breaker_trips": [{"time": iso_utc(t.ts_ms), "equity_quote": t.equity, "reason": t.reason}
+                                       for t in result.breaker_trips]}}
 
 
 def check_outputs(trades_out: str | None, report_dir: str | None) -> None:
@@ -201,7 +239,7 @@ def check_outputs(trades_out: str | None, report_dir: str | None) -> None:
             raise ConfigError(f"--report {report_dir}: the folder is not writable")
 
 
-def _portfolio(args: argparse.Namespace, start: int | None, end: int | None) -> tuple[BacktestResult, str, str]:
+def _portfolio(args: argparse.Namespace, start: int | None, end: int | None) -> tuple[BacktestResult, str, str, list]:
     """The ``--config`` run: every configured market on one account (ADR 0007)."""
     from bot.config import load_settings
     from engine.backtest.portfolio import run_portfolio_backtest
@@ -215,7 +253,7 @@ def _portfolio(args: argparse.Namespace, start: int | None, end: int | None) -> 
     limits = RiskLimits(**{**settings.risk.model_dump(exclude_unset=True), **config.limits.model_dump(exclude_unset=True)})
     markets, summaries = config_markets(settings, start, end)
     result = run_portfolio_backtest(markets, replace(config, limits=limits))
-    return result, args.config, "\n".join(summaries)
+    return result, args.config, "\n".join(summaries), [m.df for m in markets]
 
 
 def config_markets(settings, start_ms: int | None = None, end_ms: int | None = None) -> tuple[list, list[str]]:
@@ -237,23 +275,35 @@ def config_markets(settings, start_ms: int | None = None, end_ms: int | None = N
     return markets, summaries
 
 
-def format_table(result: "BacktestResult | VectorizedResult") -> str:
-    """A readable two-column table of the metrics."""
-    m = result.metrics
-    cfg = result.config
-    rows = [
-        ("strategy", result.strategy), ("market", f"{cfg.symbol} {cfg.timeframe}"),
-        ("period", f"{iso_utc(int(result.timestamps[0]))} .. {iso_utc(int(result.timestamps[-1]))}"),
-        ("trades", f"{m.n_trades}"), ("final equity", f"{m.final_equity:,.2f}"),
-        ("total return", f"{m.total_return_pct:.2f} %"), ("CAGR", f"{m.cagr_pct:.2f} %"),
-        ("max drawdown", f"{m.max_drawdown_pct:.2f} %"), ("Sharpe", f"{m.sharpe:.3f}"),
-        ("Sortino", f"{m.sortino:.3f}"), ("Calmar", "n/a" if m.calmar is None else f"{m.calmar:.3f}"),
-        ("win rate", f"{m.win_rate:.1f} %"),
-        ("profit factor", "n/a" if m.profit_factor is None else f"{m.profit_factor:.3f}"),
-        ("exposure", f"{m.exposure_pct:.1f} %"), ("fees paid", f"{m.fees_paid:,.2f}"),
-    ]
-    rows += [(f"rejected by {rule}", str(n)) for rule, n in sorted(result.rejections.items())]
+def format_table(result: "BacktestResult | VectorizedResult", benchmark: Benchmark | None = None) -> str:
+    """The run for a person: the figures with their units, the trades by exit reason and by
+    entry signal, and each risk rule that refused orders with why."""
+    quote = result.config.symbol.split("/")[-1] if "/" in result.config.symbol else ""
+    figures = summary(result, benchmark)
+    rows = [("strategy", result.strategy), ("market", f"{result.config.symbol} {result.config.timeframe}"),
+            ("period", f"{iso_utc(int(result.timestamps[0]))} .. {iso_utc(int(result.timestamps[-1]))}")]
+    rows += [(LABELS[k], human(k, v, quote)) for k, v in figures.items() if k in LABELS]
+    for rule, n in sorted(result.rejections.items()):
+        example = next((e.reason for e in result.events if e.kind == "risk_decision" and e.action == "reject"
+                        and e.rule == rule), "")
+        hint = REJECTION_HINTS.get(rule)
+        rows.append((f"rejected by {rule}", f"{n} (e.g. {example})" + (f": {hint}" if hint else "")))
     rows += [("breaker halted", f"{iso_utc(t.ts_ms)} at equity {t.equity:,.2f}: {t.reason}")
              for t in result.breaker_trips]
     width = max(len(k) for k, _ in rows)
-    return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
+    out = "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
+    for key, title in (("by_exit_reason", "exit reason"), ("by_entry_signal", "entry signal")):
+        if figures[key]:
+            out += "\n\n" + group_table(figures[key], key[3:], title, quote)
+    return out
+
+
+def group_table(rows: list[dict], key: str, title: str, quote: str = "") -> str:
+    """A breakdown (:func:`engine.backtest.analysis.breakdown`) as aligned text columns."""
+    header = [title, "trades", "win rate", f"pnl {quote}".rstrip(), "mean return", "mean holding"]
+    body = [[str(r[key]), f"{r['trades']:,}", f"{r['win_rate_pct']:.1f} %", f"{r['pnl_quote']:,.2f}",
+             f"{r['mean_return_pct']:.2f} %", duration(r["mean_holding_s"])] for r in rows]
+    widths = [max(len(row[i]) for row in [header, *body]) for i in range(len(header))]
+    lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths)))
+             for row in [header, *body]]
+    return "\n".join(lines)

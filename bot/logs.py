@@ -29,6 +29,7 @@ QUIET_LOGGERS = {
     "apscheduler": logging.ERROR,  # "skipped: max instances" is intended coalescing
     "httpx": logging.WARNING,  # its INFO lines carry request URLs, which hold the bot token
     "alembic": logging.WARNING,  # plugin set-up chatter on every open; quantd logs migrations itself
+    "matplotlib": logging.WARNING,  # "generated new fontManager" on the first chart of a machine
 }
 """Library loggers held above INFO."""
 

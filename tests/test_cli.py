@@ -10,8 +10,8 @@ import pytest
 from tests.cli_helpers import clean_env, quantd
 from tests.conftest import real_lines
 
-JSON_KEYS = {"n_trades", "final_equity", "total_return_pct", "max_drawdown_pct", "sharpe", "sortino",
-             "win_rate", "exposure_pct", "fees_paid"}
+JSON_KEYS = {"trades", "final_equity_quote", "total_return_pct", "max_drawdown_pct", "sharpe", "sortino",
+             "win_rate_pct", "exposure_pct", "fees_paid_quote", "buy_and_hold_return_pct", "by_exit_reason"}
 
 
 def test_backtest_json_and_trades_csv_on_real_btc_1h(data_dir, tmp_path):
@@ -22,12 +22,12 @@ def test_backtest_json_and_trades_csv_on_real_btc_1h(data_dir, tmp_path):
     metrics = json.loads(r.stdout)
     assert JSON_KEYS <= set(metrics)
     rows = list(csv.DictReader(out.open()))
-    assert len(rows) == metrics["n_trades"] > 100
+    assert len(rows) == metrics["trades"] > 100
     assert list(rows[0])[:8] == ["entry_time", "entry_price", "exit_time", "exit_price", "qty", "fees", "pnl",
                                  "exit_reason"]
     assert rows[0]["entry_time"].endswith("Z") and rows[0]["entry_time"] < rows[0]["exit_time"]
     total_pnl = sum(float(row["pnl"]) for row in rows)
-    assert metrics["final_equity"] == pytest.approx(10_000 + total_pnl, rel=1e-9)
+    assert metrics["final_equity_quote"] == pytest.approx(10_000 + total_pnl, rel=1e-9)
 
 
 def test_backtest_table_with_range_fee_and_slippage(data_dir, tmp_path):
@@ -42,7 +42,7 @@ def test_backtest_table_with_range_fee_and_slippage(data_dir, tmp_path):
 def test_backtest_defaults_to_the_bundled_sample(tmp_path):
     r = quantd("backtest", "--json", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
-    assert json.loads(r.stdout)["n_trades"] > 10
+    assert json.loads(r.stdout)["trades"] > 10
 
 
 def _assert_one_line_error(r, *fragments):

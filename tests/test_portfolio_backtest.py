@@ -137,7 +137,7 @@ def test_monthly_returns_compound_to_the_total_return(data_dir):
     result = run_backtest(df, create("sma_cross"), BacktestConfig(symbol="BTC/USDT", timeframe="1d"))
     table = monthly_returns(result.timestamps, result.equity, 10_000.0)
     assert list(table.index) == [2020, 2021, 2022] and np.isnan(table.loc[2022, 7])
-    total = np.prod(1 + table["year"].to_numpy() / 100) - 1
+    total = np.prod(1 + table["total"].to_numpy() / 100) - 1
     assert total * 100 == pytest.approx(result.metrics.total_return_pct, rel=1e-9)
     jan = pd.Timestamp("2020-01-31", tz="UTC").value // 10**6
     assert table.loc[2020, 1] == pytest.approx((result.equity[result.timestamps == jan][0] / 10_000 - 1) * 100)
@@ -150,7 +150,7 @@ def test_backtest_report_writes_every_file_and_one_self_contained_page(data_dir,
     assert {p.name for p in out.iterdir()} == {"metrics.json", "trades.csv", "equity.csv", "equity.png",
                                                "monthly_returns.csv", "report.html"}
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["metrics"]["n_trades"] == json.loads(r.stdout)["n_trades"] == 94
+    assert metrics["trades"] == json.loads(r.stdout)["trades"] == 94
     assert metrics["costs"]["slippage_bps"] == "5"  # the config's paper section
     page = (out / "report.html").read_text()
     assert "data:image/png;base64," in page and "Monthly returns" in page and "src=\"http" not in page

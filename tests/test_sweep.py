@@ -71,7 +71,7 @@ def test_cli_sweep_of_100_sets_on_real_hourly_candles(data_dir, tmp_path, capsys
     assert cli(["backtest", "--data", path, "--json", "--param", f"fast={best['fast']}",
                 "--param", f"slow={best['slow']}"]) == 0
     single = json.loads(capsys.readouterr().out)
-    assert single["n_trades"] == best["n_trades"]
+    assert single["trades"] == best["n_trades"]
     assert single["sharpe"] == pytest.approx(best["sharpe"], rel=1e-6)
 
 

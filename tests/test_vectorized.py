@@ -131,7 +131,7 @@ def test_cli_vectorized_prints_the_same_metrics(data_dir, capsys):
     event = json.loads(capsys.readouterr().out)
     assert cli(["backtest", "--data", path, "--json", "--vectorized"]) == 0
     vector = json.loads(capsys.readouterr().out)
-    assert vector["n_trades"] == event["n_trades"] == 862
-    assert vector["final_equity"] == pytest.approx(event["final_equity"], rel=REL)
+    assert vector["trades"] == event["trades"] == 862
+    assert vector["final_equity_quote"] == pytest.approx(event["final_equity_quote"], rel=REL)
     assert cli(["backtest", "--data", path, "--vectorized", "--strategy", "tests.test_vectorized:NoSignals"]) == 2
     assert "has no signals(df)" in capsys.readouterr().err

@@ -12,6 +12,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from bot.backtest_cmd import format_table, parse_time_ms
+from engine.backtest.analysis import buy_and_hold
 from bot.telegram.chart import equity_drawdown_png
 from engine.backtest.engine import BacktestConfig, run_backtest
 from engine.backtest.trades import write_trades_csv
@@ -149,4 +150,5 @@ def run_request(req: BacktestRequest, data_dir: Path | None,
         out = Path(tmp) / "trades.csv"
         write_trades_csv(result.trades, out)
         csv = out.read_bytes()
-    return BacktestOutput(format_table(result), png, csv, len(result.trades))
+    benchmark = buy_and_hold([df], result.timestamps, float(config.cash), float(config.fee_rate))
+    return BacktestOutput(format_table(result, benchmark), png, csv, len(result.trades))

@@ -14,7 +14,7 @@ def monthly_returns(timestamps_ms: np.ndarray, equity: np.ndarray, initial_cash:
     A month's return is ``E_end / E_prev_end - 1`` where ``E_end`` is the equity at the last
     candle of the month and ``E_prev_end`` the equity at the last candle of the previous
     month that has data (``initial_cash`` for the first month). A month without candles is
-    NaN, and the next month's return spans the gap. The ``year`` column compounds the
+    NaN, and the next month's return spans the gap. The ``total`` column compounds the
     year's months: ``prod(1 + r_m) - 1``.
 
     Args:
@@ -23,7 +23,8 @@ def monthly_returns(timestamps_ms: np.ndarray, equity: np.ndarray, initial_cash:
         initial_cash: equity before the first candle, quote.
 
     Returns:
-        DataFrame indexed by year (int), columns 1..12 and ``year``; values in percent.
+        DataFrame indexed by year (int), columns 1..12 and ``total`` (the year compounded);
+        values in percent.
 
     Raises:
         ValueError: lengths differ or the series is empty.
@@ -40,7 +41,7 @@ def monthly_returns(timestamps_ms: np.ndarray, equity: np.ndarray, initial_cash:
     table = returns.unstack(level=1).reindex(columns=range(1, 13))
     table.index.name = "year"
     table.columns.name = None
-    table["year"] = (1.0 + table[list(range(1, 13))]).prod(axis=1, skipna=True) - 1.0
+    table["total"] = (1.0 + table[list(range(1, 13))]).prod(axis=1, skipna=True) - 1.0
     return table * 100.0
 
 

@@ -85,14 +85,23 @@ class TradeLog:
         pass
 
 
+def money_text(value: Decimal) -> str:
+    """A quote amount for a CSV: 8 decimal places, or 8 significant digits when that needs more
+    (0.000012345678), rounded half-even; never an exponent nor a 25-digit tail of a product."""
+    if not value:
+        return "0"
+    places = max(8, 7 - value.adjusted())
+    return f"{value.quantize(Decimal(1).scaleb(-places)):f}"
+
+
 def write_trades_csv(trades: list[Trade], path: str | Path) -> None:
     """Write ``entry_time,entry_price,exit_time,exit_price,qty,fees,pnl,exit_reason,entry_signal,symbol``
-    (times ISO-8601 UTC, prices quote per base, qty base, fees and pnl quote; ``symbol``
-    last, so readers of the older nine columns are unaffected)."""
+    (times ISO-8601 UTC, prices quote per base, qty base, fees and pnl quote rounded by
+    :func:`money_text`; ``symbol`` last, so readers of the older nine columns are unaffected)."""
     with open(path, "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["entry_time", "entry_price", "exit_time", "exit_price", "qty", "fees", "pnl",
                     "exit_reason", "entry_signal", "symbol"])
         for t in trades:
             w.writerow([iso_utc(t.entry_ts_ms), t.entry_price, iso_utc(t.exit_ts_ms), t.exit_price, t.qty,
-                        t.fees, t.pnl, t.exit_reason, t.entry_signal, t.symbol])
+                        money_text(t.fees), money_text(t.pnl), t.exit_reason, t.entry_signal, t.symbol])
