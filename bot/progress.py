@@ -14,7 +14,6 @@ import sys
 
 from tqdm import tqdm
 
-
 DELAY_S = 2.0
 """Seconds of work before a bar appears."""
 

@@ -12,8 +12,8 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from bot.backtest_cmd import format_table, parse_time_ms
-from engine.backtest.analysis import buy_and_hold
 from bot.telegram.chart import equity_drawdown_png
+from engine.backtest.analysis import buy_and_hold
 from engine.backtest.engine import BacktestConfig, run_backtest
 from engine.backtest.trades import write_trades_csv
 from engine.data import load_ohlcv
