@@ -24,6 +24,7 @@ from engine.errors import ConfigError
 from engine.risk.limits import RiskLimits
 from engine.strategy import create
 from engine.timeframes import iso_utc
+from engine.validation import explain
 from gateways import sample_path
 
 REJECTION_HINTS = {
@@ -63,6 +64,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def add_cost_arguments(p: argparse.ArgumentParser) -> None:
     """The account, cost and risk flags shared by backtest, sweep, walkforward and validate."""
+    add_strategy_module_argument(p)
     p.add_argument("--cash", default=None, help="starting cash, quote currency (default 10000)")
     p.add_argument("--fee", default=None, help="fee per fill as a fraction of notional (default 0.001)")
     p.add_argument("--slippage-bps", default=None, help="slippage per fill in basis points (default 0)")
@@ -75,6 +77,13 @@ def add_cost_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stake", default="all", help="'all', a quote amount or 'N%%' of equity per entry (default all)")
     p.add_argument("--risk", action="append", default=[], metavar="KEY=VALUE",
                    help="risk limit, repeatable, e.g. max_drawdown_pct=20 (keys as in the config's risk section)")
+
+
+def add_strategy_module_argument(p: argparse.ArgumentParser) -> None:
+    """``--strategy-module``: a module of the user's strategies to import first (its
+    ``@register`` names become known); :func:`bot.cli.main` loads it."""
+    p.add_argument("--strategy-module", action="append", default=[], metavar="MODULE",
+                   help="import your strategies first: a dotted module on PYTHONPATH or a .py file; repeatable")
 
 
 def config_from_args(args: argparse.Namespace, symbol: str, timeframe: str,
@@ -130,7 +139,9 @@ def parse_limits(items: list[str]) -> RiskLimits:
     except ValidationError as exc:
         err = exc.errors()[0]
         field = ".".join(str(x) for x in err["loc"])
-        raise ConfigError(f"--risk {field}: {err['msg']}") from None
+        if err["type"] == "extra_forbidden":
+            raise ConfigError(f"--risk: {explain(RiskLimits, err)}") from None
+        raise ConfigError(f"--risk {field}: {explain(RiskLimits, err)}") from None
 
 
 def parse_time_ms(text: str | None, flag: str) -> int | None:

@@ -13,7 +13,7 @@ import os
 import signal
 import sys
 
-from bot import backtest_cmd, data_cmd, sweep_cmd, validate_cmd, walkforward_cmd
+from bot import backtest_cmd, data_cmd, strategies_cmd, sweep_cmd, validate_cmd, walkforward_cmd
 from engine.errors import ConfigError, QuantdError, StoreCorrupt, StoreLocked, VenueUnavailable
 
 EXIT_USAGE = 2
@@ -79,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     data_cmd.add_parser(sub)
     validate_cmd.add_parser(sub)
     walkforward_cmd.add_parser(sub)
+    strategies_cmd.add_parser(sub)
     return parser
 
 
@@ -216,6 +217,11 @@ def main(argv: list[str] | None = None) -> int:
     logs.configure("INFO", os.environ.get("QUANTD_LOG_FORMAT", "auto"))  # `run` re-applies it from the settings
     args = build_parser().parse_args(argv)
     try:
+        if getattr(args, "strategy_module", None):
+            from engine.strategy import load_module
+
+            for module in args.strategy_module:
+                load_module(module)
         return args.func(args)
     except (VenueUnavailable, StoreLocked) as exc:  # exit 1: a supervisor retries (2 means "fix the config")
         print(f"quantd {args.command}: error: {exc}", file=sys.stderr)

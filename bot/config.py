@@ -35,8 +35,9 @@ from engine.errors import ConfigError, QuantdError
 from engine.models import Instrument
 from engine.risk.limits import RiskLimits
 from engine.risk.sizing import parse_stake
-from engine.strategy import create
+from engine.strategy import create, load_module
 from engine.timeframes import timeframe_to_ms
+from engine.validation import explain
 from gateways import sample_path
 
 _YAML_FILE: ContextVar[Path | None] = ContextVar("quantd_yaml_file", default=None)
@@ -53,6 +54,8 @@ class StrategySettings(_Section):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     name: str = Field("sma_cross", validation_alias=AliasChoices("name", "strategy"))
+    module: str | None = Field(None, description="your strategies' module, imported before name is looked up: a "
+                                                 "dotted module on PYTHONPATH or a .py file (its @register names)")
     symbol: str = "BTC/USDT"
     timeframe: str = "5m"
     params: dict[str, Any] = Field(default_factory=dict, description="strategy parameters; default: the strategy's own")
@@ -345,7 +348,7 @@ def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Se
         try:
             yaml.safe_load(path.read_text())
         except yaml.YAMLError as exc:
-            raise ConfigError(f"config file {path} is not valid YAML: {str(exc).splitlines()[0]}") from None
+            raise ConfigError(yaml_problem(path, exc)) from None
     token = _YAML_FILE.set(path)
     try:
         settings = Settings(**overrides)
@@ -358,14 +361,25 @@ def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Se
     return settings
 
 
+def yaml_problem(path: Path, exc: yaml.YAMLError) -> str:
+    """``config file F is not valid YAML: line 4, column 3: mapping values are not allowed here``
+    (line and column from 1, where the parser stopped)."""
+    mark = getattr(exc, "problem_mark", None)
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    context = getattr(exc, "context", None)
+    return f"config file {path} is not valid YAML: {where}{problem}" + (f" ({context})" if context else "")
+
+
 def _describe(exc: ValidationError) -> str:
     err = exc.errors()[0]
     loc = [str(x) if str(x).isprintable() else repr(str(x)) for x in err["loc"]]  # a key "\n" stays one line
     field = ".".join(loc) or "settings"
     env = "QUANTD_" + "__".join(x.upper() for x in loc)
-    got = f", got {err['input']!r}" if "input" in err and not isinstance(err["input"], dict) else ""
+    got = f", got {err['input']!r}" if "input" in err and not isinstance(err["input"], dict) \
+        and err["type"] != "extra_forbidden" else ""
     more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
-    return f"invalid setting {field} ({env}): {err['msg']}{got}{more}"
+    return f"invalid setting {field} ({env}): {explain(Settings, err)}{got}{more}"
 
 
 def _check_semantics(s: Settings) -> None:
@@ -378,6 +392,11 @@ def _check_semantics(s: Settings) -> None:
     seen: dict[str, str] = {}
     for m in s.markets():
         field = s._field_of(m)
+        if m.module:
+            try:
+                load_module(m.module)
+            except QuantdError as exc:
+                raise ConfigError(f"invalid setting {field}.module: {exc}") from None
         try:
             create(m.name, m.params)
             timeframe_to_ms(m.timeframe)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
+from bot.backtest_cmd import add_strategy_module_argument
+from bot.progress import Bar, add_quiet_argument
 from engine.backtest.engine import BacktestConfig
 from engine.backtest.parity import compare, markdown
 from engine.backtest.vectorized import supports_vectorized
@@ -32,6 +33,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--slippage-bps", default="0", help="slippage per fill, basis points (default 0)")
     p.add_argument("--out", default=None, help="also write the table to this Markdown file")
     p.add_argument("--json", action="store_true", help="print one JSON object per row instead")
+    add_strategy_module_argument(p)
+    add_quiet_argument(p)
     p.set_defaults(func=main)
 
 
@@ -50,6 +53,7 @@ def main(args: argparse.Namespace) -> int:
     paths = args.data or [str(sample_path())]
     slippage = _decimal(args.slippage_bps, "--slippage-bps", Decimal(0))
     rows = []
+    bar = Bar("validate", "run", args.quiet, total=len(paths) * len(names))
     for path in paths:
         symbol, _ = symbol_timeframe_from_name(path)
         df, report = load_ohlcv(path)
@@ -58,10 +62,12 @@ def main(args: argparse.Namespace) -> int:
         for name in names:
             row = compare(df, lambda name=name: create(name, params), config, Path(path).name)
             rows.append(row)
+            bar(len(rows))
             if args.json:
                 print(json.dumps(row.as_dict()), flush=True)
-            else:
-                print(f"  {row.strategy} on {row.file}: {row.matching_pct:.2f}%", file=sys.stderr, flush=True)
+            elif not args.quiet:
+                bar.write(f"  {row.strategy} on {row.file}: {row.matching_pct:.2f}%")
+    bar.close()
     table = markdown(rows)
     if not args.json:
         print(table, end="")

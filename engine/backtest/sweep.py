@@ -46,8 +46,13 @@ def parse_grid_item(item: str) -> tuple[str, list]:
     try:
         if ":" in spec:
             parts = [_number(x) for x in spec.split(":")]
-            if len(parts) != 3 or parts[2] <= 0 or parts[1] < parts[0]:
+            if len(parts) != 3:
                 raise ValueError
+            if parts[1] < parts[0]:
+                raise ConfigError(f"--grid {item!r}: start {parts[0]} is above stop {parts[1]}; the values run "
+                                  f"from start up to stop, e.g. {name}={parts[1]}:{parts[0]}:{parts[2]}")
+            if parts[2] <= 0:
+                raise ConfigError(f"--grid {item!r}: step {parts[2]} must be above 0")
             start, stop, step = parts
             n = int(math.floor((stop - start) / step + 1e-9)) + 1
             values = [start + k * step for k in range(n)]

@@ -4,7 +4,15 @@ A strategy sees one closed candle at a time, in time order, and answers with a
 :class:`~engine.models.Signal` or ``None``. It never sees a candle before it closes, never
 sees the future, and reaches the market only through the engine (sizing, risk, OMS), which
 decides what a signal means given the current position: BUY enters a long position when
-flat, SELL leaves it when long; anything else is ignored.
+flat, SELL leaves it when long. A first SELL while flat is ignored. A signal repeated while it
+has no effect (BUY again while long, SELL again while flat) and anything that is not a
+signal are refused by the ``signal_sanity`` risk rule: nothing is traded, and a backtest
+counts one rejection per streak (``rejected by signal_sanity`` in its summary).
+
+Register a strategy with ``@register("name")`` in a module of your own, then load that module
+with ``strategy.module`` in the config or ``--strategy-module`` on the command line (a dotted
+module or a ``.py`` file) and name it: ``quantd backtest --strategy-module my_strats.py
+--strategy name``. ``examples/my_strategy.py`` is a complete one.
 
 Parameters are a pydantic model per strategy (``Params``), so the CLI, the config and the
 bot validate them the same way. Write a strategy like this::
@@ -39,6 +47,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from engine.errors import StrategyError
 from engine.models import Candle, Signal
+from engine.validation import explain
 
 if TYPE_CHECKING:
     import numpy as np
@@ -53,11 +62,14 @@ class StrategyParams(BaseModel):
 
 @dataclass(slots=True)
 class StrategyContext:
-    """What a strategy may know besides the candle: its own position, nothing of the future.
+    """What a strategy may know besides the candle: the account's position in its symbol,
+    nothing of the future.
 
     Attributes:
         symbol: e.g. "BTC/USDT"; timeframe: e.g. "1h".
-        position_qty: base currency held by this strategy (0 when flat).
+        position_qty: base currency the account holds in ``symbol`` (0 when flat): the
+            portfolio's position, which a manual order or a flatten also changes; one
+            strategy trades a symbol (the config refuses two on one symbol).
         has_open_order: an order of this strategy is still working.
     """
 
@@ -93,8 +105,10 @@ class Strategy:
             err = exc.errors()[0]
             field = ".".join(str(x) for x in err["loc"]) or "params"
             value = f" (got {err['input']!r})" if field != "params" and "input" in err else ""
-            msg = err["msg"].removeprefix("Value error, ")
+            msg = explain(cls.Params, err)
             if field == "params":
+                raise StrategyError(f"{cls.name}: {msg}") from None
+            if err["type"] == "extra_forbidden":
                 raise StrategyError(f"{cls.name}: {msg}") from None
             raise StrategyError(f"{cls.name}: parameter {field}: {msg}{value}") from None
         return cls(params)

@@ -17,7 +17,8 @@ class RsiReversion(Strategy):
 
     BUY on every candle whose RSI is below ``lower``, SELL on every candle above ``upper``
     (the engine acts only on the first one that matches its position: a BUY when flat, a
-    SELL when long).
+    SELL when long; the repeats are refused by the ``signal_sanity`` risk rule, counted once
+    per streak in a backtest's rejections, and trade nothing).
     """
 
     class Params(StrategyParams):

@@ -1,0 +1,105 @@
+"""The first hour of a new user (issue 24): strategies and their parameters can be listed, a
+strategy of one's own registered with ``@register`` is found by name, and every typo or bad
+range gets a sentence that says how to fix it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bot.cli import main as cli
+from engine.errors import StrategyError
+from engine.strategy import create
+from tests.cli_helpers import quantd
+
+EXAMPLE = Path(__file__).parents[1] / "examples" / "my_strategy.py"
+
+
+def test_strategies_lists_every_builtin_with_defaults_and_a_summary(capsys):
+    assert cli(["strategies"]) == 0
+    out = capsys.readouterr().out
+    lines = {line.split()[0]: line for line in out.splitlines() if line.startswith("  ")}
+    assert {"sma_cross", "rsi_reversion", "donchian_breakout", "macd_trend"} <= set(lines)
+    assert "fast=10, slow=30" in lines["sma_cross"] and "Moving-average crossover" in lines["sma_cross"]
+
+
+def test_one_strategy_shows_types_defaults_ranges_and_its_docstring(capsys):
+    assert cli(["strategies", "rsi_reversion", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    period = next(p for p in info["params"] if p["name"] == "period")
+    assert period == {"name": "period", "type": "int", "default": 14, "range": "from 1 to 1000",
+                      "description": "RSI period, candles"}
+    assert next(p for p in info["params"] if p["name"] == "lower")["range"] == "above 0 and below 100"
+    assert "signal_sanity" in info["description"] and info["vectorized"] is True
+    assert cli(["strategies", "sma_cross"]) == 0
+    text = capsys.readouterr().out
+    assert "fast  int  default 10  from 1 to 1000  fast SMA period, candles" in text
+    assert "try: quantd backtest --strategy sma_cross --param fast=10 --param slow=30" in text
+
+
+def test_a_registered_strategy_of_ones_own_is_found_by_name_from_its_module(tmp_path):
+    unknown = quantd("backtest", "--strategy", "rising_closes", cwd=tmp_path)
+    assert unknown.returncode == 2 and "--strategy-module" in unknown.stderr
+    listed = quantd("strategies", "--strategy-module", str(EXAMPLE), cwd=tmp_path)
+    assert listed.returncode == 0 and "rising_closes" in listed.stdout
+    r = quantd("backtest", "--strategy-module", str(EXAMPLE), "--strategy", "rising_closes", "--param", "run=4",
+               "--json", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["strategy"] == "rising_closes(run=4)" and out["trades"] > 10
+
+
+def test_the_example_runs_from_a_daemon_config_and_a_sweep(tmp_path, capsys):
+    config = tmp_path / "mine.yaml"
+    config.write_text(f"strategy:\n  module: {EXAMPLE}\n  name: rising_closes\n  params: {{run: 4}}\n")
+    from bot.config import load_settings
+
+    assert load_settings(config).strategy.name == "rising_closes"
+    assert cli(["sweep", "--strategy-module", str(EXAMPLE), "--strategy", "rising_closes", "--jobs", "1"]) == 0
+    assert "5 backtests in" in capsys.readouterr().out  # its declared search_space
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("strategy:\n  module: no_such_module_xyz\n  name: rising_closes\n")
+    with pytest.raises(Exception, match="invalid setting strategy.module: strategy module 'no_such_module_xyz' "
+                                        "cannot be imported: ModuleNotFoundError"):
+        load_settings(bad)
+
+
+@pytest.mark.parametrize("yaml_text, fragment", [
+    ("strategy:\n  symbl: BTC/USDT\n", "invalid setting strategy.symbl (QUANTD_STRATEGY__SYMBL): unknown key 'symbl' "
+                                       "(did you mean 'symbol'?); valid keys: amount_step, data,"),
+    ("modee: paper\n", "unknown key 'modee' (did you mean 'mode'?)"),
+    ("risk:\n  max_drawdown_pct: 500\n", "invalid setting risk.max_drawdown_pct (QUANTD_RISK__MAX_DRAWDOWN_PCT): "
+                                         "must be above 0 and at most 100, got 500"),
+    ("strategy:\n  name: sma_cross\n symbol: [BTC\n", "is not valid YAML: line 3, column 2: expected <block end>"),
+    ("strategy:\n  params: {fsat: 5}\n", "invalid setting strategy: sma_cross: unknown key 'fsat' (did you mean "
+                                        "'fast'?); valid keys: fast, slow"),
+])
+def test_config_mistakes_get_the_fix_in_one_line(tmp_path, yaml_text, fragment):
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml_text)
+    r = quantd("status", "--config", str(path), cwd=tmp_path)
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert fragment in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["backtest", "--param", "fsat=3"], "sma_cross: unknown key 'fsat' (did you mean 'fast'?); valid keys: fast, slow"),
+    (["backtest", "--param", "fast=0"], "sma_cross: parameter fast: must be from 1 to 1000 (got '0')"),
+    (["backtest", "--risk", "max_drawdwn_pct=3"], "--risk: unknown key 'max_drawdwn_pct' (did you mean "
+                                                 "'max_drawdown_pct'?)"),
+    (["backtest", "--strategy", "sma_crss"], "unknown strategy 'sma_crss' (did you mean 'sma_cross'?)"),
+    (["sweep", "--grid", "fast=20:2:2"], "--grid 'fast=20:2:2': start 20 is above stop 2; the values run from start "
+                                         "up to stop, e.g. fast=2:20:2"),
+    (["sweep", "--grid", "fast=2:20:0"], "step 0 must be above 0"),
+    (["backtest", "--from", "2021-05-01", "--to", "2021-01-01"], "--to 2021-01-01 is not after --from 2021-05-01"),
+])
+def test_command_line_mistakes_suggest_the_fix(args, fragment, capsys):
+    assert cli(args) == 2
+    assert fragment in capsys.readouterr().err
+
+
+def test_strategy_errors_read_the_same_from_python():
+    with pytest.raises(StrategyError, match=r"rsi_reversion: parameter lower: must be above 0 and below 100"):
+        create("rsi_reversion", {"lower": 0})
