@@ -13,7 +13,7 @@ import os
 import signal
 import sys
 
-from bot import backtest_cmd, data_cmd, strategies_cmd, sweep_cmd, validate_cmd, walkforward_cmd
+from bot import backtest_cmd, config_cmd, data_cmd, strategies_cmd, sweep_cmd, validate_cmd, walkforward_cmd
 from engine.errors import ConfigError, QuantdError, StoreCorrupt, StoreLocked, VenueUnavailable
 
 EXIT_USAGE = 2
@@ -80,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     validate_cmd.add_parser(sub)
     walkforward_cmd.add_parser(sub)
     strategies_cmd.add_parser(sub)
+    config_cmd.add_parsers(sub)
     return parser
 
 

@@ -103,3 +103,75 @@ def test_command_line_mistakes_suggest_the_fix(args, fragment, capsys):
 def test_strategy_errors_read_the_same_from_python():
     with pytest.raises(StrategyError, match=r"rsi_reversion: parameter lower: must be above 0 and below 100"):
         create("rsi_reversion", {"lower": 0})
+
+
+@pytest.mark.parametrize("mode", ["paper", "dry_run", "live"])
+def test_new_config_writes_a_commented_file_that_loads(tmp_path, mode):
+    from bot.config import load_settings
+
+    out = tmp_path / f"{mode}.yaml"
+    r = quantd("new-config", "--mode", mode, "--symbol", "ETH/USDT", "--strategy", "rsi_reversion",
+               "--telegram-admin", "123456789", "--out", str(out), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    text = out.read_text()
+    assert text.count("#") > 10, "commented"
+    settings = load_settings(out)
+    assert (settings.mode, settings.strategy.symbol, settings.strategy.name) == (mode, "ETH/USDT", "rsi_reversion")
+    assert settings.telegram.admins == [123456789] and settings.risk.max_drawdown_pct == 20
+    assert settings.risk.stop_on_exchange is (mode == "live")
+    again = quantd("new-config", "--mode", mode, "--out", str(out), cwd=tmp_path)
+    assert again.returncode == 2 and "the file exists; give --force" in again.stderr
+
+
+def test_new_config_refuses_what_would_not_load_and_writes_nothing(tmp_path):
+    out = tmp_path / "bad.yaml"
+    r = quantd("new-config", "--symbol", "BTCUSDT", "--out", str(out), cwd=tmp_path)
+    assert r.returncode == 2 and "strategy.symbol: 'BTCUSDT' is not BASE/QUOTE" in r.stderr
+    r = quantd("new-config", "--strategy", "sma_crss", "--out", str(out), cwd=tmp_path)
+    assert r.returncode == 2 and "did you mean 'sma_cross'" in r.stderr
+    assert not out.exists()
+
+
+def test_new_config_interactive_asks_what_no_flag_gave():
+    import argparse
+
+    from bot.config_cmd import answers
+
+    asked: list[str] = []
+    replies = iter(["dry_run", "kraken", "", "1h", "250"])
+
+    def ask(prompt):
+        asked.append(prompt)
+        return next(replies)
+
+    args = argparse.Namespace(mode=None, exchange=None, symbol=None, timeframe=None, strategy="ema_cross", stake=None,
+                              telegram_admin=[], interactive=True)
+    a = answers(args, ask)
+    assert (a["mode"], a["exchange"], a["symbol"], a["timeframe"], a["strategy"], a["stake"]) == \
+        ("dry_run", "kraken", "BTC/USDT", "1h", "ema_cross", "250")
+    assert len(asked) == 5 and not any("strategy" in p for p in asked), "a flag is not asked again"
+
+
+def test_the_generated_paper_config_passes_doctor(tmp_path):
+    out = tmp_path / "paper.yaml"
+    assert quantd("new-config", "--out", str(out), cwd=tmp_path).returncode == 0
+    r = quantd("doctor", "--config", str(out), cwd=tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_config_show_names_each_source_and_masks_secrets(tmp_path):
+    from tests.cli_helpers import clean_env
+
+    config = tmp_path / "c.yaml"
+    config.write_text("risk:\n  max_drawdown_pct: 15\n")
+    env = clean_env(QUANTD_TELEGRAM__TOKEN="123456:SECRET-token-value", QUANTD_LOG_LEVEL="WARNING")
+    r = quantd("config", "show", "--config", str(config), "--json", cwd=tmp_path, env=env)
+    assert r.returncode == 0, r.stderr
+    rows = {row["key"]: row for row in json.loads(r.stdout)}
+    assert rows["risk.max_drawdown_pct"] == {"key": "risk.max_drawdown_pct", "value": "15.0", "source": "file"}
+    assert rows["log_level"]["source"] == "env" and rows["mode"]["source"] == "default"
+    assert rows["telegram.token"]["value"] == "********" and "SECRET" not in r.stdout
+    text = quantd("config", "show", "risk", "--config", str(config), cwd=tmp_path, env=env)
+    assert "risk.max_drawdown_pct = 15.0  (file)" in text.stdout and "telegram" not in text.stdout
+    wrong = quantd("config", "show", "rsik", cwd=tmp_path)
+    assert wrong.returncode == 2 and "no section 'rsik'" in wrong.stderr
