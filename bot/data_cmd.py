@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import sys
+import time
 from pathlib import Path
 
 from bot.backtest_cmd import parse_time_ms
+from bot.progress import Bar, add_quiet_argument
 from engine.data import load_ohlcv
 from engine.data.ohlcv import symbol_timeframe_from_name
 from engine.errors import ConfigError, DataError
@@ -28,6 +29,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     dl.add_argument("--dir", default="data", help="data folder (default ./data)")
     dl.add_argument("--format", choices=["csv.gz", "parquet"], default="csv.gz")
     dl.add_argument("--api-url", default=None, help="another REST host for the exchange (mirrors, tests)")
+    add_quiet_argument(dl)
     dl.set_defaults(func=download_main)
     ls = verbs.add_parser("list", help="what the data folder holds: symbol, timeframe, range, rows, gaps")
     ls.add_argument("--dir", default="data", help="data folder (default ./data)")
@@ -46,12 +48,13 @@ def download_main(args: argparse.Namespace) -> int:
         raise ConfigError("--until must be after --since")
     path = Path(args.dir) / file_name(args.symbol, args.timeframe, args.format)
     gateway = CcxtGateway(args.exchange, api_url=args.api_url)
-    tty = sys.stderr.isatty()
+    tf_ms = timeframe_to_ms(args.timeframe)
+    expected = max(1, ((until or int(time.time() * 1000)) - since) // tf_ms)  # an upper bound: gaps, resumes
+    bar = Bar(f"download {args.symbol} {args.timeframe}", "candle", args.quiet, total=expected)
 
     def progress(added: int, newest_ms: int) -> None:
-        if tty:
-            print(f"\r{args.symbol} {args.timeframe}: {added:,} candles, up to {iso_utc(newest_ms)}", end="",
-                  file=sys.stderr, flush=True)
+        bar.set_postfix(f"up to {iso_utc(newest_ms)}")
+        bar(min(added, expected))
 
     try:
         gateway.load_markets()
@@ -60,8 +63,7 @@ def download_main(args: argparse.Namespace) -> int:
         result = download(gateway, args.symbol, args.timeframe, path, since, until, progress=progress)
     finally:
         gateway.close()
-        if tty:
-            print(file=sys.stderr)
+        bar.close()
     resumed = f" (resumed after {iso_utc(result.resumed_from)})" if result.resumed_from is not None else ""
     print(f"{path}: {result.added:,} candles added in {result.pages} page(s){resumed}")
     print(result.report.summary())

@@ -40,8 +40,10 @@ class Bar:
     """
 
     def __init__(self, desc: str, unit: str, quiet: bool = False, total: int | None = None):
+        tty = sys.stderr.isatty()
         self._bar = tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, disable=not shown(quiet),
-                         dynamic_ncols=True, unit_scale=unit == "candle", leave=False, mininterval=0.25,
+                         dynamic_ncols=tty, ncols=None if tty else 110, unit_scale=unit == "candle",
+                         leave=not tty, mininterval=0.25,  # in a log (forced bar) the final state stays
                          delay=0 if os.environ.get("QUANTD_PROGRESS") == "1" else DELAY_S)
 
     def __call__(self, done: int, total: int | None = None) -> bool:
@@ -51,12 +53,18 @@ class Bar:
         self._bar.update(done - self._bar.n)
         return True
 
+    def set_postfix(self, text: str) -> None:
+        """Text right of the bar (e.g. the newest candle's time)."""
+        self._bar.set_postfix_str(text, refresh=False)
+
     def write(self, text: str) -> None:
         """A line on stderr above the bar (the bar is redrawn below it)."""
         self._bar.write(text, file=sys.stderr)
 
     def close(self) -> None:
-        """Remove the bar."""
+        """Draw the final state and end the bar (removed from a terminal, kept in a log)."""
+        if not self._bar.disable:
+            self._bar.refresh()
         self._bar.close()
 
     def __enter__(self) -> "Bar":

@@ -7,9 +7,11 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from bot import backtest_cmd
+from bot.progress import Bar, add_quiet_argument
 from engine.backtest.sweep import METRICS, choose_engine, expand, neighbourhood, parse_grid_item, run_sweep
 from engine.data import load_ohlcv
 from engine.data.ohlcv import symbol_timeframe_from_name
@@ -44,6 +46,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--metric", default="sharpe", choices=METRICS, help="ranking and heat map metric")
     p.add_argument("--out", default=None, help="folder for results.csv and heatmap.png")
     p.add_argument("--top", type=int, default=10, help="rows printed (default 10)")
+    add_quiet_argument(p)
     p.set_defaults(func=main)
 
 
@@ -90,7 +93,7 @@ def main(args: argparse.Namespace) -> int:
     if len(names) == 2:
         region = neighbourhood(table, names[0], names[1], args.metric)
         if not region.empty:
-            best = region.loc[region["region_mean"].idxmax()]
+            best = region.loc[region["region_mean"].idxmin() if ascending else region["region_mean"].idxmax()]
             print(f"most stable region: {names[0]}={best[names[0]]:g}, {names[1]}={best[names[1]]:g} "
                   f"({args.metric} {best[args.metric]:.3f}, 3x3 neighbourhood mean {best['region_mean']:.3f})")
     if args.out:
@@ -103,7 +106,10 @@ def main(args: argparse.Namespace) -> int:
             ranked.to_csv(out / "summary.csv", index=False)
             print(f"summary across files: {out / 'summary.csv'}")
         if region is not None and not region.empty:
-            heat_map(table, names[0], names[1], args.metric, out / "heatmap.png", title)
+            top = ranked.iloc[0]
+            stable = best
+            heat_map(table, names[0], names[1], args.metric, out / "heatmap.png", title,
+                     best=(top[names[0]], top[names[1]]), stable=(stable[names[0]], stable[names[1]]))
             print(f"heat map: {out / 'heatmap.png'}")
     return 0
 
@@ -118,7 +124,9 @@ def _sweep_one(args: argparse.Namespace, path: str, param_sets: list[dict], refu
     print(f"{len(param_sets)} parameter sets ({len(refused)} refused by the strategy) on {len(df):,} candles "
           f"of {Path(path).name}, {engine} engine", file=sys.stderr)
     t0 = time.perf_counter()
-    table = run_sweep(df, args.strategy, param_sets, config, vectorized, args.jobs, scheduler=args.scheduler)
+    with Bar(f"sweep {Path(path).name}", "backtest", args.quiet, total=len(param_sets)) as bar:
+        table = run_sweep(df, args.strategy, param_sets, config, vectorized, args.jobs, scheduler=args.scheduler,
+                          progress=bar)
     return table, time.perf_counter() - t0, len(df)
 
 
@@ -132,22 +140,47 @@ def across_files(results: pd.DataFrame, names: list[str], metric: str) -> pd.Dat
     return out.rename(columns={"mean": metric, worst: f"{metric}_worst", "count": "files"})
 
 
-def heat_map(table, x: str, y: str, metric: str, path: Path, title: str) -> None:
-    """Write a PNG of ``metric`` over the ``x`` by ``y`` grid (matplotlib, no display)."""
+def heat_map(table, x: str, y: str, metric: str, path: Path, title: str, best: tuple | None = None,
+             stable: tuple | None = None) -> None:
+    """Write a PNG of ``metric`` over the ``x`` by ``y`` grid (matplotlib, no display), each
+    cell's value printed in it; ``best`` (an (x, y) pair) is marked with a black frame and a star,
+    ``stable`` (the centre of the most stable 3x3 region) with a dashed frame around its region."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
 
     pivot = table.pivot_table(index=y, columns=x, values=metric, aggfunc="mean")
-    fig, ax = plt.subplots(figsize=(1.0 + 0.45 * len(pivot.columns), 1.0 + 0.35 * len(pivot.index)))
-    im = ax.imshow(pivot.to_numpy(dtype=float), origin="lower", aspect="auto", cmap="RdYlGn")
-    ax.set_xticks(range(len(pivot.columns)), [str(v) for v in pivot.columns], rotation=90)
-    ax.set_yticks(range(len(pivot.index)), [str(v) for v in pivot.index])
+    values = pivot.to_numpy(dtype=float)
+    fig, ax = plt.subplots(figsize=(2.5 + 0.6 * len(pivot.columns), 2.0 + 0.45 * len(pivot.index)))
+    im = ax.imshow(values, origin="lower", aspect="auto", cmap="RdYlGn_r" if metric == "max_drawdown_pct" else "RdYlGn")
+    ax.set_xticks(range(len(pivot.columns)), [f"{v:g}" for v in pivot.columns], rotation=90)
+    ax.set_yticks(range(len(pivot.index)), [f"{v:g}" for v in pivot.index])
+    if values.size <= 400:
+        for i in range(values.shape[0]):
+            for j in range(values.shape[1]):
+                if not np.isnan(values[i, j]):
+                    ax.text(j, i, f"{values[i, j]:.2f}", ha="center", va="center", fontsize=6, color="black")
+    handles = []
+    if stable is not None:
+        i, j = list(pivot.index).index(stable[1]), list(pivot.columns).index(stable[0])
+        i0, i1 = max(i - 1, 0), min(i + 1, values.shape[0] - 1)
+        j0, j1 = max(j - 1, 0), min(j + 1, values.shape[1] - 1)
+        handles.append(ax.add_patch(Rectangle((j0 - 0.5, i0 - 0.5), j1 - j0 + 1, i1 - i0 + 1, fill=False, lw=2,
+                                              ls="--", ec="#1f3fbf", label=f"most stable region ({x}={stable[0]:g}, "
+                                                                            f"{y}={stable[1]:g} at its centre)")))
+    if best is not None:
+        i, j = list(pivot.index).index(best[1]), list(pivot.columns).index(best[0])
+        ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, lw=2.5, ec="black"))
+        handles.append(ax.plot(j - 0.32, i + 0.28, marker="*", color="black", markersize=8, ls="none",
+                               label=f"best cell ({x}={best[0]:g}, {y}={best[1]:g})")[0])
     ax.set_xlabel(x)
     ax.set_ylabel(y)
     ax.set_title(f"{title}: {metric}")
-    fig.colorbar(im, ax=ax)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    fig.colorbar(im, ax=ax, label=metric)
+    if handles:
+        ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.1),
+                  fontsize=8, frameon=False)
+    fig.savefig(path, dpi=100, bbox_inches="tight")
     plt.close(fig)

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from bot import backtest_cmd
+from bot.progress import Bar, add_quiet_argument
 from bot.sweep_cmd import grid_from_args
 from engine.backtest.sweep import METRICS, choose_engine, expand
 from engine.backtest.walkforward import WalkForwardResult, run_walkforward
@@ -41,9 +42,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--jobs", type=int, default=None, help="worker processes for the in-sample sweeps")
     p.add_argument("--scheduler", default=None, metavar="ADDRESS",
                    help="run the in-sample sweeps on an existing Dask distributed cluster")
-    p.add_argument("--out", default="walkforward", help="report folder (default ./walkforward)")
+    p.add_argument("--out", default=str(Path("var") / "walkforward"),
+                   help="report folder (default ./var/walkforward)")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     backtest_cmd.add_cost_arguments(p)
+    add_quiet_argument(p)
     p.set_defaults(func=main)
 
 
@@ -65,9 +68,9 @@ def main(args: argparse.Namespace) -> int:
     print(f"{args.windows} windows of {train:,} in-sample + {test:,} out-of-sample candles, "
           f"{len(param_sets)} parameter sets each, {'vectorised' if vectorized else 'event-driven'} engine",
           file=sys.stderr)
-    result = run_walkforward(df, args.strategy, param_sets, config, args.windows, train, test, args.anchored,
-                             args.metric, vectorized, args.jobs, scheduler=args.scheduler,
-                             progress=lambda k, n: print(f"  window {k}/{n} done", file=sys.stderr, flush=True))
+    with Bar("walk-forward", "window", args.quiet, total=args.windows) as bar:
+        result = run_walkforward(df, args.strategy, param_sets, config, args.windows, train, test, args.anchored,
+                                 args.metric, vectorized, args.jobs, scheduler=args.scheduler, progress=bar)
     out = Path(args.out)
     summary = write_report(result, out, f"{args.strategy} on {Path(path).name}")
     if args.json:
@@ -103,23 +106,29 @@ def write_report(result: WalkForwardResult, out: Path, title: str) -> dict:
 
 
 def _plot(result: WalkForwardResult, path: Path, title: str) -> None:
+    """The stitched out-of-sample equity; above the chart, each window's chosen parameters, one
+    per line, starting at the window's first candle (the figure grows to fit them: nothing clipped)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.transforms as mtransforms
     import pandas as pd
 
     times = pd.to_datetime(result.timestamps, unit="ms", utc=True)
-    fig, ax = plt.subplots(figsize=(10, 4))
+    fig, ax = plt.subplots(figsize=(max(10, 2.2 * len(result.windows)), 4.5))
     ax.plot(times, result.equity, lw=1.0, color="tab:blue", label="out-of-sample equity")
-    for w in result.windows:
-        ax.axvline(pd.to_datetime(w.times_ms[1], unit="ms", utc=True), color="grey", lw=0.6, ls=":")
-        label = ", ".join(f"{k}={v:g}" for k, v in w.params.items())
-        ax.annotate(label, (pd.to_datetime(w.times_ms[1], unit="ms", utc=True), 1.0), xycoords=("data", "axes fraction"),
-                    fontsize=7, rotation=90, va="top", ha="right", color="grey")
-    ax.set_title(f"walk-forward: {title}")
+    above = mtransforms.blended_transform_factory(ax.transData, ax.transAxes)
+    lines = 1
+    for k, w in enumerate(result.windows, 1):
+        start = pd.to_datetime(w.times_ms[1], unit="ms", utc=True)
+        ax.axvline(start, color="grey", lw=0.6, ls=":")
+        label = "\n".join([f"window {k}"] + [f"{p}={v:g}" if isinstance(v, (int, float)) else f"{p}={v}"
+                                             for p, v in w.params.items()])
+        lines = max(lines, label.count("\n") + 1)
+        ax.text(start, 1.02, label, transform=above, fontsize=7, va="bottom", ha="left", color="dimgrey")
+    ax.set_title(f"walk-forward: {title}", pad=14 + 10 * lines)
     ax.set_ylabel("equity (quote)")
     ax.legend(loc="lower right")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    fig.savefig(path, dpi=100, bbox_inches="tight")
     plt.close(fig)

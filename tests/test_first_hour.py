@@ -175,3 +175,38 @@ def test_config_show_names_each_source_and_masks_secrets(tmp_path):
     assert "risk.max_drawdown_pct = 15.0  (file)" in text.stdout and "telegram" not in text.stdout
     wrong = quantd("config", "show", "rsik", cwd=tmp_path)
     assert wrong.returncode == 2 and "no section 'rsik'" in wrong.stderr
+
+
+def test_long_commands_show_progress_on_stderr_and_quiet_silences_it(data_dir, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("QUANTD_PROGRESS", "1")  # stderr is not a terminal under pytest: force the bar
+    monkeypatch.chdir(tmp_path)
+    hourly = str(data_dir / "binance/BTC_USDT-1h.csv.gz")
+    assert cli(["sweep", "--data", hourly, "--grid", "fast=5,10", "--grid", "slow=50,100", "--jobs", "1"]) == 0
+    err = capsys.readouterr().err
+    assert "sweep BTC_USDT-1h.csv.gz" in err and "4/4" in err
+    assert cli(["walkforward", "--data", hourly, "--grid", "fast=5,10", "--grid", "slow=50,100", "--windows", "2",
+                "--jobs", "1"]) == 0
+    captured = capsys.readouterr()
+    assert "walk-forward" in captured.err and "2/2" in captured.err
+    assert (tmp_path / "var" / "walkforward" / "equity.png").is_file() and not (tmp_path / "walkforward").exists()
+    assert cli(["validate", "--strategy", "sma_cross", "--data", hourly, "--quiet"]) == 0
+    assert capsys.readouterr().err == "", "--quiet: no bar, no progress lines"
+
+
+def test_download_progress(data_dir, tmp_path, monkeypatch, capsys):
+    import pandas as pd
+
+    from tests.fakes.binance import FakeBinance
+
+    monkeypatch.setenv("QUANTD_PROGRESS", "1")
+    df = pd.read_csv(data_dir / "binance" / "BTC_USDT-1h.csv.gz").head(3000)
+    venue = FakeBinance(data_dir / "fixtures", {"BTCUSDT": df}, 3_600_000,
+                        int(df.timestamp.iloc[-1]) + 3_600_000 + 5_000, {"USDT": "0"})
+    url = venue.start()
+    try:
+        assert cli(["data", "download", "--symbol", "BTC/USDT", "--timeframe", "1h", "--since", "2017-08-17",
+                    "--until", "2018-01-01", "--dir", str(tmp_path), "--api-url", url]) == 0
+    finally:
+        venue.stop()
+    err = capsys.readouterr().err
+    assert "download BTC/USDT 1h" in err and "up to 2017-" in err

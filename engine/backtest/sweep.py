@@ -26,7 +26,8 @@ import pandas as pd
 from engine.backtest.engine import BacktestConfig, has_cost_models, run_backtest
 from engine.errors import ConfigError, StrategyError
 from engine.risk.limits import RiskLimits
-from engine.strategy import create
+from engine.strategy import create, strategy_class
+from engine.validation import unknown_key
 
 METRICS = ("n_trades", "final_equity", "total_return_pct", "cagr_pct", "max_drawdown_pct", "sharpe", "sortino",
            "calmar", "win_rate", "profit_factor", "exposure_pct", "fees_paid")
@@ -86,14 +87,16 @@ def expand(strategy: str, grid: dict[str, list], sample: int | None = None,
         StrategyError: unknown strategy, or a parameter it does not have.
     """
     names = list(grid)
+    cls = strategy_class(strategy)
+    for name in names:  # a parameter the strategy does not have: every set would fail
+        if name not in cls.Params.model_fields:
+            raise StrategyError(f"{cls.name}: {unknown_key(name, cls.Params.model_fields)}")
     valid, refused = [], []
     for values in itertools.product(*(grid[n] for n in names)):
         params = dict(zip(names, values))
         try:
             create(strategy, params)
         except StrategyError as exc:
-            if "extra" in str(exc).lower() or "not permitted" in str(exc).lower():
-                raise  # a parameter the strategy does not have: every set would fail
             refused.append((params, str(exc)))
             continue
         valid.append(params)
