@@ -14,7 +14,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from bot.progress import Bar, add_quiet_argument
-from engine.backtest.analysis import LABELS, SCHEMA, Benchmark, buy_and_hold, duration, human, summary
+from engine.backtest.analysis import LABELS, REJECTION_HINTS, SCHEMA, Benchmark, buy_and_hold, duration, human, summary
 from engine.backtest.engine import BacktestConfig, BacktestResult, run_backtest
 from engine.backtest.trades import write_trades_csv
 from engine.backtest.vectorized import VectorizedResult, run_vectorized
@@ -26,14 +26,6 @@ from engine.strategy import create
 from engine.timeframes import iso_utc
 from engine.validation import explain
 from gateways import sample_path
-
-REJECTION_HINTS = {
-    "signal_sanity": "the strategy repeated a signal that had no effect (BUY while long, SELL while flat) or "
-                     "returned something that is not a signal; nothing was traded, one per streak is counted",
-    "stale_data": "the last candle was too old when the order was proposed",
-    "pair_lock": "the symbol was locked by a protection rule (cooldown, stoploss guard, low profit)",
-}
-"""One sentence per risk rule whose name alone does not say why an order was refused."""
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from bot.telegram.chart import equity_drawdown_png
-from engine.backtest.analysis import LABELS, Benchmark, duration, human
+from engine.backtest.analysis import LABELS, REJECTION_HINTS, Benchmark, duration, human, short_label
 from engine.backtest.report import cost_summary, monthly_returns
 from engine.backtest.trades import write_trades_csv
 from engine.timeframes import iso_utc
@@ -67,13 +67,19 @@ def _html(metrics: dict, png: bytes, monthly: pd.DataFrame, trades: pd.DataFrame
     rows = "".join(f"<tr><th>{esc(label)}</th><td>{esc(human(key, metrics[key], quote))}</td></tr>"
                    for key, label in LABELS.items())
     costs = ", ".join(f"{esc(k.replace('_', ' '))} {esc(str(v))}" for k, v in metrics["costs"].items())
-    risk = "".join(f"<li>rejected by {esc(rule)}: {n}</li>" for rule, n in metrics["risk"]["rejections"].items())
+    risk = "".join(f"<li>rejected by {esc(rule)}: {n}" + (f" ({esc(REJECTION_HINTS[rule])})" if rule in REJECTION_HINTS
+                                                          else "") + "</li>"
+                   for rule, n in metrics["risk"]["rejections"].items())
     risk += "".join(f"<li>breaker halted {esc(t['time'])}: {esc(t['reason'])}</li>"
                     for t in metrics["risk"]["breaker_trips"])
     groups = "".join(f"<h3>By {title}</h3>{_group_html(metrics[key], key[3:], title, quote)}"
                      for key, title in (("by_exit_reason", "exit reason"), ("by_entry_signal", "entry signal"))
                      if metrics[key])
-    shown = trades.head(MAX_HTML_TRADES)
+    shown = trades.head(MAX_HTML_TRADES).copy()
+    for column in ("exit_reason", "entry_signal"):
+        shown[column] = shown[column].map(short_label)
+    for column in ("entry_time", "exit_time"):
+        shown[column] = shown[column].str.replace("T", " ").str.replace(":00Z", " UTC")
     more = (f"<p>First {MAX_HTML_TRADES:,} of {len(trades):,} trades; all are in trades.csv.</p>"
             if len(trades) > MAX_HTML_TRADES else "")
     table = monthly.rename(columns=dict(zip(range(1, 13), MONTHS))).reset_index()
@@ -84,7 +90,7 @@ def _html(metrics: dict, png: bytes, monthly: pd.DataFrame, trades: pd.DataFrame
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{esc(metrics['title'])}</title>
 <style>body{{font-family:sans-serif;margin:2em;max-width:70em}}table{{border-collapse:collapse;margin:1em 0}}
-td,th{{border:1px solid #ccc;padding:2px 8px;text-align:right}}th{{background:#f4f4f4;text-align:left}}</style>
+td,th{{border:1px solid #ccc;padding:2px 8px;text-align:right;white-space:nowrap}}th{{background:#f4f4f4;text-align:left}}</style>
 </head><body>
 <h1>{esc(metrics['title'])}</h1>
 <p>{esc(metrics['strategy'])} on {esc(metrics['data'])} ({esc(metrics['symbol'])} {esc(metrics['timeframe'])}),

@@ -9,6 +9,7 @@ key: ``_pct`` percent (12.5 = 12.5 %), ``_quote`` quote currency, ``_s`` seconds
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from statistics import median
 
@@ -94,12 +95,19 @@ def trade_return_pct(t: Trade) -> float:
     return float(t.pnl) / cost * 100.0 if cost else 0.0
 
 
+def short_label(text: str) -> str:
+    """An order intent without its parameters and numbers: ``rsi_reversion(period=14, ...) SELL``
+    -> ``rsi_reversion SELL``, ``stop_loss: stop 123.4 on the exchange`` -> ``stop_loss``."""
+    return re.sub(r"\([^)]*\)", "", text).split(":")[0].strip() or "(none)"
+
+
 def breakdown(trades: list[Trade], by: str) -> list[dict]:
-    """Trades grouped by ``by`` (``exit_reason`` or ``entry_signal``), most trades first: per group
+    """Trades grouped by ``by`` (``exit_reason`` or ``entry_signal``, shortened by
+    :func:`short_label`), most trades first: per group
     ``{by, trades, win_rate_pct, pnl_quote, mean_return_pct, mean_holding_s}``."""
     groups: dict[str, list[Trade]] = {}
     for t in trades:
-        groups.setdefault(getattr(t, by) or "(none)", []).append(t)
+        groups.setdefault(short_label(getattr(t, by) or ""), []).append(t)
     rows = []
     for key, ts in groups.items():
         rows.append({by: key, "trades": len(ts),
@@ -143,6 +151,15 @@ def summary(result, benchmark: Benchmark | None) -> dict:
         "by_exit_reason": breakdown(trades, "exit_reason"),
         "by_entry_signal": breakdown(trades, "entry_signal"),
     }
+
+
+REJECTION_HINTS = {
+    "signal_sanity": "the strategy repeated a signal that had no effect (BUY while long, SELL while flat) or "
+                     "returned something that is not a signal; nothing was traded, one per streak is counted",
+    "stale_data": "the last candle was too old when the order was proposed",
+    "pair_lock": "the symbol was locked by a protection rule (cooldown, stoploss guard, low profit)",
+}
+"""One sentence per risk rule whose name alone does not say why an order was refused."""
 
 
 LABELS: dict[str, str] = {

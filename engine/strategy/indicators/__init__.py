@@ -34,10 +34,24 @@ from __future__ import annotations
 
 from engine.strategy.indicators._base import replay
 from engine.strategy.indicators.averages import EMA, SMA, ema, sma, sma_exact
-from engine.strategy.indicators.oscillators import (CMO, MACD, PPO, ROC, RSI, TRIX, Momentum, cmo, macd, momentum,
-                                                   ppo, roc, rsi, trix)
 from engine.strategy.indicators.bands import BollingerBands, Donchian, bbands, donchian
 from engine.strategy.indicators.candles import ATR, CCI, OBV, UltimateOscillator, atr, cci, obv, ultosc
+from engine.strategy.indicators.oscillators import (
+                                                   CMO,
+                                                   MACD,
+                                                   PPO,
+                                                   ROC,
+                                                   RSI,
+                                                   TRIX,
+                                                   Momentum,
+                                                   cmo,
+                                                   macd,
+                                                   momentum,
+                                                   ppo,
+                                                   roc,
+                                                   rsi,
+                                                   trix,
+)
 
 __all__ = ["ATR", "BollingerBands", "CCI", "CMO", "Donchian", "EMA", "MACD", "Momentum", "OBV", "PPO", "ROC",
            "RSI", "SMA", "TRIX", "UltimateOscillator", "atr", "bbands", "cci", "cmo", "donchian", "ema",

@@ -10,7 +10,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from engine.strategy.indicators._base import _Smoother, _Window, _arr, _check_period, _smooth
+from engine.strategy.indicators._base import _arr, _check_period, _smooth, _Smoother, _Window
 
 
 class SMA:

@@ -11,7 +11,7 @@ from collections import deque
 import numpy as np
 import pandas as pd
 
-from engine.strategy.indicators._base import _Window, _arr, _check_period
+from engine.strategy.indicators._base import _arr, _check_period, _Window
 
 
 class BollingerBands:

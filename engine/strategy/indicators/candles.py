@@ -11,7 +11,7 @@ from collections import deque
 import numpy as np
 import pandas as pd
 
-from engine.strategy.indicators._base import _Smoother, _Window, _arr, _check_period, _nan, _smooth
+from engine.strategy.indicators._base import _arr, _check_period, _nan, _smooth, _Smoother, _Window
 from engine.strategy.indicators.averages import sma
 
 

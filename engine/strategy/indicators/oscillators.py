@@ -9,7 +9,7 @@ from collections import deque
 
 import numpy as np
 
-from engine.strategy.indicators._base import _Smoother, _arr, _check_period, _nan, _smooth
+from engine.strategy.indicators._base import _arr, _check_period, _nan, _smooth, _Smoother
 from engine.strategy.indicators.averages import EMA, SMA, ema, sma
 
 
