@@ -103,9 +103,12 @@ def test_table_explains_signal_sanity_and_shows_buy_and_hold(data_dir, tmp_path)
 
 
 def test_report_files_a_person_reads(data_dir, tmp_path):
+    from tests.cli_helpers import clean_env
+
     out = tmp_path / "rep"
+    fresh = clean_env(MPLCONFIGDIR=str(tmp_path / "mpl"))  # a new font cache, as on a new machine's first report
     r = quantd("backtest", "--data", str(data_dir / "binance/ETH_USDT-1h.csv.gz"), "--from", "2021-01-01",
-               "--to", "2022-01-01", "--report", str(out), cwd=tmp_path)
+               "--to", "2022-01-01", "--report", str(out), cwd=tmp_path, env=fresh)
     assert r.returncode == 0, r.stderr
     header = next(csv.reader((out / "monthly_returns.csv").open()))
     assert header.count("year") == 1 and header[-1] == "total"
