@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from collections.abc import Callable
 from decimal import Decimal
 from typing import TYPE_CHECKING
@@ -45,7 +46,7 @@ from engine.runner import StrategyRunner
 from engine.store import SqlJournal, Store, load_state, open_store
 from engine.store.base import corrupt_store, is_corruption, verify_integrity
 from engine.store.journal import queue_command
-from engine.store.lock import acquire_store_lock
+from engine.store.lock import StoreLock, acquire_store_lock
 from engine.store.reports import unclean_stops
 from engine.store.state import add_baseline, init_account, instance_tag
 from engine.strategy import create
@@ -295,13 +296,35 @@ def run(settings: Settings, early_signals: list[int] | None = None) -> int:
         log.warning("took over the store lock of %s: that process is gone (crash, kill or power loss)",
                     lock.took_over.describe())
     try:
-        return _run_locked(settings, stop, reason, failed, built, reload_asked)
+        return _run_locked(settings, stop, reason, failed, built, reload_asked, lock)
     finally:
         lock.release()
 
 
+LOCK_CHECK_SECS = 5.0
+"""How often the daemon checks that it still holds its store's lock."""
+
+
+def _lost_lock(lock: StoreLock, alert) -> bool:
+    """Check the store lock (:meth:`StoreLock.check`): True when another process holds the
+    store now, after an error log and an alert; a lock taken again is logged."""
+    before = lock.retaken
+    try:
+        lost = lock.check()
+    except Exception as exc:  # a check must not crash the daemon; a failing one is a lost lock
+        lost = f"the store lock cannot be checked: {type(exc).__name__}: {exc}"
+    if lost is None:
+        if lock.retaken != before:
+            log.warning("the store lock was lost (database restart, dropped connection or deleted lock file) "
+                        "and taken again: nobody else holds the store")
+        return False
+    log.error("lost the store lock: %s; stopping now so two daemons never trade one account", lost)
+    alert("error", f"lost the store lock: {lost}. quantd stops trading now (one daemon per store).")
+    return True
+
+
 def _run_locked(settings: Settings, stop: threading.Event, reason: dict, failed: threading.Event,
-                built: list, reload_asked: threading.Event) -> int:
+                built: list, reload_asked: threading.Event, lock: StoreLock | None = None) -> int:
     notifier = Notifier.from_env()
     started_ms = wall_ms()
     telegram = DaemonTelegram(settings)  # a bad token stops here, before any trading
@@ -369,9 +392,16 @@ def _run_locked(settings: Settings, stop: threading.Event, reason: dict, failed:
     scheduler.start()
     supervisor.ready()
     announced_end = False
+    next_lock_check = time.monotonic() + LOCK_CHECK_SECS
     try:
         while not stop.wait(0.2):
             supervisor.tick()
+            if lock is not None and time.monotonic() >= next_lock_check:
+                next_lock_check = time.monotonic() + LOCK_CHECK_SECS
+                if _lost_lock(lock, alert):
+                    engine.stop_requested = True  # no new order from the step that may be running
+                    failed.set()
+                    break
             if reload_asked.is_set():  # SIGHUP: a reload, queued like /reload, applied between candles
                 reload_asked.clear()
                 queue_command(store, "reload", "SIGHUP", wall_ms())

@@ -78,3 +78,72 @@ def test_lock_in_process_refuses_a_second_holder_and_frees_on_release(tmp_path):
     again = acquire_store_lock(url)
     assert again.took_over is None, "a clean release leaves no stale holder"
     again.release()
+
+
+def test_a_deleted_lock_file_is_locked_again_or_reported_lost_when_another_took_it(tmp_path):
+    from filelock import FileLock
+
+    url = f"sqlite:///{tmp_path / 'z.sqlite'}"
+    lock_file = tmp_path / "z.sqlite.lock"
+    lock = acquire_store_lock(url)
+    try:
+        assert lock.check() is None and lock.retaken == 0
+        lock_file.unlink()  # a clean-up script, a careless rm
+        assert lock.check() is None and lock.retaken == 1 and lock_file.exists()
+        with pytest.raises(StoreLocked):
+            acquire_store_lock(url)  # the new file is held: a second daemon is refused again
+        lock_file.unlink()
+        thief = FileLock(str(lock_file))
+        thief.acquire(timeout=0)  # another daemon locked a new file of the same name first
+        try:
+            lost = lock.check()
+        finally:
+            thief.release()
+        assert lost is not None and f"the lock file {lock_file} was replaced" in lost
+    finally:
+        lock.release()
+
+
+def test_a_lost_postgresql_session_is_locked_again_or_reported_lost(pg_url):
+    from sqlalchemy import create_engine, text
+
+    from engine.store.lock import ADVISORY_KEY
+
+    lock = acquire_store_lock(pg_url)
+    admin = create_engine(pg_url, isolation_level="AUTOCOMMIT")
+    kill = text("SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND objid = :k "
+                "AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())")
+    try:
+        assert lock.check() is None
+        with admin.connect() as conn:
+            assert conn.execute(kill, {"k": ADVISORY_KEY}).scalar() is True  # as a server restart would
+        assert lock.check() is None and lock.retaken == 1
+        with admin.connect() as conn, admin.connect() as other:
+            conn.execute(kill, {"k": ADVISORY_KEY})
+            other.execute(text("SET application_name = 'quantd pid=4242 host=vps-2 since=1764748800000'"))
+            assert other.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": ADVISORY_KEY}).scalar()
+            lost = lock.check()
+        assert lost is not None and "advisory lock was lost" in lost and "pid 4242 on vps-2" in lost
+    finally:
+        lock.release()
+        admin.dispose()
+
+
+def test_a_daemon_that_loses_its_store_stops_trading_and_exits_1(tmp_path):
+    from filelock import FileLock
+
+    env = clean_env(QUANTD_STORE__URL=f"sqlite:///{tmp_path / 'x.sqlite'}",
+                    QUANTD_REPLAY__DATA=str(short_sample(tmp_path, 3000)))
+    first = _start(tmp_path, env)
+    thief = FileLock(str(tmp_path / "x.sqlite.lock"))
+    try:
+        read_until(first, "ready:")
+        (tmp_path / "x.sqlite.lock").unlink()
+        thief.acquire(timeout=0)
+        out, _ = first.communicate(timeout=60)
+    finally:
+        if first.poll() is None:
+            first.kill()
+        thief.release()
+    assert first.returncode == 1, out[-2000:]
+    assert "lost the store lock: the lock file" in out and "stopping now so two daemons never trade" in out

@@ -13,6 +13,12 @@ holds a lock for its whole life:
 
 Read-only commands (``status``, ``health``, ``backup``, ``export``) and the operator's
 ``pause``/``resume``/``kill`` never take the lock, so they work beside the daemon.
+
+A lock can be lost while the daemon runs: a PostgreSQL restart or a dropped connection ends
+the session and its advisory lock; a deleted ``.lock`` file lets another daemon lock a new
+file of the same name. The daemon calls :meth:`StoreLock.check` every few seconds: a lost
+lock is taken again when nobody else holds it, and when somebody does, the daemon stops
+trading at once.
 """
 
 from __future__ import annotations
@@ -63,10 +69,26 @@ class StoreLock:
         took_over: the holder of a stale lock this one replaced (its process is gone), or None.
     """
 
-    def __init__(self, release, holder: Holder, took_over: Holder | None = None):
+    def __init__(self, release, holder: Holder, took_over: Holder | None = None, check=None):
         self._release = release
+        self._check = check
         self.holder = holder
         self.took_over = took_over
+        self.retaken = 0
+        """How many times a lost lock was taken again (nobody else held it)."""
+
+    def check(self) -> str | None:
+        """Whether this process still holds the store exclusively. A lock lost while nobody
+        else took it is taken again (``retaken`` counts it). Returns None when held, else why
+        it is not (naming the new holder when known): the caller must stop trading.
+        """
+        if self._check is None or self._release is None:
+            return None
+        outcome = self._check()
+        if outcome == "retaken":
+            self.retaken += 1
+            return None
+        return outcome
 
     def release(self) -> None:
         """Free the lock (idempotent)."""
@@ -130,27 +152,102 @@ def _sqlite_lock(db: Path, url: str) -> StoreLock:
         lock.release()
         raise StoreError(f"cannot write {holder_file}: {exc.strerror or exc}") from None
 
+    held = {"lock": lock, "ino": _inode(lock_file)}  # the file this process locked
+
     def release() -> None:
         try:
             if _read_holder(holder_file) == me:
                 holder_file.unlink()
         except OSError:
             pass
-        lock.release()
+        held["lock"].release()
 
-    return StoreLock(release, me, stale)
+    def check() -> str | None:
+        current = held["lock"]
+        if _inode(lock_file) == held["ino"]:
+            return None
+        fresh = FileLock(str(lock_file))  # the path no longer names the file we lock: lock it again
+        try:
+            fresh.acquire(timeout=0)
+        except Timeout:
+            holder = _read_holder(holder_file)
+            who = holder.describe() if holder and holder != me else "another process"
+            return f"the lock file {lock_file} was replaced and {who} now holds the store {db}"
+        except OSError as exc:
+            return f"the lock file {lock_file} is gone and cannot be created again: {exc.strerror or exc}"
+        current.release()
+        held["lock"], held["ino"] = fresh, _inode(lock_file)
+        try:
+            holder_file.write_text(json.dumps({"pid": me.pid, "host": me.host, "since_ms": me.since_ms}))
+        except OSError:
+            pass
+        return "retaken"
+
+    return StoreLock(release, me, stale, check)
+
+
+def _inode(path: Path) -> int | None:
+    try:
+        return os.stat(path).st_ino
+    except OSError:
+        return None
 
 
 def _postgres_lock(url: str) -> StoreLock:
     me = Holder.me()
     name = f"{_APP_PREFIX}pid={me.pid} host={me.host[:24]} since={me.since_ms}"
     engine = create_engine(url, poolclass=NullPool, connect_args={"application_name": name})
+    shown = make_url(url).render_as_string()
+    try:
+        conn = _pg_take(engine, shown)
+    except BaseException:
+        engine.dispose()
+        raise
+    held = {"conn": conn}
+
+    def release() -> None:
+        try:
+            held["conn"].close()  # ends the session: the server drops its advisory locks
+        finally:
+            engine.dispose()
+
+    def check() -> str | None:
+        try:
+            mine = held["conn"].execute(text(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = :k AND granted "
+                "AND pid = pg_backend_pid()"), {"k": ADVISORY_KEY}).scalar()
+            held["conn"].commit()
+            if mine:
+                return None
+        except Exception:  # the session is gone (server restart, terminated backend, network)
+            pass
+        try:
+            held["conn"].close()
+        except Exception:
+            pass
+        try:
+            held["conn"] = _pg_take(engine, shown)
+        except StoreLocked as exc:
+            return f"the store's advisory lock was lost (its session ended) and {exc}"
+        except StoreError as exc:
+            return f"the store's advisory lock was lost and cannot be taken again: {exc}"
+        return "retaken"
+
+    return StoreLock(release, me, None, check)
+
+
+def _pg_take(engine, shown: str):
+    """A connection holding the store's advisory lock.
+
+    Raises:
+        StoreLocked: another session holds it (named from its ``application_name``).
+        StoreError: the database cannot be reached.
+    """
     try:
         conn = engine.connect()
     except Exception as exc:
-        engine.dispose()
         cause = getattr(exc, "orig", None) or exc
-        raise StoreError(f"cannot reach the store at {make_url(url).render_as_string()}: {cause}") from None
+        raise StoreError(f"cannot reach the store at {shown}: {cause}") from None
     try:
         got = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": ADVISORY_KEY}).scalar()
         conn.commit()
@@ -161,20 +258,12 @@ def _postgres_lock(url: str) -> StoreLock:
                 "(SELECT oid FROM pg_database WHERE datname = current_database())"), {"k": ADVISORY_KEY}).scalar()
             holder = _parse_app_name(row or "")
             who = holder.describe() if holder else "another session (holder unknown)"
-            raise StoreLocked(f"the store {make_url(url).render_as_string()} is held by a running quantd daemon "
+            raise StoreLocked(f"the store {shown} is held by a running quantd daemon "
                               f"({who}); one daemon per store: stop that one, or give this one another store.url")
     except BaseException:
         conn.close()
-        engine.dispose()
         raise
-
-    def release() -> None:
-        try:
-            conn.close()  # ends the session: the server drops its advisory locks
-        finally:
-            engine.dispose()
-
-    return StoreLock(release, me)
+    return conn
 
 
 def _parse_app_name(name: str) -> Holder | None:
