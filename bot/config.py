@@ -8,6 +8,9 @@ before anything starts, with a :class:`ConfigError` that names the field.
 
 from __future__ import annotations
 
+import logging
+import os
+
 from contextvars import ContextVar
 from decimal import Decimal
 from pathlib import Path
@@ -37,7 +40,7 @@ from engine.risk.limits import RiskLimits
 from engine.risk.sizing import parse_stake
 from engine.strategy import create, load_module
 from engine.timeframes import timeframe_to_ms
-from engine.validation import explain
+from engine.validation import did_you_mean, explain
 from gateways import sample_path
 
 _YAML_FILE: ContextVar[Path | None] = ContextVar("quantd_yaml_file", default=None)
@@ -357,8 +360,35 @@ def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Se
     finally:
         _YAML_FILE.reset(token)
     _check_semantics(settings)
+    _warn_unknown_env(os.environ)
     settings._origin = {"config_file": path, "overrides": overrides}
     return settings
+
+
+NOT_SETTINGS = frozenset({"QUANTD_PROGRESS", "QUANTD_TEST_DATA", "QUANTD_TEST_PG_URL", "QUANTD_BENCH_SERIES"})
+"""``QUANTD_`` variables that are not settings (progress bars, tests, bench)."""
+
+
+def unknown_env(environ) -> list[str]:
+    """One sentence per ``QUANTD_`` variable that names no setting (a nested key's typo is an
+    error already; a top-level one would be ignored silently): ``QUANTD_MODEE is not a
+    setting (did you mean QUANTD_MODE?)``."""
+    known = {f"QUANTD_{name.upper()}" for name in Settings.model_fields}
+    out = []
+    for key in sorted(environ):
+        upper = key.upper()
+        if not upper.startswith("QUANTD_") or upper in NOT_SETTINGS:
+            continue
+        top = upper.split("__")[0]
+        if top not in known:
+            out.append(f"environment variable {key} is not a setting{did_you_mean(top, sorted(known))}; "
+                       "it is ignored")
+    return out
+
+
+def _warn_unknown_env(environ) -> None:
+    for line in unknown_env(environ):
+        logging.getLogger("quantd.config").warning("%s", line)
 
 
 def yaml_problem(path: Path, exc: yaml.YAMLError) -> str:

@@ -210,3 +210,15 @@ def test_download_progress(data_dir, tmp_path, monkeypatch, capsys):
         venue.stop()
     err = capsys.readouterr().err
     assert "download BTC/USDT 1h" in err and "up to 2017-" in err
+
+
+def test_a_misspelt_top_level_environment_variable_is_named_not_ignored_silently(tmp_path):
+    from bot.config import unknown_env
+    from tests.cli_helpers import clean_env
+
+    assert unknown_env({"QUANTD_MODEE": "live", "QUANTD_PROGRESS": "1", "QUANTD_RISK__MAX_DRAWDOWN_PCT": "5",
+                        "HOME": "/root"}) == [
+        "environment variable QUANTD_MODEE is not a setting (did you mean 'QUANTD_MODE'?); it is ignored"]
+    r = quantd("config", "show", "mode", cwd=tmp_path, env=clean_env(QUANTD_MODEE="live"))
+    assert r.returncode == 0 and "QUANTD_MODEE is not a setting (did you mean 'QUANTD_MODE'?)" in r.stderr
+    assert "mode = paper  (default)" in r.stdout
