@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-
 from contextvars import ContextVar
 from decimal import Decimal
 from pathlib import Path
