@@ -33,16 +33,12 @@ from bot.supervisor import LoopSupervisor
 from bot.telegram.daemon import DaemonTelegram
 from engine.approvals import EntryApprovals
 from engine.backtest.simulator import FillModel
+from engine.core import MarketSpec, Resumed, build_core
 from engine.data import load_ohlcv
 from engine.errors import ConfigError
 from engine.events import EventBus
 from engine.live import Lane, LiveEngine, wall_ms
-from engine.oms import OrderManager
 from engine.reconcile import Reconciler
-from engine.risk.manager import RiskManager
-from engine.risk.pairlocks import PairLocks
-from engine.risk.sizing import parse_stake
-from engine.runner import StrategyRunner
 from engine.store import SqlJournal, Store, load_state, open_store
 from engine.store.base import corrupt_store, is_corruption, verify_integrity
 from engine.store.journal import queue_command
@@ -50,7 +46,6 @@ from engine.store.lock import StoreLock, acquire_store_lock
 from engine.store.reports import unclean_stops
 from engine.store.state import add_baseline, init_account, instance_tag
 from engine.strategy import create
-from engine.timeframes import timeframe_to_ms
 from gateways.paper import PaperGateway
 from gateways.replay import ReplayFeed
 from vault import exchange_credentials
@@ -139,18 +134,18 @@ def _wire(settings: Settings, store: Store, state, resumed: bool, markets: list,
         venue = exchange
     else:
         venue = PaperGateway(instruments, FillModel(settings.paper.fee, settings.paper.slippage_bps), state.orders)
-    oms = OrderManager(venue, journal, state.portfolio, state.orders, id_prefix=f"qd-{instance_tag(store)}")
+    specs = [MarketSpec(create(m.name, m.params), m.symbol, m.timeframe, m.stake, instrument)
+             for m, instrument in zip(markets, instruments)]
+    core = build_core(specs, venue, journal, state.portfolio, settings.risk, settings.paper.fee,
+                      Resumed(state.orders, state.breaker, state.protections, state.locks),
+                      id_prefix=f"qd-{instance_tag(store)}")
+    oms, risk = core.oms, core.risk
     oms.mark_fills_seen(state.trade_ids)
-    risk = RiskManager(settings.risk.build(min(timeframe_to_ms(m.timeframe) for m in markets)), state.breaker,
-                       settings.risk.protection(), state.protections, settings.risk.flatten_on_halt,
-                       settings.risk.day_start_hour_utc, PairLocks(settings.risk.lock_rules(), state.locks))
     lanes = []
     approvals = EntryApprovals(int(settings.telegram.approve_secs * 1000)) if settings.telegram.approve_entries else None
     feed = None if exchange else ReplayFeed(settings.replay.speed)
     ex = settings.exchange
-    for m, instrument in zip(markets, instruments):
-        runner = StrategyRunner(create(m.name, m.params), m.symbol, m.timeframe, oms,
-                                parse_stake(m.stake, settings.paper.fee), journal, risk, instrument)
+    for m, runner in zip(markets, core.runners):
         runner.approvals = approvals
         cursor = state.cursors.get(runner.key)
         if exchange:

@@ -18,14 +18,11 @@ import pandas as pd
 from engine.backtest.metrics import Metrics, compute_metrics
 from engine.backtest.simulator import FillModel, SimulatedExchange
 from engine.backtest.trades import END_OF_DATA, Trade, TradeLog
+from engine.core import MarketSpec, build_core
 from engine.errors import BacktestCanceled, DataError
 from engine.models import Candle, Instrument
-from engine.oms import OrderManager
 from engine.portfolio import Portfolio
 from engine.risk.limits import RiskLimits
-from engine.risk.manager import RiskManager
-from engine.risk.pairlocks import PairLocks
-from engine.risk.sizing import parse_stake
 from engine.runner import StrategyRunner
 from engine.strategy.base import Strategy
 from engine.timeframes import timeframe_to_ms
@@ -127,13 +124,9 @@ def run_backtest(df: pd.DataFrame, strategy: Strategy, config: BacktestConfig,
     exchange = SimulatedExchange({config.symbol: inst}, fill_model(config))
     portfolio = Portfolio(config.cash, inst.quote)
     log = TradeLog()
-    oms = OrderManager(exchange, log, portfolio)
-    risk = RiskManager(config.limits.build(tf_ms), policy=config.limits.protection(),
-                       flatten_on_halt=config.limits.flatten_on_halt,
-                       day_start_hour_utc=config.limits.day_start_hour_utc,
-                       pair_locks=PairLocks(config.limits.lock_rules()))
-    runner = StrategyRunner(strategy, config.symbol, config.timeframe, oms,
-                            parse_stake(config.stake, config.fee_rate), log, risk)
+    core = build_core([MarketSpec(strategy, config.symbol, config.timeframe, config.stake)], exchange, log, portfolio,
+                      config.limits, config.fee_rate)
+    runner = core.runners[0]
     cols = [df[k].to_numpy() for k in ("timestamp", "open", "high", "low", "close", "volume")]
     equity = np.empty(n)
     in_pos = np.zeros(n, dtype=bool)

@@ -23,13 +23,10 @@ from engine.backtest.engine import BacktestConfig, BacktestResult, close_at_end,
 from engine.backtest.metrics import compute_metrics
 from engine.backtest.simulator import SimulatedExchange
 from engine.backtest.trades import TradeLog
+from engine.core import MarketSpec, build_core
 from engine.errors import ConfigError, DataError
 from engine.models import Candle, Instrument
-from engine.oms import OrderManager
 from engine.portfolio import Portfolio
-from engine.risk.manager import RiskManager
-from engine.risk.pairlocks import PairLocks
-from engine.risk.sizing import parse_stake
 from engine.runner import StrategyRunner
 from engine.strategy.base import Strategy
 from engine.timeframes import timeframe_to_ms
@@ -76,13 +73,9 @@ def run_portfolio_backtest(markets: list[Market], config: BacktestConfig) -> Bac
     exchange = SimulatedExchange(instruments, fill_model(config))
     portfolio = Portfolio(config.cash, quote)
     log = TradeLog()
-    oms = OrderManager(exchange, log, portfolio)
-    risk = RiskManager(config.limits.build(tf_min), policy=config.limits.protection(),
-                       flatten_on_halt=config.limits.flatten_on_halt,
-                       day_start_hour_utc=config.limits.day_start_hour_utc,
-                       pair_locks=PairLocks(config.limits.lock_rules()))
-    runners = [StrategyRunner(m.strategy, m.symbol, m.timeframe, oms, parse_stake(m.stake, config.fee_rate),
-                              log, risk, instruments[m.symbol]) for m in markets]
+    core = build_core([MarketSpec(m.strategy, m.symbol, m.timeframe, m.stake, instruments[m.symbol]) for m in markets],
+                      exchange, log, portfolio, config.limits, config.fee_rate)
+    risk, runners = core.risk, core.runners
     close_times, equity, in_pos, last = _replay(markets, runners, portfolio)
     for runner in runners:
         if last[runner.symbol] is not None:
