@@ -32,13 +32,13 @@ from bot.sdnotify import Notifier
 from bot.supervisor import LoopSupervisor
 from bot.telegram.daemon import DaemonTelegram
 from engine.approvals import EntryApprovals
-from engine.backtest.simulator import FillModel
 from engine.core import MarketSpec, Resumed, build_core
 from engine.data import load_ohlcv
 from engine.errors import ConfigError
 from engine.events import EventBus
 from engine.live import Lane, LiveEngine, wall_ms
 from engine.reconcile import Reconciler
+from engine.simulator import FillModel
 from engine.store import SqlJournal, Store, load_state, open_store
 from engine.store.base import corrupt_store, is_corruption, verify_integrity
 from engine.store.journal import queue_command

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 
 ZERO = Decimal(0)
 
@@ -78,6 +78,10 @@ class Candle:
     volume: float
 
 
+FINEST_STEP = Decimal("1e-12")
+"""Base-currency rounding of an instrument without an amount step (backtests)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Instrument:
     """Trading rules of one market, as ccxt's ``market`` structure gives them.
@@ -94,6 +98,12 @@ class Instrument:
     amount_step: Decimal | None = None
     price_step: Decimal | None = None
     min_notional: Decimal = ZERO
+
+    def round_qty(self, qty: Decimal) -> Decimal:
+        """``qty`` (base currency) rounded down to :attr:`amount_step`, or to
+        :data:`FINEST_STEP` when the instrument has none."""
+        step = self.amount_step or FINEST_STEP
+        return (qty / step).to_integral_value(rounding=ROUND_DOWN) * step
 
     @property
     def base(self) -> str:

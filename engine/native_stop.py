@@ -17,7 +17,7 @@ each market a :class:`NativeStop`:
 Its fills arrive like any order's (the venue poll, or reconciliation after downtime), so a
 stop that filled while the daemon was down is booked at start-up. The simulators (backtest,
 paper, dry-run) fill a resting stop at its stop price, or at the open when a candle gaps
-through it, with slippage and fee (:mod:`engine.backtest.simulator`).
+through it, with slippage and fee (:mod:`engine.simulator`).
 """
 
 from __future__ import annotations

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from engine.approvals import EntryApprovals
-from engine.backtest.simulator import round_qty
 from engine.events import PairLocked, ProtectionSet
 from engine.models import Candle, Fill, Instrument, OrderType, Position, Side, Signal
 from engine.native_stop import NativeStop
@@ -162,7 +161,7 @@ class StrategyRunner:
         when worth less than the minimum notional at ``price`` (dust)."""
         if pos.qty <= 0:
             return Decimal(0)
-        qty = round_qty(pos.qty, self.instrument) if self.instrument.amount_step else pos.qty
+        qty = self.instrument.round_qty(pos.qty) if self.instrument.amount_step else pos.qty
         if qty <= 0:
             return Decimal(0)
         if self.instrument.min_notional and qty * Decimal(repr(price)) < self.instrument.min_notional:
@@ -294,7 +293,7 @@ class StrategyRunner:
                 return Decision(Signal.SELL, "ignored: the stop on the exchange filled first")
         qty = self.sellable(pos, candle.close)
         if share is not None and share < 1:  # a partial exit, on the amount step
-            qty = round_qty(qty * share, self.instrument) if self.instrument.amount_step else qty * share
+            qty = self.instrument.round_qty(qty * share) if self.instrument.amount_step else qty * share
             if qty <= 0:
                 return Decision(Signal.SELL, f"ignored: {share:%} of the position is less than one amount step")
         notional = qty * Decimal(repr(candle.close))

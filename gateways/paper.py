@@ -1,6 +1,6 @@
 """Paper trading: real market data in, simulated fills out.
 
-A thin adapter over the engine's :class:`~engine.backtest.simulator.SimulatedExchange`, so
+A thin adapter over the engine's :class:`~engine.simulator.SimulatedExchange`, so
 paper fills follow exactly the backtest's rules (next candle's open, slippage, fee), plus
 the exchange's amount and price steps and minimum notional. The paper venue keeps no state
 of its own: on start-up its book is the store's working orders.
@@ -8,8 +8,8 @@ of its own: on start-up its book is the store's working orders.
 
 from __future__ import annotations
 
-from engine.backtest.simulator import FillModel, SimulatedExchange
 from engine.models import Instrument, Order
+from engine.simulator import FillModel, SimulatedExchange
 
 
 class PaperGateway(SimulatedExchange):

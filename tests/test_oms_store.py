@@ -9,7 +9,6 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select, text
 
-from engine.backtest.simulator import FillModel
 from engine.errors import IllegalTransition, StoreError
 from engine.models import (
     Candle,
@@ -21,6 +20,7 @@ from engine.models import (
     Side,
 )
 from engine.oms import OrderManager, check_transition
+from engine.simulator import FillModel
 from engine.store import SqlJournal, load_state, open_store
 from engine.store.orders import OrderRow
 from engine.store.state import init_account

@@ -9,9 +9,9 @@ from decimal import Decimal
 import pandas as pd
 import pytest
 
-from engine.backtest.simulator import FillModel, SimulatedExchange
 from engine.data import load_ohlcv
 from engine.models import Candle, Instrument, Order, OrderStatus, OrderType, Side
+from engine.simulator import FillModel, SimulatedExchange
 
 INSTRUMENT = Instrument("BTC/USDT", Decimal("0.00001"), Decimal("0.01"), Decimal(5))
 

@@ -1,7 +1,7 @@
 """Run a strategy over historical candles with the same runner, OMS and portfolio as live.
 
 Only two things differ from the daemon: the gateway is a :class:`SimulatedExchange` and
-the journal is an in-memory :class:`TradeLog`. See :mod:`engine.backtest.simulator` for
+the journal is an in-memory :class:`TradeLog`. See :mod:`engine.simulator` for
 the fill rules.
 """
 
@@ -16,7 +16,6 @@ import numpy as np
 import pandas as pd
 
 from engine.backtest.metrics import Metrics, compute_metrics
-from engine.backtest.simulator import FillModel, SimulatedExchange
 from engine.backtest.trades import END_OF_DATA, Trade, TradeLog
 from engine.core import MarketSpec, build_core
 from engine.errors import BacktestCanceled, DataError
@@ -24,6 +23,7 @@ from engine.models import Candle, Instrument
 from engine.portfolio import Portfolio
 from engine.risk.limits import RiskLimits
 from engine.runner import StrategyRunner
+from engine.simulator import FillModel, SimulatedExchange
 from engine.strategy.base import Strategy
 from engine.timeframes import timeframe_to_ms
 

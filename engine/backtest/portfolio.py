@@ -7,7 +7,7 @@ and one risk manager (so one circuit breaker, and portfolio limits such as
 own :class:`~engine.runner.StrategyRunner`. Candles of all markets are processed in the
 order of their **close time** (ties in the order the markets are given), so a 1h market's
 candle is seen after the twelve 5m candles that close with or before it, never earlier;
-the fill rules are those of :mod:`engine.backtest.simulator`. The equity curve is sampled
+the fill rules are those of :mod:`engine.simulator`. The equity curve is sampled
 once per distinct close time, after every market closing then has been processed.
 """
 
@@ -21,13 +21,13 @@ import pandas as pd
 
 from engine.backtest.engine import BacktestConfig, BacktestResult, close_at_end, fill_model
 from engine.backtest.metrics import compute_metrics
-from engine.backtest.simulator import SimulatedExchange
 from engine.backtest.trades import TradeLog
 from engine.core import MarketSpec, build_core
 from engine.errors import ConfigError, DataError
 from engine.models import Candle, Instrument
 from engine.portfolio import Portfolio
 from engine.runner import StrategyRunner
+from engine.simulator import SimulatedExchange
 from engine.strategy.base import Strategy
 from engine.timeframes import timeframe_to_ms
 

@@ -3,7 +3,7 @@
 For research speed on strategies that define ``signals(df)`` (an int8 array, +1 = BUY and
 -1 = SELL at a candle's close, 0 = nothing). Signals are computed for every candle at once;
 the position's state machine and the sizing then run over the **trades only**, and the
-equity curve is built with numpy. The rules are those of :mod:`engine.backtest.simulator`
+equity curve is built with numpy. The rules are those of :mod:`engine.simulator`
 and :class:`engine.runner.StrategyRunner`, restricted to what this path supports:
 
 * a BUY at candle *i* while flat enters at the open of candle *i+1*; a SELL while long

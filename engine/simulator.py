@@ -32,7 +32,7 @@ Rules (the backtest must not lie):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 
 from engine.models import (
     Candle,
@@ -100,16 +100,9 @@ class FillModel:
         return price
 
 
-FINEST_STEP = Decimal("1e-12")
 """Amount step used when an instrument has none (backtests): finer than any exchange's
 precision, and rounding down to it keeps ``qty * price + fee`` within the cash even after
 Decimal's own rounding of the division."""
-
-
-def round_qty(qty: Decimal, instrument: Instrument) -> Decimal:
-    """Round a base quantity down to the instrument's amount step (or :data:`FINEST_STEP`)."""
-    step = instrument.amount_step or FINEST_STEP
-    return (qty / step).to_integral_value(rounding=ROUND_DOWN) * step
 
 
 def _limit_reference(order: Order, candle: Candle) -> float | None:
@@ -234,7 +227,7 @@ class SimulatedExchange:
         if order.type is OrderType.LIMIT and order.price is not None:  # slippage never past the limit (a stop's may)
             price = min(price, order.price) if order.side is Side.BUY else max(price, order.price)
         remaining = None if order.qty is None else order.qty - order.filled_qty
-        qty = round_qty(order.quote_qty / price, inst) if remaining is None else remaining
+        qty = inst.round_qty(order.quote_qty / price) if remaining is None else remaining
         del self._resting[order.client_order_id]
         self._waited.pop(order.client_order_id, None)
         if qty <= 0:  # accepted earlier, so it cannot be rejected now: it expires unfilled
