@@ -55,7 +55,11 @@ def answers(args: argparse.Namespace, ask=input) -> dict:
     for key, prompt, default in QUESTIONS:
         value = getattr(args, key)
         if value is None and args.interactive and (key != "exchange" or out.get("mode") != "paper"):
-            value = ask(f"{prompt} [{default}]: ").strip() or None
+            try:
+                value = ask(f"{prompt} [{default}]: ").strip() or None
+            except EOFError:
+                raise ConfigError("--interactive reads the answers from a terminal and got none; "
+                                  "give the values as flags (--mode, --symbol, ...)") from None
         out[key] = value or default
     if out["mode"] not in MODES:
         raise ConfigError(f"mode {out['mode']!r}: one of {', '.join(MODES)}")

@@ -151,6 +151,12 @@ def test_new_config_interactive_asks_what_no_flag_gave():
         ("dry_run", "kraken", "BTC/USDT", "1h", "ema_cross", "250")
     assert len(asked) == 5 and not any("strategy" in p for p in asked), "a flag is not asked again"
 
+    def no_terminal(prompt):
+        raise EOFError
+
+    with pytest.raises(Exception, match="--interactive reads the answers from a terminal and got none"):
+        answers(args, no_terminal)
+
 
 def test_the_generated_paper_config_passes_doctor(tmp_path):
     out = tmp_path / "paper.yaml"
