@@ -14,7 +14,16 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from bot.progress import Bar, add_quiet_argument
-from engine.backtest.analysis import LABELS, REJECTION_HINTS, SCHEMA, Benchmark, buy_and_hold, duration, human, summary
+from engine.backtest.analysis import (
+    LABELS,
+    REJECTION_HINTS,
+    Benchmark,
+    buy_and_hold,
+    duration,
+    human,
+    run_summary,
+    summary,
+)
 from engine.backtest.engine import BacktestConfig, BacktestResult, run_backtest
 from engine.backtest.trades import write_trades_csv
 from engine.backtest.vectorized import VectorizedResult, run_vectorized
@@ -207,19 +216,6 @@ def time_range(start: str | None, end: str | None) -> tuple[int | None, int | No
         raise ConfigError(f"--to {end} is not after --from {start}: the range starts at --from (included) and "
                           "ends before --to")
     return start_ms, end_ms
-
-
-def run_summary(result, benchmark: Benchmark | None, data_name: str) -> dict:
-    """What ``--json`` prints and ``metrics.json`` holds: the run's header, every figure once
-    (units in the keys, :mod:`engine.backtest.analysis`) and the risk outcome."""
-    return {"schema": SCHEMA, "strategy": result.strategy, "data": data_name,
-            "symbol": result.config.symbol, "timeframe": result.config.timeframe,
-            "first_candle": iso_utc(int(result.timestamps[0])), "last_candle": iso_utc(int(result.timestamps[-1])),
-            "candles": int(len(result.timestamps)),
-            **summary(result, benchmark),
-            "risk": {"rejections": dict(result.rejections),
-                     "breaker_trips": [{"time": iso_utc(t.ts_ms), "equity_quote": t.equity, "reason": t.reason}
-                                       for t in result.breaker_trips]}}
 
 
 def check_outputs(trades_out: str | None, report_dir: str | None) -> None:

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from bot.telegram.chart import equity_drawdown_png
-from engine.backtest.analysis import LABELS, REJECTION_HINTS, Benchmark, duration, human, short_label
+from engine.backtest.analysis import LABELS, REJECTION_HINTS, Benchmark, duration, human, run_summary, short_label
 from engine.backtest.report import cost_summary, monthly_returns
 from engine.backtest.trades import write_trades_csv
 from engine.timeframes import iso_utc
@@ -33,8 +33,6 @@ def write_report(result, out: Path, title: str, data_name: str, benchmark: Bench
     Raises:
         OSError: ``out`` cannot be created or written.
     """
-    from bot.backtest_cmd import run_summary
-
     out.mkdir(parents=True, exist_ok=True)
     cash0 = float(result.config.cash)
     ts, equity = np.asarray(result.timestamps), np.asarray(result.equity, dtype=float)

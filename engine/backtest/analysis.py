@@ -18,6 +18,7 @@ import pandas as pd
 
 from engine.backtest.metrics import max_drawdown
 from engine.backtest.trades import Trade
+from engine.timeframes import iso_utc
 
 SCHEMA = "quantd.backtest/2"
 """Version of the summary's layout (``schema`` key of ``--json`` and ``metrics.json``)."""
@@ -151,6 +152,19 @@ def summary(result, benchmark: Benchmark | None) -> dict:
         "by_exit_reason": breakdown(trades, "exit_reason"),
         "by_entry_signal": breakdown(trades, "entry_signal"),
     }
+
+
+def run_summary(result, benchmark: Benchmark | None, data_name: str) -> dict:
+    """What ``--json`` prints and ``metrics.json`` holds: the run's header, every figure once
+    (units in the keys, see the module docstring) and the risk outcome."""
+    return {"schema": SCHEMA, "strategy": result.strategy, "data": data_name,
+            "symbol": result.config.symbol, "timeframe": result.config.timeframe,
+            "first_candle": iso_utc(int(result.timestamps[0])), "last_candle": iso_utc(int(result.timestamps[-1])),
+            "candles": int(len(result.timestamps)),
+            **summary(result, benchmark),
+            "risk": {"rejections": dict(result.rejections),
+                     "breaker_trips": [{"time": iso_utc(t.ts_ms), "equity_quote": t.equity, "reason": t.reason}
+                                       for t in result.breaker_trips]}}
 
 
 REJECTION_HINTS = {
