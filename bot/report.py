@@ -106,7 +106,7 @@ bought at the first open and sold at the last close, with the same fee.</p>
 
 
 def _group_html(rows: list[dict], key: str, title: str, quote: str) -> str:
-    head = "".join(f"<th>{esc}</th>" for esc in (html.escape(title), "trades", "win rate",
+    head = "".join(f"<th>{cell}</th>" for cell in (html.escape(title), "trades", "win rate",
                                                   html.escape(f"pnl ({quote})"), "mean return", "mean holding"))
     body = "".join(
         f"<tr><td>{html.escape(str(r[key]))}</td><td>{r['trades']:,}</td><td>{r['win_rate_pct']:.1f} %</td>"
