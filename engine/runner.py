@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from enum import StrEnum
 
 from engine.approvals import EntryApprovals
 from engine.events import PairLocked, ProtectionSet
@@ -32,13 +33,40 @@ from engine.strategy.indicators import ATR
 from engine.timeframes import timeframe_to_ms
 
 
-@dataclass
+class Outcome(StrEnum):
+    """What the runner did with a signal."""
+
+    ORDERED = "ordered"
+    """An order went to the OMS; ``detail`` is its status after submission (``open``, ``filled``...)."""
+    IGNORED = "ignored"
+    """Nothing to do (no position to sell, an order already working, no cash, entries blocked)."""
+    REJECTED = "rejected"
+    """A risk rule refused it; ``detail`` is ``<rule>: <reason>``."""
+    WAITING = "waiting"
+    """It waits: for an operator's approval, or for the venue's stop to be canceled."""
+
+
+@dataclass(frozen=True, slots=True)
 class Decision:
-    """What happened to a signal: the order it produced, or why it was ignored."""
+    """What happened to a signal: the order it produced, or why none was.
+
+    Attributes:
+        outcome: the kind of answer; detail: its specifics in words.
+        client_order_id: the order's id when one was submitted.
+    """
 
     signal: object
-    action: str
+    outcome: Outcome
+    detail: str = ""
     client_order_id: str | None = None
+
+    @property
+    def action(self) -> str:
+        """The decision for a person and the log: the order's status (``filled``), else
+        ``<outcome>: <detail>`` (``rejected: circuit_breaker: breaker paused: ...``)."""
+        if self.outcome is Outcome.ORDERED:
+            return self.detail
+        return f"{self.outcome.value}: {self.detail}" if self.detail else self.outcome.value
 
 
 class StrategyRunner:
@@ -120,7 +148,7 @@ class StrategyRunner:
             events = self.risk.refuse(verdict, self.strategy.name, self.symbol, side, now)
             self.journal.risk_recorded(events, self.risk.breaker)
             self.oms.pending_events.extend(events)
-            return Decision(signal, f"rejected: {verdict.rule}: {verdict.reason}")
+            return Decision(signal, Outcome.REJECTED, f"{verdict.rule}: {verdict.reason}")
         if holding and not working:
             reason = self._forced_exit(candle)
             if reason:
@@ -128,12 +156,12 @@ class StrategyRunner:
         if signal is None:
             return None
         if working:
-            return Decision(signal, "ignored: an order is working")
+            return Decision(signal, Outcome.IGNORED, "an order is working")
         if signal is Signal.BUY and not holding:
             return self._enter(candle, now)
         if signal is Signal.SELL and holding:
             return self._exit(candle, now, pos)
-        return Decision(signal, "ignored: position already " + ("open" if holding else "flat"))
+        return Decision(signal, Outcome.IGNORED, "position already " + ("open" if holding else "flat"))
 
     def _working(self) -> bool:
         """True while an order other than the venue-side stop is working on this symbol."""
@@ -242,36 +270,36 @@ class StrategyRunner:
         limit order at ``limit_price`` (quote per base), through risk like any exit."""
         pos = self.oms.portfolio.position(self.symbol)
         if self.sellable(pos, candle.close) <= 0:
-            return Decision(Signal.SELL, "ignored: no position")
+            return Decision(Signal.SELL, Outcome.IGNORED, "no position")
         return self._exit(candle, now, pos, intent, key_ts, share, limit_price)
 
     def _enter(self, candle: Candle, now: int, quote: Decimal | None = None, intent: str | None = None,
                key_ts: int | None = None) -> Decision:
         if self.entries_blocked:
-            return Decision(Signal.BUY, f"ignored: {self.entries_blocked}")
+            return Decision(Signal.BUY, Outcome.IGNORED, self.entries_blocked)
         portfolio = self.oms.portfolio
         sizing = SizingContext(portfolio.cash, portfolio.equity(self.marks(candle.close)), candle.close,
                                self.atr.value, self.risk.view.trade_returns)
         sizer = self.sizer if quote is None else FixedQuote(self.sizer.fee_rate, quote)
         notional = sizer.entry_notional(sizing)
         if notional <= Decimal(0):
-            return Decision(Signal.BUY, "ignored: no cash")
+            return Decision(Signal.BUY, Outcome.IGNORED, "no cash")
         decision = self._decide(Side.BUY, notional, candle, now, is_entry=True)
         if not decision.approved:
-            return Decision(Signal.BUY, f"rejected: {decision.reason}")
+            return Decision(Signal.BUY, Outcome.REJECTED, decision.reason)
         if self.approvals is not None and intent is None:  # a strategy's entry waits for the operator
             entry, events = self.approvals.hold(self.symbol, decision.notional_quote,
                                                 f"{self.strategy.describe()} BUY", now)
             self.journal.risk_recorded(decision.events + events, self.risk.breaker)
             self.oms.pending_events.extend(events)
-            return Decision(Signal.BUY, f"waiting for approval {entry.id}")
+            return Decision(Signal.BUY, Outcome.WAITING, f"for approval {entry.id}")
         order = self.oms.submit(strategy=self.strategy.name, symbol=self.symbol, side=Side.BUY,
                                 signal_ts_ms=candle.ts_ms if key_ts is None else key_ts, now_ms=now,
                                 quote_qty=decision.notional_quote, intent=intent or f"{self.strategy.describe()} BUY",
                                 events=decision.events)
         if self.native_stop is not None and order.filled_qty > 0:  # a live venue filled it at once: protect now
             self._keep_native_stop(candle, now)
-        return Decision(Signal.BUY, order.status.value, order.client_order_id)
+        return Decision(Signal.BUY, Outcome.ORDERED, order.status.value, order.client_order_id)
 
     def close_position(self, candle: Candle, now: int, intent: str, key_ts: int | None = None) -> Decision | None:
         """Close the whole position at market, through risk like any exit (the backtest's
@@ -287,25 +315,25 @@ class StrategyRunner:
               key_ts: int | None = None, share: Decimal | None = None, limit_price: Decimal | None = None) -> Decision:
         if self.native_stop is not None and self.native_stop.working() is not None:
             if not self.native_stop.cancel(f"exit: {intent or 'strategy sell'}", now):
-                return Decision(Signal.SELL, "waiting: the stop on the exchange could not be canceled yet")
+                return Decision(Signal.SELL, Outcome.WAITING, "the stop on the exchange could not be canceled yet")
             pos = self.oms.portfolio.position(self.symbol)  # the stop may have filled meanwhile
             if self.sellable(pos, candle.close) <= 0:
-                return Decision(Signal.SELL, "ignored: the stop on the exchange filled first")
+                return Decision(Signal.SELL, Outcome.IGNORED, "the stop on the exchange filled first")
         qty = self.sellable(pos, candle.close)
         if share is not None and share < 1:  # a partial exit, on the amount step
             qty = self.instrument.round_qty(qty * share) if self.instrument.amount_step else qty * share
             if qty <= 0:
-                return Decision(Signal.SELL, f"ignored: {share:%} of the position is less than one amount step")
+                return Decision(Signal.SELL, Outcome.IGNORED, f"{share:%} of the position is less than one amount step")
         notional = qty * Decimal(repr(candle.close))
         decision = self._decide(Side.SELL, notional, candle, now, is_entry=False)
         if not decision.approved:
-            return Decision(Signal.SELL, f"rejected: {decision.reason}")
+            return Decision(Signal.SELL, Outcome.REJECTED, decision.reason)
         order = self.oms.submit(strategy=self.strategy.name, symbol=self.symbol, side=Side.SELL,
                                 signal_ts_ms=candle.ts_ms if key_ts is None else key_ts, now_ms=now, qty=qty,
                                 intent=intent or f"{self.strategy.describe()} SELL", events=decision.events,
                                 order_type=OrderType.LIMIT if limit_price is not None else OrderType.MARKET,
                                 price=limit_price)
-        return Decision(Signal.SELL, order.status.value, order.client_order_id)
+        return Decision(Signal.SELL, Outcome.ORDERED, order.status.value, order.client_order_id)
 
     def _forced_exit(self, candle: Candle) -> str | None:
         """Why the position must be closed now regardless of the strategy, or None."""

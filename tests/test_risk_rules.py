@@ -224,3 +224,14 @@ def test_snapshot_reports_limits_utilisation_and_breaker():
     assert "max_drawdown 10.0%" in snap["rules"] and "max_open_positions 2" in snap["rules"]
     assert snap["drawdown_pct"] == pytest.approx(5.0) and snap["gross_exposure"] == pytest.approx(2_850.0)
     assert snap["open_positions"] == 1
+
+
+def test_outcomes_are_types_that_read_as_the_words_the_store_and_people_see():
+    from engine.risk.base import Action
+    from engine.runner import Decision, Outcome
+
+    assert Action.REJECT == "reject" and f"{Action.HALT}" == "halt"  # events and the store keep the words
+    refused = Decision("BUY", Outcome.REJECTED, "circuit_breaker: breaker paused")
+    assert refused.outcome is Outcome.REJECTED and refused.action == "rejected: circuit_breaker: breaker paused"
+    assert Decision("SELL", Outcome.ORDERED, "filled", "qd-x-1").action == "filled"
+    assert Decision("BUY", Outcome.WAITING, "for approval 3").action == "waiting: for approval 3"

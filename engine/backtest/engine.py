@@ -21,6 +21,7 @@ from engine.core import MarketSpec, build_core
 from engine.errors import BacktestCanceled, DataError
 from engine.models import Candle, Instrument
 from engine.portfolio import Portfolio
+from engine.risk.base import REJECT
 from engine.risk.limits import RiskLimits
 from engine.runner import StrategyRunner
 from engine.simulator import FillModel, SimulatedExchange
@@ -79,7 +80,7 @@ class BacktestResult:
     @property
     def rejections(self) -> Counter:
         """Rejected proposals counted by the deciding rule."""
-        return Counter(e.rule for e in self.events if e.kind == "risk_decision" and e.action == "reject")
+        return Counter(e.rule for e in self.events if e.kind == "risk_decision" and e.action == REJECT)
 
     @property
     def breaker_trips(self) -> list[BreakerTrip]:

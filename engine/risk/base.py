@@ -9,11 +9,23 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 from decimal import Decimal
+from enum import StrEnum
 from typing import ClassVar
 
 from engine.models import Side
 
-REJECT, RESIZE, HALT = "reject", "resize", "halt"
+
+class Action(StrEnum):
+    """A risk outcome: a rule's verdict (resize, reject, halt) or the manager's decision
+    (approve, resize, reject). A ``str`` underneath, so events and the store keep the words."""
+
+    APPROVE = "approve"
+    RESIZE = "resize"
+    REJECT = "reject"
+    HALT = "halt"
+
+
+APPROVE, RESIZE, REJECT, HALT = Action.APPROVE, Action.RESIZE, Action.REJECT, Action.HALT
 
 REL_TOL = 1e-9
 """Relative tolerance for float percentages: ``(1 - 8000/10000) * 100`` is 19.999999999999996,
@@ -57,7 +69,7 @@ class Verdict:
     (trip the circuit breaker); ``value`` and ``threshold`` are in the rule's unit."""
 
     rule: str
-    action: str
+    action: Action
     reason: str
     value: float
     threshold: float

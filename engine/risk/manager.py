@@ -13,7 +13,7 @@ from decimal import Decimal
 
 from engine.events import BreakerChanged, BreakerTripped, Event, PositionUnprotected, ProtectionSet, RiskDecided
 from engine.models import Fill, Side
-from engine.risk.base import HALT, REJECT, RESIZE, Proposal, RiskRule, RiskView, Verdict
+from engine.risk.base import APPROVE, HALT, REJECT, RESIZE, Proposal, RiskRule, RiskView, Verdict
 from engine.risk.breaker import BreakerState, CircuitBreaker
 from engine.risk.pairlocks import PairLocks
 from engine.risk.protection import Protection, ProtectionPolicy
@@ -95,7 +95,7 @@ class RiskManager:
         approved = not any(v.action in (REJECT, HALT) for v in verdicts)
         notional = current.notional_quote
         last = verdicts[-1] if verdicts else None
-        action = ("resize" if verdicts else "approve") if approved else "reject"
+        action = (RESIZE if verdicts else APPROVE) if approved else REJECT
         events.insert(0, RiskDecided(p.ts_ms, action, last.rule if last else "", last.reason if last else "",
                                      last.value if last else 0.0, last.threshold if last else 0.0, p.strategy,
                                      p.symbol, p.side.value, str(p.notional_quote), str(notional if approved else 0)))
@@ -103,7 +103,7 @@ class RiskManager:
 
     def refuse(self, verdict: Verdict, strategy: str, symbol: str, side: str, ts_ms: int) -> list[Event]:
         """Record a refusal decided outside :meth:`check` (signal sanity) as a decision event."""
-        return [RiskDecided(ts_ms, "reject", verdict.rule, verdict.reason, verdict.value, verdict.threshold,
+        return [RiskDecided(ts_ms, REJECT, verdict.rule, verdict.reason, verdict.value, verdict.threshold,
                             strategy, symbol, side, "0", "0")]
 
     def on_candle(self, symbol: str, close: float, position_qty: float, equity: float, ts_ms: int) -> list[Event]:
