@@ -32,7 +32,7 @@ from engine.data.ohlcv import symbol_timeframe_from_name
 from engine.errors import ConfigError
 from engine.risk.limits import RiskLimits
 from engine.strategy import create
-from engine.timeframes import iso_utc
+from engine.timeframes import iso_utc, timeframe_to_ms
 from engine.validation import explain
 from gateways import sample_path
 
@@ -174,8 +174,8 @@ def main(args: argparse.Namespace) -> int:
     check_outputs(args.trades_out, args.report)
     if args.config:
         result, path, data_summary, frames = _portfolio(args, start, end)
-        benchmark = buy_and_hold(frames, result.timestamps, float(result.config.cash), float(result.config.fee_rate),
-                                 close_times=True)
+        benchmark = buy_and_hold([df for df, _ in frames], result.timestamps, float(result.config.cash),
+                                 float(result.config.fee_rate), [tf_ms for _, tf_ms in frames])
     else:
         strategy = create(args.strategy, parse_params(args.param))
         path = args.data or str(sample_path())
@@ -252,7 +252,7 @@ def _portfolio(args: argparse.Namespace, start: int | None, end: int | None) -> 
     limits = RiskLimits(**{**settings.risk.model_dump(exclude_unset=True), **config.limits.model_dump(exclude_unset=True)})
     markets, summaries = config_markets(settings, start, end)
     result = run_portfolio_backtest(markets, replace(config, limits=limits))
-    return result, args.config, "\n".join(summaries), [m.df for m in markets]
+    return result, args.config, "\n".join(summaries), [(m.df, timeframe_to_ms(m.timeframe)) for m in markets]
 
 
 def config_markets(settings, start_ms: int | None = None, end_ms: int | None = None) -> tuple[list, list[str]]:

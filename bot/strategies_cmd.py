@@ -8,8 +8,7 @@ import json
 import re
 
 from bot.backtest_cmd import add_strategy_module_argument
-from engine.backtest.vectorized import supports_vectorized
-from engine.strategy import available, create, describe_params, strategy_class
+from engine.strategy import Strategy, available, describe_params, strategy_class
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -36,7 +35,7 @@ def strategy_info(name: str) -> dict:
     summary = re.split(r"(?<=[a-z)]): |\. ", summary, maxsplit=1)[0].rstrip(".")
     return {"name": name, "summary": summary, "description": doc, "params": describe_params(cls),
             "search_space": {k: list(v) for k, v in cls.search_space.items()},
-            "vectorized": supports_vectorized(create(name)), "module": cls.__module__}
+            "vectorized": cls.signals is not Strategy.signals, "module": cls.__module__}
 
 
 def main(args: argparse.Namespace) -> int:

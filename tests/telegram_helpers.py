@@ -76,24 +76,16 @@ def until(predicate, timeout: float = 15.0) -> None:
         time.sleep(0.05)
 
 
-class Desk:
-    """A paper daemon on the bundled sample with its Telegram bot, stepped by a thread like
-    the scheduler does. ``advance(n)`` releases ``n`` more candle close times."""
+class SteppedDaemon:
+    """A daemon wired by ``build_engine`` with its Telegram bot, stepped by a thread every 50 ms
+    as the scheduler does; :meth:`close` stops both."""
 
-    def __init__(self, tmp_path: Path, base_url: str, config_file: Path | None = None, **telegram):
-        self.clock = 0.0
-        self.store_path = tmp_path / "q.sqlite"
-        tg = {"token": TOKEN, "admins": [ADMIN], "viewers": [VIEWER], "api_base_url": base_url,
-              "max_per_chat_per_sec": 200.0} | telegram  # pacing has its own test; replays make many fills
-        self.settings = load_settings(config_file, store={"url": f"sqlite:///{tmp_path / 'q.sqlite'}"},
-                                      replay={"speed": 1.0},
-                                      strategy={"params": {"fast": 5, "slow": 20}},
-                                      vault={"dir": str(tmp_path / "vault")}, telegram=tg)
-        self.telegram = DaemonTelegram(self.settings)
-        self.engine, self.store = build_engine(self.settings, self.telegram.subscribers)
-        self.engine.reloader = Reloader(self.settings, self.engine, self.telegram)
-        self.engine.lanes[0].market.feed._clock = lambda: self.clock
-        self.engine.step()  # starts the replay clock
+    def _start(self, settings, before_loop=None) -> None:
+        self.settings = settings
+        self.telegram = DaemonTelegram(settings)
+        self.engine, self.store = build_engine(settings, self.telegram.subscribers)
+        if before_loop is not None:
+            before_loop()
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
@@ -104,6 +96,35 @@ class Desk:
         while not self._stop.wait(0.05):
             with self._lock:
                 self.engine.step()
+
+    def close(self, reason: str = "test") -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+        self.engine.stop(reason)
+        self.telegram.stop()
+        self.store.close()
+
+
+class Desk(SteppedDaemon):
+    """A paper daemon on the bundled sample with its Telegram bot, stepped by a thread like
+    the scheduler does. ``advance(n)`` releases ``n`` more candle close times."""
+
+    def __init__(self, tmp_path: Path, base_url: str, config_file: Path | None = None, **telegram):
+        self.clock = 0.0
+        self.store_path = tmp_path / "q.sqlite"
+        tg = {"token": TOKEN, "admins": [ADMIN], "viewers": [VIEWER], "api_base_url": base_url,
+              "max_per_chat_per_sec": 200.0} | telegram  # pacing has its own test; replays make many fills
+        settings = load_settings(config_file, store={"url": f"sqlite:///{tmp_path / 'q.sqlite'}"},
+                                 replay={"speed": 1.0},
+                                 strategy={"params": {"fast": 5, "slow": 20}},
+                                 vault={"dir": str(tmp_path / "vault")}, telegram=tg)
+
+        def before_loop() -> None:
+            self.engine.reloader = Reloader(self.settings, self.engine, self.telegram)
+            self.engine.lanes[0].market.feed._clock = lambda: self.clock
+            self.engine.step()  # starts the replay clock
+
+        self._start(settings, before_loop)
 
     def advance(self, close_times: int) -> None:
         with self._lock:
@@ -126,9 +147,3 @@ class Desk:
         with self.store.read() as s:
             return s.execute(select(OrderRow.status).where(OrderRow.client_order_id == client_order_id)).scalar()
 
-    def close(self, reason: str = "test") -> None:
-        self._stop.set()
-        self._thread.join()
-        self.engine.stop(reason)
-        self.telegram.stop()
-        self.store.close()

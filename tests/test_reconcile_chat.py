@@ -4,49 +4,32 @@ finding in words, an external order adopted with its button, a balance drift acc
 
 from __future__ import annotations
 
-import threading
 from decimal import Decimal
 
 import pytest
 
-from bot.app import build_engine
 from bot.config import load_settings
-from bot.telegram.daemon import DaemonTelegram
 from engine.store import load_state
 from tests.live_helpers import make_venue
-from tests.telegram_helpers import ADMIN, TOKEN, VIEWER, command
+from tests.telegram_helpers import ADMIN, TOKEN, VIEWER, SteppedDaemon, command
 from tests.test_telegram_commands import _ask, _press, _replies
 
 
-class LiveDesk:
+class LiveDesk(SteppedDaemon):
     """A live daemon on the fake Binance with its bot on the fake Telegram, stepped by a thread."""
 
     def __init__(self, tmp_path, venue, tg_url):
-        self.settings = load_settings(
+        self._start(load_settings(
             mode="live", store={"url": f"sqlite:///{tmp_path / 'live.sqlite'}"}, vault={"dir": str(tmp_path / "v")},
             exchange={"api_url": venue.url, "api_key": "k", "secret": "s", "timeout_ms": 1000, "rate_limit_ms": 5,
                       "reconcile_secs": 3600},
             strategy={"timeframe": "1m", "params": {"fast": 3, "slow": 8}, "stake": "200"},
             telegram={"token": TOKEN, "admins": [ADMIN], "viewers": [VIEWER], "api_base_url": tg_url,
-                      "max_per_chat_per_sec": 200.0})
-        self.telegram = DaemonTelegram(self.settings)
-        self.engine, self.store = build_engine(self.settings, self.telegram.subscribers)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True)
-        self._thread.start()
-        self.telegram.start(self.engine)
+                      "max_per_chat_per_sec": 200.0}))
 
-    def _loop(self) -> None:
-        while not self._stop.wait(0.05):
-            self.engine.step()
-
-    def close(self) -> None:
-        self.telegram.stop()
-        self._stop.set()
-        self._thread.join(timeout=10)
-        self.engine.stop("test")
+    def close(self, reason: str = "test") -> None:
+        super().close(reason)
         self.engine.oms.gateway.close()
-        self.store.close()
 
 
 @pytest.fixture

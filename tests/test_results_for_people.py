@@ -149,3 +149,20 @@ def test_the_same_figures_from_the_engine_and_the_cli(btc_1h):
     figures = trade_figures(result.trades)
     pcts = [float(t.pnl) / float(t.qty * t.entry_price + t.entry_fee) * 100 for t in result.trades]
     assert figures["best_trade_pct"] == pytest.approx(max(pcts)) and figures["worst_trade_pct"] == pytest.approx(min(pcts))
+
+
+def test_portfolio_buy_and_hold_splits_the_cash_over_the_markets(tmp_path):
+    from pathlib import Path
+
+    from gateways import sample_path
+
+    example = Path(__file__).parents[1] / "deploy/examples/multi-market.yaml"
+    r = quantd("backtest", "--config", str(example), "--json", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    final = 0.0
+    for name in ("BTC_USDT-5m.csv.gz", "ETH_USDT-5m.csv.gz"):
+        df = pd.read_csv(sample_path(name))
+        final += 5_000 * 0.999 / float(df["open"].iloc[0]) * float(df["close"].iloc[-1]) * 0.999
+    assert out["buy_and_hold_return_pct"] == pytest.approx((final / 10_000 - 1) * 100, rel=1e-12)
+    assert 0 < out["buy_and_hold_max_drawdown_pct"] < 100

@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-import bot.telegram.commands as bot_commands
+import bot.telegram.backtest_job as backtest_job
 from tests.telegram_helpers import ADMIN, STRANGER, TOKEN, VIEWER, Desk, button_press, command, until
 
 
@@ -181,13 +181,13 @@ def _ask_edit(tg, data_dir, text) -> str:
 def test_a_backtest_can_be_canceled_and_runs_one_at_a_time_per_chat(desk, tg, data_dir, monkeypatch):
     commands = desk.telegram.service.commands
     gate = threading.Event()
-    real = bot_commands.run_request
+    real = backtest_job.run_request
 
     def held(request, folder, progress):  # the worker waits until the test has tried a second run
         gate.wait(10)
         return real(request, folder, progress)
 
-    monkeypatch.setattr(bot_commands, "run_request", held)
+    monkeypatch.setattr(backtest_job, "run_request", held)
     tg.push(command(data_dir, "/backtest sma_cross BTC/USDT 5m"))
     until(lambda: ADMIN in commands.backtests)
     assert "already running in this chat" in _ask(tg, data_dir, "/backtest sma_cross BTC/USDT 5m")

@@ -8,39 +8,34 @@ step and stores the result, which the handler waits for (a few seconds) and repl
 from __future__ import annotations
 
 import asyncio
-import io
 import logging
 import threading
 import time
 from dataclasses import dataclass
-from importlib.metadata import version
 from pathlib import Path
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputFile, ReplyKeyboardMarkup, Update
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, ReplyKeyboardMarkup, Update
 from telegram.constants import ParseMode
-from telegram.error import NetworkError, RetryAfter, TimedOut
 from telegram.ext import ContextTypes
 
 from bot.config import ALERT_TYPES, TelegramSettings
-from bot.telegram import views
 from bot.telegram.alerting import AlertPolicy, AlertRouter
 from bot.telegram.auth import ADMIN, Access
-from bot.telegram.backtest_job import UsageError, parse_request, run_request
+from bot.telegram.backtest_cmd import BacktestCommands
+from bot.telegram.backtest_job import UsageError
 from bot.telegram.confirm import ABORT, CONFIRM, Confirmations
 from bot.telegram.ops_cmd import OPS_COMMANDS, OpsCommands
 from bot.telegram.probe import DaemonProbe
 from bot.telegram.reconcile_cmd import RECONCILE_COMMAND, ReconcileCommands
+from bot.telegram.replies import quiet_edit, retrying
 from bot.telegram.results_cmd import RESULT_COMMANDS, ResultCommands
-from bot.telegram.sender import retry_after_secs
 from bot.telegram.text import MAX_CHARS, esc, split_text, to_html
 from bot.telegram.trade_cmd import TRADE_COMMANDS, TradeCommands
-from engine.errors import BacktestCanceled
+from bot.telegram.views_cmd import ViewCommands
 from engine.live import wall_ms
 from engine.store.base import Store
 from engine.store.journal import queue_command
 from engine.store.ledger import OperatorCommandRow
-from engine.store.outbox import pending_count
-from engine.store.reports import daily_pnl, equity_change, fill_reports
 from engine.store.state import status_summary
 from engine.timeframes import iso_utc
 
@@ -113,7 +108,7 @@ def _positive_int(args: list[str], name: str, default: int, maximum: int) -> int
     return int(args[0])
 
 
-class BotCommands(ResultCommands, TradeCommands, OpsCommands, ReconcileCommands):
+class BotCommands(ViewCommands, ResultCommands, TradeCommands, OpsCommands, ReconcileCommands, BacktestCommands):
     """Handlers of every command and of the confirmation buttons.
 
     Args:
@@ -177,7 +172,7 @@ class BotCommands(ResultCommands, TradeCommands, OpsCommands, ReconcileCommands)
             return
         try:
             await getattr(self, f"cmd_{name}")(update, message.text.split()[1:])
-        except Usage as exc:
+        except (Usage, UsageError) as exc:
             await self.reply(update, str(exc))
 
     @staticmethod
@@ -220,7 +215,7 @@ class BotCommands(ResultCommands, TradeCommands, OpsCommands, ReconcileCommands)
         for i, part in enumerate(parts):
             html = to_html(part, heading if i == 0 else None, monospace)
             keyboard = markup if i == len(parts) - 1 else None
-            sent = await _retrying(lambda h=html, k=keyboard: update.effective_message.reply_text(
+            sent = await retrying(lambda h=html, k=keyboard: update.effective_message.reply_text(
                 h, parse_mode=ParseMode.HTML, reply_markup=k, do_quote=True))  # a reply says what it answers
         return sent
 
@@ -245,47 +240,6 @@ class BotCommands(ResultCommands, TradeCommands, OpsCommands, ReconcileCommands)
                 lines += ([""] if lines else []) + [f"{group}:"]
                 lines += [f"/{c.name} {c.args}".rstrip() + f" - {c.help}" for c in mine]
         await self.reply(update, "\n".join(lines), heading=f"Commands for {role}s", markup=_keyboard())
-
-    async def cmd_status(self, update: Update, args: list[str]) -> None:
-        await self.reply(update, views.status_text(self._summary(), self.probe.uptime_secs()), "Status", True)
-
-    async def cmd_positions(self, update: Update, args: list[str]) -> None:
-        await self.reply(update, views.positions_text(self._summary(), self.probe.marks()), "Positions", True)
-
-    async def cmd_orders(self, update: Update, args: list[str]) -> None:
-        await self.reply(update, views.orders_text(self._summary()), "Orders", True)
-
-    async def cmd_balance(self, update: Update, args: list[str]) -> None:
-        await self.reply(update, views.balance_text(self._summary()), "Balance", True)
-
-    async def cmd_pnl(self, update: Update, args: list[str]) -> None:
-        days = _positive_int(args, "pnl", 1, 3650)
-        summary = self._summary()
-        text = views.pnl_text(summary, equity_change(self.store, days), days, fill_reports(self.store))
-        await self.reply(update, text, "PnL", True)
-
-    async def cmd_daily(self, update: Update, args: list[str]) -> None:
-        n = _positive_int(args, "daily", 7, 366)
-        await self.reply(update, views.daily_text(daily_pnl(self.store, n), self._summary()["quote"]), "Daily", True)
-
-    async def cmd_trades(self, update: Update, args: list[str]) -> None:
-        n = _positive_int(args, "trades", 10, 500)
-        await self.reply(update, views.trades_text(fill_reports(self.store), n), "Trades", True)
-
-    async def cmd_risk(self, update: Update, args: list[str]) -> None:
-        await self.reply(update, views.risk_text(self.probe.risk_snapshot(), self._summary()["quote"]), "Risk", True)
-
-    async def cmd_health(self, update: Update, args: list[str]) -> None:
-        health = self.probe.health()
-        error, conflict = self.sender_state()
-        health["queue_depth"] = pending_count(self.store)
-        health["telegram_error"] = conflict or error
-        await self.reply(update, views.health_text(health), "Health", True)
-
-    async def cmd_version(self, update: Update, args: list[str]) -> None:
-        lines = [f"{dist} {version(dist)}" for dist in ("quantd", "python-telegram-bot", "ccxt", "SQLAlchemy",
-                                                         "pandas")]
-        await self.reply(update, "\n".join(lines), "Version", True)
 
     async def cmd_alerts(self, update: Update, args: list[str]) -> None:
         if args:
@@ -339,65 +293,6 @@ class BotCommands(ResultCommands, TradeCommands, OpsCommands, ReconcileCommands)
             return
         await self.reply(update, await self._operator(f"cancel {args[0]}", update))
 
-    async def cmd_backtest(self, update: Update, args: list[str]) -> None:
-        chat_id = update.effective_chat.id
-        if args == ["cancel"]:
-            flag = self.backtests.get(chat_id)
-            if flag is None:
-                await self.reply(update, "no backtest running in this chat")
-            else:
-                flag.set()
-            return
-        try:
-            request = parse_request(args)
-        except UsageError as exc:
-            raise Usage(str(exc)) from None
-        if chat_id in self.backtests:
-            await self.reply(update, "a backtest is already running in this chat: wait, or /backtest cancel")
-            return
-        cancel = threading.Event()
-        self.backtests[chat_id] = cancel
-        asyncio.get_running_loop().create_task(self._backtest(update, request, cancel))
-
-    async def _backtest(self, update: Update, request, cancel: threading.Event) -> None:
-        chat_id = update.effective_chat.id
-        loop = asyncio.get_running_loop()
-        progress_msg = await self.reply(update, f"backtest {request.describe()}: starting")
-        shown = {"pct": -1, "at": 0.0}
-
-        def progress(done: int, total: int) -> bool:  # worker thread
-            pct = done * 100 // total
-            if pct >= shown["pct"] + 10 and time.monotonic() - shown["at"] >= 1.0:
-                shown["pct"], shown["at"] = pct, time.monotonic()
-                asyncio.run_coroutine_threadsafe(
-                    _quiet_edit(progress_msg, f"backtest {request.describe()}: {pct}% (/backtest cancel to stop)"),
-                    loop)
-            return not cancel.is_set()
-
-        try:
-            output = await asyncio.to_thread(run_request, request, self.data_dir, progress)
-        except UsageError as exc:
-            await _quiet_edit(progress_msg, f"backtest {request.describe()}: {exc}")
-            return
-        except BacktestCanceled as exc:
-            await _quiet_edit(progress_msg, f"backtest {request.describe()}: {exc}")
-            return
-        except Exception as exc:
-            log.exception("telegram: backtest failed")
-            await _quiet_edit(progress_msg, f"backtest {request.describe()} failed: {type(exc).__name__}: {exc}")
-            return
-        finally:
-            self.backtests.pop(chat_id, None)
-        await _quiet_edit(progress_msg, f"backtest {request.describe()}: done, {output.n_trades} trade(s)")
-        await self.reply(update, output.table, "Backtest", True)
-        message = update.effective_message
-        await _retrying(lambda: message.reply_photo(InputFile(io.BytesIO(output.png), filename="equity.png"),
-                                                    caption=f"{request.describe()}: equity and drawdown",
-                                                    do_quote=False))
-        name = f"trades-{request.strategy}-{request.symbol.replace('/', '_')}-{request.timeframe}.csv"
-        await _retrying(lambda: message.reply_document(InputFile(io.BytesIO(output.csv), filename=name),
-                                                       caption=f"{output.n_trades} trade(s)", do_quote=False))
-
     # ----- approve each entry ------------------------------------------------------------------
     async def prompt_entry(self, bot, event) -> None:
         """Ask every admin to approve a held entry: Approve queues ``approve <id>``, Skip
@@ -410,7 +305,7 @@ class BotCommands(ResultCommands, TradeCommands, OpsCommands, ReconcileCommands)
             keyboard = InlineKeyboardMarkup([[InlineKeyboardButton("Approve", callback_data=f"cf:{token}:{CONFIRM}"),
                                               InlineKeyboardButton("Skip", callback_data=f"cf:{token}:{ABORT}")]])
             try:
-                await _retrying(lambda k=keyboard, a=admin: bot.send_message(a, esc(text), parse_mode=ParseMode.HTML,
+                await retrying(lambda k=keyboard, a=admin: bot.send_message(a, esc(text), parse_mode=ParseMode.HTML,
                                                                              reply_markup=k))
             except Exception as exc:  # an unreachable Telegram: no answer, so the entry is skipped (fail safe)
                 log.warning("telegram: could not ask admin %s to approve entry %s: %s", admin, event.entry_id, exc)
@@ -436,7 +331,7 @@ class BotCommands(ResultCommands, TradeCommands, OpsCommands, ReconcileCommands)
         if pending is None:
             await query.answer(why, show_alert=True)
             if "expired" in why:
-                await _quiet_edit(query.message, f"{why}")
+                await quiet_edit(query.message, f"{why}")
             return
         if self.access.role(query.from_user.id) != ADMIN:
             await query.answer("needs the admin role", show_alert=True)
@@ -445,12 +340,12 @@ class BotCommands(ResultCommands, TradeCommands, OpsCommands, ReconcileCommands)
         if parts[2] != CONFIRM:
             if pending.command.startswith("approve "):  # Skip of a held entry: say so at once
                 result = await self._operator("skip " + pending.command.split()[1], update)
-                await _quiet_edit(query.message, f"{pending.summary}\n{result}")
+                await quiet_edit(query.message, f"{pending.summary}\n{result}")
                 return
-            await _quiet_edit(query.message, f"{pending.summary}\ncanceled: nothing done")
+            await quiet_edit(query.message, f"{pending.summary}\ncanceled: nothing done")
             return
         result = await self._operator(pending.command, update)
-        await _quiet_edit(query.message, f"{pending.summary}\n{result}")
+        await quiet_edit(query.message, f"{pending.summary}\n{result}")
 
     # ----- operator commands ------------------------------------------------------------------
     async def _operator(self, command: str, update: Update) -> str:
@@ -472,37 +367,3 @@ class BotCommands(ResultCommands, TradeCommands, OpsCommands, ReconcileCommands)
 def _keyboard() -> ReplyKeyboardMarkup:
     """The persistent reply keyboard of :data:`KEYBOARD` (it stays under the input field)."""
     return ReplyKeyboardMarkup([list(row) for row in KEYBOARD], resize_keyboard=True, is_persistent=True)
-
-
-async def _retrying(send, attempts: int = 3):
-    """Call ``send()`` (a coroutine factory) up to ``attempts`` times: waits out ``RetryAfter``,
-    and retries a dropped connection (``NetworkError`` other than ``TimedOut``) after 0.5 s, 1 s.
-
-    A timeout is not retried: the request may have reached Telegram, and the answer would be sent
-    twice. A dropped connection may also have been delivered; a rare duplicate reply is better than
-    an operator left without the answer (or the confirmation button) they asked for.
-    """
-    for attempt in range(attempts):
-        try:
-            return await send()
-        except RetryAfter as exc:
-            if attempt == attempts - 1:
-                raise
-            await asyncio.sleep(retry_after_secs(exc))
-        except TimedOut:
-            raise
-        except NetworkError as exc:
-            if attempt == attempts - 1:
-                raise
-            log.warning("telegram: send failed (%s); retrying", exc)
-            await asyncio.sleep(0.5 * (attempt + 1))
-
-
-async def _quiet_edit(message, text: str) -> None:
-    """Edit a message in place (progress, confirmation result); a failure is only logged."""
-    if message is None:
-        return
-    try:
-        await _retrying(lambda: message.edit_text(esc(text[:MAX_CHARS]), parse_mode=ParseMode.HTML))
-    except Exception as exc:  # an edit is cosmetic; never let it break a handler
-        log.warning("telegram: could not edit message: %s", exc)

@@ -40,7 +40,7 @@ class Benchmark:
 
 
 def buy_and_hold(frames: list[pd.DataFrame], timestamps_ms: np.ndarray, cash: float, fee_rate: float,
-                 close_times: bool = False) -> Benchmark:
+                 close_after_ms: list[int] | None = None) -> Benchmark:
     """Buy-and-hold of ``frames`` (OHLCV, one per market, cash split equally): each share buys at
     its market's first open paying ``fee_rate``, is marked at every close and sold at the last
     close paying ``fee_rate`` again. No slippage.
@@ -48,7 +48,8 @@ def buy_and_hold(frames: list[pd.DataFrame], timestamps_ms: np.ndarray, cash: fl
     Args:
         frames: columns timestamp (open time, ms UTC), open, close; sorted.
         timestamps_ms: the run's time axis: candle open times for a single market, close
-            times (``close_times=True``) for a portfolio run.
+            times for a portfolio run, which gives each frame's candle length (ms) in
+            ``close_after_ms`` so its candles are placed at their close.
         cash: starting cash, quote; fee_rate: fraction of notional per fill.
 
     Raises:
@@ -60,11 +61,9 @@ def buy_and_hold(frames: list[pd.DataFrame], timestamps_ms: np.ndarray, cash: fl
     axis = pd.Index(np.asarray(timestamps_ms, dtype="int64"))
     total = np.zeros(len(axis))
     final = 0.0
-    for df in frames:
+    for k, df in enumerate(frames):
         units = share * (1.0 - fee_rate) / float(df["open"].iloc[0])
-        ts = df["timestamp"].to_numpy(dtype="int64")
-        if close_times:
-            ts = ts + (int(np.median(np.diff(ts))) if len(ts) > 1 else 0)
+        ts = df["timestamp"].to_numpy(dtype="int64") + (close_after_ms[k] if close_after_ms else 0)
         marks = pd.Series(units * df["close"].to_numpy(dtype=float), index=ts)
         marks = marks[~marks.index.duplicated(keep="last")]
         total += marks.reindex(axis, method="ffill").fillna(share).to_numpy()
