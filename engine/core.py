@@ -64,11 +64,6 @@ class Core:
     risk: RiskManager
     runners: list[StrategyRunner]
 
-    @property
-    def portfolio(self) -> Portfolio:
-        """The account the OMS books fills into."""
-        return self.oms.portfolio
-
 
 def build_risk(limits: RiskLimits, tf_ms: int, resumed: Resumed | None = None) -> RiskManager:
     """The risk manager of ``limits`` for candles of ``tf_ms`` (the shortest timeframe traded),
