@@ -15,10 +15,12 @@ import logging
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 from engine.events import Backfill, EngineStarted, EngineStopped, EventBus, StaleData, StaleDataRecovered
 from engine.manual import TRADE_VERBS, trade_command
-from engine.models import Candle, Side
+from engine.models import ZERO, Candle, Side
+from engine.money import price_from_float, quote_raw
 from engine.ports import MarketData
 from engine.reconcile_ops import RECONCILE_VERBS, reconcile_command
 from engine.runner import StrategyRunner
@@ -127,13 +129,13 @@ class LiveEngine:
         """True when every lane's source says it has no more candles (a finished replay)."""
         return all(getattr(lane.market, "exhausted", False) and not lane.buffered for lane in self.lanes)
 
-    def start(self, resumed: bool, fills: list | None = None, peak_equity: float = 0.0) -> None:
+    def start(self, resumed: bool, fills: list | None = None, peak_equity: Decimal = ZERO) -> None:
         """Recover unacknowledged orders, restore the risk view, reconcile (live), warm up
         every strategy, apply queued operator commands, record and publish the start.
 
         Args:
             fills: every stored fill, oldest first (rebuilds trade-rate and losing-streak state).
-            peak_equity: highest stored equity since the breaker last changed (drawdown peak).
+            peak_equity: highest stored equity since the breaker last changed (drawdown peak), quote.
         """
         oms = self.oms
         oms.recover(self._now())
@@ -145,7 +147,9 @@ class LiveEngine:
             history = lane.market.history(max(runner.strategy.warmup, 1) * WARMUP_FACTOR)
             runner.warmup(history)
             lane.last_candle = history[-1] if history else None
-        self.risk.view.equity = float(oms.portfolio.equity(self.risk.view.last_close))  # marked at the warm-up closes
+        view = self.risk.view
+        view.marks.update({s: price_from_float(c) for s, c in view.last_close.items()})
+        view.equity_raw = oms.portfolio.equity_raw(view.marks)  # marked at the warm-up closes
         backfills = [e for lane in self.lanes if (e := self._missed(lane)) is not None]
         for lane in self.lanes:
             runner = lane.runner
@@ -387,7 +391,7 @@ class LiveEngine:
             return lane.market.now_ms() or wall_ms()
         return max(lane.market.now_ms() for lane in self.lanes) or wall_ms()
 
-    def _restore_risk(self, fills: list, peak_equity: float) -> None:
+    def _restore_risk(self, fills: list, peak_equity: Decimal) -> None:
         risk = self.risk
         breaker = risk.breaker
         if breaker.allows_entries and breaker.reason.startswith("resumed"):
@@ -396,7 +400,7 @@ class LiveEngine:
         for fill in fills:
             held[fill.symbol] = held.get(fill.symbol, 0) + (fill.qty if fill.side is Side.BUY else -fill.qty)
             risk.on_fill(fill, held[fill.symbol])
-        risk.view.peak_equity = peak_equity
+        risk.view.peak_raw = quote_raw(peak_equity)
 
     def _announce(self, events: list) -> None:
         self.journal.record_events([e for e in events if e.kind in ("startup", "shutdown", "backfill")])

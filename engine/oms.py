@@ -129,6 +129,9 @@ class OrderManager:
         self._seen_trades: set[str] = set()
         self._seq = 0
         self.pending_events: list[Event] = []
+        self._sync_quiet = not getattr(gateway, "needs_every_candle", True)
+        """The venue needs :meth:`sync` only while an order works (the simulator without cost
+        models); a live venue is asked on every candle."""
         self.fill_listeners: list = []
         """Callables ``(fill, position)`` told of each booked fill (after it is persisted)."""
         for order in orders or []:
@@ -243,8 +246,11 @@ class OrderManager:
         """Pull updates from the gateway after ``candle`` closed; returns the fills booked.
 
         Unacknowledged orders of ``symbol`` are resolved first. A venue that cannot answer is
-        logged and tried again on the next candle."""
+        logged and tried again on the next candle. Nothing is asked on a quiet candle (no
+        order working) of a venue that says it does not need one (``needs_every_candle``)."""
         booked: list[Fill] = []
+        if self._sync_quiet and not self._working:
+            return booked
         working = self.open_orders(symbol) if self._working else []
         if working and any(o.status is S.NEW for o in working):
             for order in working:

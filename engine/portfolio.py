@@ -1,4 +1,9 @@
-"""Cash, positions, realized PnL and equity of one account, in Decimal.
+"""Cash, positions, realized PnL and equity of one account.
+
+The ledger of record is ``Decimal`` (what the store writes and the venue reports); every
+booking also refreshes its fixed-point image (:attr:`Portfolio.cash_raw`,
+:attr:`Portfolio.held`, :mod:`engine.money`), from which equity is marked exactly and
+cheaply on every candle. Both change only in :meth:`Portfolio.apply`, so they cannot drift.
 
 Spot, long-only: cash in quote currency, positions in base currency. Fees are kept apart
 from realized PnL, so ``realized_pnl - fees_paid`` is the net result of closed quantity.
@@ -13,6 +18,7 @@ from decimal import Decimal
 
 from engine.errors import OrderError
 from engine.models import ZERO, Fill, Position, Side
+from engine.money import PRICE_DP, QTY_DP, price_from_float, quote_decimal, quote_raw, to_raw
 
 
 class Portfolio:
@@ -23,6 +29,8 @@ class Portfolio:
         initial_cash: quote currency at the start (for PnL).
         fees_paid: quote currency paid in fees, all fills.
         positions: symbol -> :class:`Position` (kept after closing, with qty 0).
+        cash_raw: :attr:`cash` in raw 1e-20 quote; held: symbol -> raw 1e-12 base of each
+            position with a quantity (the fixed-point image of the ledger, see the module).
     """
 
     def __init__(self, cash: Decimal, quote: str = "USDT", initial_cash: Decimal | None = None,
@@ -32,6 +40,18 @@ class Portfolio:
         self.initial_cash = Decimal(initial_cash if initial_cash is not None else cash)
         self.fees_paid = Decimal(fees_paid)
         self.positions: dict[str, Position] = dict(positions or {})
+        self.cash_raw = quote_raw(self.cash)
+        self.held: dict[str, int] = {}
+        for pos in self.positions.values():
+            self._refresh(pos)
+
+    def _refresh(self, pos: Position) -> None:
+        """Re-derive the fixed-point image of ``pos``: its quantity while it has one (dust below
+        1e-12 is kept, as 0), dropped when flat."""
+        if pos.qty:
+            self.held[pos.symbol] = to_raw(pos.qty, QTY_DP)
+        else:
+            self.held.pop(pos.symbol, None)
 
     def position(self, symbol: str) -> Position:
         """The position in ``symbol`` (a flat one if never traded)."""
@@ -75,6 +95,8 @@ class Portfolio:
                 pos.avg_price = ZERO
                 pos.opened_ts_ms = 0
         self.fees_paid += quote_fee + base_fee * fill.price
+        self.cash_raw = quote_raw(self.cash)
+        self._refresh(pos)
         return pos
 
     def split_fee(self, fill: Fill) -> tuple[Decimal, Decimal]:
@@ -86,15 +108,20 @@ class Portfolio:
             return ZERO, fill.fee
         return ZERO, ZERO
 
-    def equity(self, marks: dict[str, float]) -> Decimal:
-        """Cash plus each open position valued at ``marks[symbol]`` (quote per base); a position
-        without a mark yet (its market has not produced a candle since start-up) at its average
-        entry price."""
-        value = self.cash
-        for sym, pos in self.positions.items():
-            if pos.is_open:
-                value += pos.qty * (Decimal(repr(marks[sym])) if sym in marks else pos.avg_price)
+    def equity_raw(self, marks: dict[str, int]) -> int:
+        """Cash plus each held position valued at ``marks[symbol]`` (raw 1e-8 quote per base),
+        in raw 1e-20 quote, exact; a position without a mark yet (its market has not produced
+        a candle since start-up) at its average entry price (rounded to 1e-8)."""
+        value = self.cash_raw
+        for sym, qty in self.held.items():
+            mark = marks.get(sym)
+            value += qty * (mark if mark is not None else to_raw(self.positions[sym].avg_price, PRICE_DP))
         return value
+
+    def equity(self, marks: dict[str, float]) -> Decimal:
+        """:meth:`equity_raw` at float market prices (a candle's close, quote per base), as an
+        exact ``Decimal`` in quote currency (for the store, Telegram and metrics)."""
+        return quote_decimal(self.equity_raw({s: price_from_float(m) for s, m in marks.items()}))
 
     @property
     def realized_pnl(self) -> Decimal:

@@ -85,6 +85,7 @@ class Journal(Protocol):
     def locks_ended(self, symbols: list[str], by: str, now_ms: int) -> None:
         """Persist that an operator ended the locks of ``symbols``."""
 
-    def candle_processed(self, key: str, candle: Candle, close_ms: int, portfolio: Portfolio, equity: float) -> None:
+    def candle_processed(self, key: str, candle: Candle, close_ms: int, portfolio: Portfolio, equity_raw: int) -> None:
         """Persist that ``candle`` is done for ``key`` (strategy/symbol/timeframe), with an equity
-        snapshot at its close time ``close_ms`` (ms UTC)."""
+        snapshot at its close time ``close_ms`` (ms UTC); ``equity_raw`` in raw 1e-20 quote
+        (:mod:`engine.money`)."""

@@ -41,6 +41,7 @@ from typing import Protocol
 from engine.errors import VenueError, VenueUnavailable
 from engine.events import BreakerTripped, Event, ExternalOrder, ReconciliationDrift
 from engine.models import EXTERNAL_STRATEGY, ZERO, Fill, Order, OrderStatus, OrderType, OrderUpdate, Side
+from engine.money import quote_float
 from engine.oms import OrderManager
 from engine.risk.manager import RiskManager
 
@@ -341,7 +342,7 @@ class Reconciler:
                 f"{i.symbol} exchange {i.detail['exchange']} vs expected {i.detail['expected']}" for i in drift)
             if self.risk.breaker.trip(reason, report.ts_ms):
                 events.append(BreakerTripped(report.ts_ms, self.risk.breaker.state.value, reason, "reconciliation",
-                                             self.risk.view.equity))
+                                             quote_float(self.risk.view.equity_raw)))
         for issue in report.issues:
             log.warning("reconciliation: %s %s %s: %s (%s)", issue.kind, issue.symbol, issue.client_order_id,
                         issue.action, issue.detail)

@@ -7,8 +7,12 @@ For each closed candle of its symbol a :class:`StrategyRunner`:
 3. turns a signal into an order when it fits the position (BUY when flat, SELL when long,
    nothing while an order is working), sized by the sizer;
    passed through the :class:`~engine.risk.manager.RiskManager` (no order bypasses it);
-4. marks equity, lets risk update its view (which may trip the circuit breaker), and
+4. marks equity at the close, lets risk update its view (which may trip the circuit breaker), and
    records the candle as processed with an equity snapshot.
+
+A quiet candle (nothing working on the venue, nothing held) costs the strategy, a few dict
+lookups and one integer equity: the OMS asks the venue only while an order works (or when
+the venue wants every candle), and money is fixed-point (:mod:`engine.money`).
 """
 
 from __future__ import annotations
@@ -19,7 +23,8 @@ from enum import StrEnum
 
 from engine.approvals import EntryApprovals
 from engine.events import PairLocked, ProtectionSet
-from engine.models import Candle, Fill, Instrument, OrderType, Position, Side, Signal
+from engine.models import ZERO, Candle, Fill, Instrument, OrderType, Position, Side, Signal
+from engine.money import PRICE_DP, QTY_DP, QTY_ONE, price_from_float, quote_decimal, quote_raw, to_raw
 from engine.native_stop import NativeStop
 from engine.oms import OrderManager
 from engine.ports import Journal
@@ -108,6 +113,8 @@ class StrategyRunner:
         self.native_stop = NativeStop(oms, strategy.name, self.instrument, risk.policy.stop_limit_offset_pct) \
             if risk.policy.stop_on_exchange else None
         """The stop-loss resting on the venue (``risk.stop_on_exchange``), None when the engine enforces it."""
+        self._unconstrained = not self.instrument.amount_step and not self.instrument.min_notional
+        """No amount step and no minimum notional: any quantity held is sellable (backtests)."""
         oms.fill_listeners.append(self._on_fill)
 
     def warmup(self, candles: list[Candle]) -> None:
@@ -117,12 +124,15 @@ class StrategyRunner:
                 self.atr.update(candle.high, candle.low, candle.close)
             self.strategy.on_candle(candle, self._ctx)
         if candles:
-            self.risk.view.last_close[self.symbol] = candles[-1].close  # this market's mark for equity
+            view = self.risk.view
+            view.last_close[self.symbol] = candles[-1].close  # this market's mark for equity
+            view.marks[self.symbol] = price_from_float(candles[-1].close)
 
-    def marks(self, close: float) -> dict[str, float]:
-        """Prices to value the account at (quote per base): ``close`` for this runner's symbol,
-        the last processed close of every other market (shared through the risk view)."""
-        return {**self.risk.view.last_close, self.symbol: close}
+    def equity_at(self, close: float) -> Decimal:
+        """The account's equity (quote) with this market marked at ``close`` and every other
+        at its last processed close (shared through the risk view)."""
+        marks = {**self.risk.view.marks, self.symbol: price_from_float(close)}
+        return quote_decimal(self.oms.portfolio.equity_raw(marks))
 
     def on_candle(self, candle: Candle, now_ms: int | None = None) -> Decision | None:
         """Process one closed candle (steps 1-3); ``now_ms`` defaults to the candle's close time."""
@@ -130,15 +140,17 @@ class StrategyRunner:
         self.oms.sync(self.symbol, candle, now)
         if self.native_stop is not None and self._keep_native_stop(candle, now):
             self.oms.sync(self.symbol, candle, now)  # a stop placed right after this candle's entry fill may trigger on it
-        pos = self.oms.portfolio.position(self.symbol)
+        portfolio = self.oms.portfolio
+        pos = portfolio.position(self.symbol)
+        qty_raw = portfolio.held.get(self.symbol)
         working = self._working()
         ctx = self._ctx
-        ctx.position_qty, ctx.has_open_order = float(pos.qty), working
+        ctx.position_qty, ctx.has_open_order = (qty_raw / QTY_ONE if qty_raw else 0.0), working
         if self._keep_atr:
             self.atr.update(candle.high, candle.low, candle.close)
         signal = self.strategy.on_candle(candle, ctx)
         previous = self._last_signal
-        holding = self.sellable(pos, candle.close) > 0
+        holding = qty_raw is not None and (self._unconstrained or self.sellable(pos, candle.close) > 0)
         verdict = check_signal(signal, holding, previous, self._repeat_reported)
         if signal is not None:
             self._repeat_reported = signal is previous and (self._repeat_reported or verdict is not None)
@@ -184,30 +196,38 @@ class StrategyRunner:
             self.oms.pending_events.extend(events)
         return fresh and self.native_stop.working() is not None
 
-    def sellable(self, pos: Position, price: float) -> Decimal:
+    def sellable(self, pos: Position, price: float | Decimal) -> Decimal:
         """Base quantity of ``pos`` that can be sold: rounded down to the amount step, and 0
         when worth less than the minimum notional at ``price`` (dust)."""
         if pos.qty <= 0:
-            return Decimal(0)
+            return ZERO
         qty = self.instrument.round_qty(pos.qty) if self.instrument.amount_step else pos.qty
         if qty <= 0:
-            return Decimal(0)
-        if self.instrument.min_notional and qty * Decimal(repr(price)) < self.instrument.min_notional:
-            return Decimal(0)
+            return ZERO
+        if self.instrument.min_notional and qty * (Decimal(repr(price)) if isinstance(price, float) else price) \
+                < self.instrument.min_notional:
+            return ZERO
         return qty
 
-    def finish_candle(self, candle: Candle) -> float:
-        """Step 4: mark equity at the close, update risk, record the candle; returns equity (quote)."""
+    def finish_candle(self, candle: Candle) -> int:
+        """Step 4: mark equity at the close, update risk, record the candle; returns equity in
+        raw 1e-20 quote (:mod:`engine.money`; :func:`~engine.money.quote_float` for a curve)."""
         portfolio = self.oms.portfolio
-        marks = self.risk.view.last_close
-        marks[self.symbol] = candle.close  # this market's mark is now its close (risk.on_candle sets it too)
-        equity = float(portfolio.equity(marks))
-        qty = float(portfolio.position(self.symbol).qty)
-        events = self.risk.on_candle(self.symbol, candle.close, qty, equity, candle.ts_ms)
+        view = self.risk.view
+        held = portfolio.held
+        qty_raw = held.get(self.symbol, 0)
+        if qty_raw:
+            mark = view.marks[self.symbol] = price_from_float(candle.close)
+            position_raw = qty_raw * mark
+            equity = portfolio.cash_raw + position_raw if len(held) == 1 else portfolio.equity_raw(view.marks)
+        else:
+            position_raw = 0
+            equity = portfolio.equity_raw(view.marks) if held else portfolio.cash_raw
+        events = self.risk.on_candle(self.symbol, candle.close, position_raw, equity, candle.ts_ms)
         breaker = self.risk.breaker
-        if qty and self.risk.policy.trailing_stop_pct is not None:
+        if qty_raw and self.risk.policy.trailing_stop_pct is not None:
             self._trail(candle)
-        if breaker.flatten_pending and qty == 0 and not self.oms.open_orders(self.symbol):
+        if breaker.flatten_pending and not qty_raw and not self.oms.open_orders(self.symbol):
             breaker.flatten_pending = False  # flat: nothing left to close
             self.journal.risk_recorded([], breaker)
         if events:
@@ -232,27 +252,31 @@ class StrategyRunner:
         if self.native_stop is not None and self.native_stop.working() is not None:
             self._keep_native_stop(candle, candle.ts_ms + self.tf_ms)
 
-    def pending_entries(self) -> dict[str, float]:
-        """Quote notional of every working buy order, any symbol, by symbol: the unfilled part
-        valued at its limit price, else at the symbol's last close (a market buy by cost: the
-        cost not yet spent)."""
-        pending: dict[str, float] = {}
-        marks = self.risk.view.last_close
+    def pending_entries(self) -> dict[str, int]:
+        """Raw 1e-20 quote notional of every working buy order, any symbol, by symbol: the
+        unfilled part valued at its limit price, else at the symbol's last close (a market buy
+        by cost: the cost not yet spent)."""
+        pending: dict[str, int] = {}
+        view = self.risk.view
         for order in self.oms.open_orders():
             if order.side is not Side.BUY:
                 continue
             if order.quote_qty is not None:
-                value = max(0.0, float(order.quote_qty - order.avg_fill_price * order.filled_qty))
+                value = max(0, quote_raw(order.quote_qty - order.avg_fill_price * order.filled_qty))
             else:
-                price = float(order.price) if order.price else marks.get(order.symbol, 0.0)
-                value = float((order.qty or 0) - order.filled_qty) * price
-            pending[order.symbol] = pending.get(order.symbol, 0.0) + value
+                if order.price:
+                    price = to_raw(order.price, PRICE_DP)
+                else:
+                    close = view.last_close.get(order.symbol)
+                    price = 0 if close is None else price_from_float(close)
+                value = to_raw((order.qty or 0) - order.filled_qty, QTY_DP) * price
+            pending[order.symbol] = pending.get(order.symbol, 0) + value
         return pending
 
     def _decide(self, side: Side, notional: Decimal, candle: Candle, now: int, is_entry: bool):
         proposal = Proposal(self.strategy.name, self.symbol, side, is_entry, notional, candle.close, now,
                             candle.ts_ms + self.tf_ms)
-        self.risk.view.pending_entries = self.pending_entries()
+        self.risk.view.pending_raw = self.pending_entries()
         decision = self.risk.check(proposal)
         if not decision.approved:  # an approval is stored with the order it creates: one commit
             self.journal.risk_recorded(decision.events, self.risk.breaker)
@@ -278,7 +302,7 @@ class StrategyRunner:
         if self.entries_blocked:
             return Decision(Signal.BUY, Outcome.IGNORED, self.entries_blocked)
         portfolio = self.oms.portfolio
-        sizing = SizingContext(portfolio.cash, portfolio.equity(self.marks(candle.close)), candle.close,
+        sizing = SizingContext(portfolio.cash, self.equity_at(candle.close), candle.close,
                                self.atr.value, self.risk.view.trade_returns)
         sizer = self.sizer if quote is None else FixedQuote(self.sizer.fee_rate, quote)
         notional = sizer.entry_notional(sizing)
@@ -377,8 +401,8 @@ class StrategyRunner:
     def _on_fill(self, fill: Fill, position: Position) -> None:
         if fill.symbol != self.symbol:
             return
-        flat = fill.side is Side.SELL and self.sellable(position, float(fill.price)) <= 0
-        self.risk.on_fill(fill, Decimal(0) if flat else position.qty)  # dust a base-currency fee left is flat
+        flat = fill.side is Side.SELL and self.sellable(position, fill.price) <= 0
+        self.risk.on_fill(fill, ZERO if flat else position.qty)  # dust a base-currency fee left is flat
         if flat and self.risk.pair_locks.rules:
             self._lock_after_exit(fill)
         if fill.side is Side.BUY and self.symbol not in self.risk.protections:
@@ -386,6 +410,6 @@ class StrategyRunner:
             events += self.risk.verify(self.symbol, fill.ts_ms)
             self.journal.protection_changed(self.symbol, self.risk.protections[self.symbol], events)
             self.oms.pending_events.extend(events)
-        elif self.sellable(position, float(fill.price)) <= 0 and self.risk.protections.pop(self.symbol, None) is not None:
+        elif self.sellable(position, fill.price) <= 0 and self.risk.protections.pop(self.symbol, None) is not None:
             # flat, or dust a venue's base-currency fee left: the next entry gets levels of its own
             self.journal.protection_changed(self.symbol, None, [])

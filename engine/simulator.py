@@ -145,6 +145,12 @@ class SimulatedExchange:
         self._waited: dict[str, int] = {}  # candles a resting order has waited out (latency)
         self._previous: dict[str, Candle] = {}  # symbol -> last candle synced (the cost models' input)
 
+    @property
+    def needs_every_candle(self) -> bool:
+        """True when :meth:`sync` must see every candle, not only those with orders resting:
+        the volatility and volume slippage models read the last candle before the fill."""
+        return bool(self.model.slippage_range_frac or self.model.impact_k)
+
     def create_order(self, order: Order) -> OrderUpdate:
         """Accept (status open) or reject an order; it fills on a later candle."""
         inst = self.instruments[order.symbol]

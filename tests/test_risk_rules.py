@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 
 from engine.models import Side
+from engine.money import quote_raw as q
 from engine.risk.base import HALT, REJECT, RESIZE, Proposal, RiskView
 from engine.risk.breaker import BreakerState, CircuitBreaker
 from engine.risk.consecutive_losses import MaxConsecutiveLosses
@@ -46,7 +47,7 @@ def test_max_order_notional(notional, expected):
 @pytest.mark.parametrize("held, expected, resized", [
     (1999.99, None, None), (2000.0, None, None), (2000.01, RESIZE, Decimal("999.99")), (3000.0, REJECT, None)])
 def test_max_position_notional(held, expected, resized):
-    view = RiskView(position_value={"BTC/USDT": held})
+    view = RiskView(position_raw={"BTC/USDT": q(held)})
     v = MaxPositionNotional(Decimal(3000)).check(prop("1000"), view)
     assert action(v) == expected
     if resized is not None:
@@ -82,18 +83,18 @@ def test_max_consecutive_losses_halts(losses, expected):
 
 @pytest.mark.parametrize("equity, expected", [(9_501.0, None), (9_500.0, REJECT), (9_499.0, REJECT)])
 def test_daily_loss_limit(equity, expected):
-    view = RiskView(equity=equity, day_start_equity=10_000.0)
+    view = RiskView(equity_raw=q(equity), day_start_raw=q(10_000))
     assert action(DailyLossLimit(5.0).check(prop(), view)) == expected
 
 
 @pytest.mark.parametrize("equity, expected", [(8_001.0, None), (8_000.0, HALT), (7_999.0, HALT)])
 def test_max_drawdown_halts(equity, expected):
-    assert action(MaxDrawdown(20.0).on_state(RiskView(equity=equity, peak_equity=10_000.0))) == expected
+    assert action(MaxDrawdown(20.0).on_state(RiskView(equity_raw=q(equity), peak_raw=q(10_000)))) == expected
 
 
 @pytest.mark.parametrize("held, expected", [(4_000.0, None), (4_000.01, RESIZE), (5_000.0, REJECT)])
 def test_max_gross_exposure(held, expected):
-    view = RiskView(equity=10_000.0, position_value={"ETH/USDT": held})
+    view = RiskView(equity_raw=q(10_000), position_raw={"ETH/USDT": q(held)})
     v = MaxGrossExposure(50.0).check(prop("1000"), view)
     assert action(v) == expected
     if expected == RESIZE:
@@ -103,8 +104,8 @@ def test_max_gross_exposure(held, expected):
 @pytest.mark.parametrize("open_symbols, symbol, expected", [
     (1, "BTC/USDT", None), (2, "BTC/USDT", REJECT), (2, "ETH/USDT", None), (3, "BTC/USDT", REJECT)])
 def test_max_open_positions(open_symbols, symbol, expected):
-    held = {s: 100.0 for s in ["ETH/USDT", "SOL/USDT", "XRP/USDT"][:open_symbols]}
-    assert action(MaxOpenPositions(2).check(prop(symbol=symbol), RiskView(position_value=held))) == expected
+    held = {s: q(100) for s in ["ETH/USDT", "SOL/USDT", "XRP/USDT"][:open_symbols]}
+    assert action(MaxOpenPositions(2).check(prop(symbol=symbol), RiskView(position_raw=held))) == expected
 
 
 def test_breaker_state_machine():
@@ -120,8 +121,8 @@ def test_breaker_state_machine():
 
 def test_manager_blocks_entries_when_halted_but_lets_exits_through_and_resume_clears():
     risk = RiskManager(RiskLimits(max_drawdown_pct=10, max_price_deviation_pct=50).build(HOUR))
-    assert risk.on_candle("BTC/USDT", 100.0, 1.0, 10_000.0, 0) == []
-    events = risk.on_candle("BTC/USDT", 90.0, 1.0, 8_900.0, HOUR)
+    assert risk.on_candle("BTC/USDT", 100.0, q(100.0), q(10_000.0), 0) == []
+    events = risk.on_candle("BTC/USDT", 90.0, q(90.0), q(8_900.0), HOUR)
     assert [e.kind for e in events] == ["breaker_tripped"] and "drawdown 11.00%" in events[0].reason
     entry = risk.check(prop(price=90.0, ts=2 * HOUR, close_ms=2 * HOUR))
     assert not entry.approved and entry.verdicts[0].rule == "circuit_breaker"
@@ -131,7 +132,7 @@ def test_manager_blocks_entries_when_halted_but_lets_exits_through_and_resume_cl
     assert text.startswith("resumed from halted") and [e.kind for e in events] == ["breaker_changed"]
     assert risk.check(prop(price=90.0, ts=3 * HOUR, close_ms=3 * HOUR)).approved
     # the peak restarts at resume: the same equity does not re-trip at once
-    assert risk.on_candle("BTC/USDT", 90.0, 1.0, 8_900.0, 3 * HOUR) == []
+    assert risk.on_candle("BTC/USDT", 90.0, q(90.0), q(8_900.0), 3 * HOUR) == []
 
 
 def test_every_decision_is_an_event_with_rule_and_numbers():
@@ -159,7 +160,7 @@ def test_limits_are_validated():
 def test_max_asset_concentration(held, expected):
     from engine.risk.concentration import MaxAssetConcentration
 
-    view = RiskView(equity=10_000.0, position_value={"BTC/USDT": held, "ETH/USDT": 5_000.0})
+    view = RiskView(equity_raw=q(10_000), position_raw={"BTC/USDT": q(held), "ETH/USDT": q(5_000)})
     assert action(MaxAssetConcentration(20.0).check(prop("1000"), view)) == expected
 
 
@@ -199,7 +200,7 @@ def test_signal_sanity():
 
 @pytest.mark.parametrize("equity, expected", [(9_750.01, None), (9_750.0, REJECT), (9_749.99, REJECT)])
 def test_daily_loss_limit_in_quote(equity, expected):
-    view = RiskView(equity=equity, day_start_equity=10_000.0)
+    view = RiskView(equity_raw=q(equity), day_start_raw=q(10_000))
     assert action(DailyLossLimit(quote=250.0).check(prop(), view)) == expected
 
 
@@ -208,8 +209,8 @@ def test_daily_loss_day_boundary_is_configurable():
     for hour, same_day in ((0, False), (8, True)):
         risk = RiskManager(RiskLimits(daily_loss_limit_pct=5, day_start_hour_utc=hour).build(HOUR),
                            day_start_hour_utc=hour)
-        risk.on_candle("BTC/USDT", 100.0, 0.0, 10_000.0, 3 * day + 23 * HOUR)  # 23:00 UTC
-        risk.on_candle("BTC/USDT", 100.0, 0.0, 9_400.0, 4 * day + 1 * HOUR)  # 01:00 UTC next calendar day
+        risk.on_candle("BTC/USDT", 100.0, q(0.0), q(10_000.0), 3 * day + 23 * HOUR)  # 23:00 UTC
+        risk.on_candle("BTC/USDT", 100.0, q(0.0), q(9_400.0), 4 * day + 1 * HOUR)  # 01:00 UTC next calendar day
         decision = risk.check(prop(ts=4 * day + 2 * HOUR, close_ms=4 * day + 2 * HOUR))
         # with the day starting at 08:00 UTC, 23:00 and 01:00 are the same trading day: -6% blocks
         assert decision.approved is not same_day, hour
@@ -217,8 +218,8 @@ def test_daily_loss_day_boundary_is_configurable():
 
 def test_snapshot_reports_limits_utilisation_and_breaker():
     risk = RiskManager(RiskLimits(max_drawdown_pct=10, max_open_positions=2).build(HOUR))
-    risk.on_candle("BTC/USDT", 100.0, 30.0, 10_000.0, 0)
-    risk.on_candle("BTC/USDT", 95.0, 30.0, 9_500.0, HOUR)
+    risk.on_candle("BTC/USDT", 100.0, q(3000.0), q(10_000.0), 0)
+    risk.on_candle("BTC/USDT", 95.0, q(2850.0), q(9_500.0), HOUR)
     snap = risk.snapshot()
     assert snap["breaker"]["state"] == "running"
     assert "max_drawdown 10.0%" in snap["rules"] and "max_open_positions 2" in snap["rules"]

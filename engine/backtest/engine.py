@@ -20,6 +20,7 @@ from engine.backtest.trades import END_OF_DATA, Trade, TradeLog
 from engine.core import MarketSpec, build_core
 from engine.errors import BacktestCanceled, DataError
 from engine.models import Candle, Instrument
+from engine.money import QUOTE_ONE
 from engine.portfolio import Portfolio
 from engine.risk.base import REJECT
 from engine.risk.limits import RiskLimits
@@ -131,7 +132,7 @@ def run_backtest(df: pd.DataFrame, strategy: Strategy, config: BacktestConfig,
     cols = [df[k].to_numpy() for k in ("timestamp", "open", "high", "low", "close", "volume")]
     equity = np.empty(n)
     in_pos = np.zeros(n, dtype=bool)
-    position = portfolio.position(config.symbol)
+    held, symbol = portfolio.held, config.symbol
     candle = None
     every = max(1, n // 100)
     on_candle, finish = runner.on_candle, runner.finish_candle
@@ -143,8 +144,8 @@ def run_backtest(df: pd.DataFrame, strategy: Strategy, config: BacktestConfig,
                 raise BacktestCanceled(f"canceled after {start + j} of {n} candles")
             candle = Candle(ts[j], op[j], hi[j], lo[j], cl[j], vo[j])
             on_candle(candle)
-            block_equity.append(finish(candle))
-            block_open.append(position.qty > 0)
+            block_equity.append(finish(candle) / QUOTE_ONE)
+            block_open.append(symbol in held)
         equity[start:start + len(ts)] = block_equity
         in_pos[start:start + len(ts)] = block_open
     close_at_end(runner, exchange, candle)

@@ -25,6 +25,7 @@ from engine.backtest.trades import TradeLog
 from engine.core import MarketSpec, build_core
 from engine.errors import ConfigError, DataError
 from engine.models import Candle, Instrument
+from engine.money import quote_float
 from engine.portfolio import Portfolio
 from engine.runner import StrategyRunner
 from engine.simulator import SimulatedExchange
@@ -80,7 +81,7 @@ def run_portfolio_backtest(markets: list[Market], config: BacktestConfig) -> Bac
     for runner in runners:
         if last[runner.symbol] is not None:
             close_at_end(runner, exchange, last[runner.symbol])
-    equity[-1] = float(portfolio.equity(risk.view.last_close))
+    equity[-1] = quote_float(portfolio.equity_raw(risk.view.marks))
     first_open = min(int(m.df["timestamp"].iloc[0]) for m in markets)
     metrics = compute_metrics(equity, float(config.cash), log.trades, in_pos, first_open,
                               int(close_times[-1]) - tf_min, tf_min)
@@ -105,7 +106,7 @@ def _replay(markets: list[Market], runners: list[StrategyRunner], portfolio: Por
         ts, op, hi, lo, cl, vo = columns[i]
         candle = Candle(ts[j], op[j], hi[j], lo[j], cl[j], vo[j])
         runners[i].on_candle(candle)
-        value = runners[i].finish_candle(candle)
+        value = quote_float(runners[i].finish_candle(candle))
         last[runners[i].symbol] = candle
         if close_times and close_times[-1] == close_ts:
             equity[-1], in_pos[-1] = value, _any_open(portfolio)

@@ -81,7 +81,7 @@ class TradeLog:
     def locks_ended(self, symbols: list[str], by: str, now_ms: int) -> None:
         pass
 
-    def candle_processed(self, key: str, candle: Candle, close_ms: int, portfolio: Portfolio, equity: float) -> None:
+    def candle_processed(self, key: str, candle: Candle, close_ms: int, portfolio: Portfolio, equity_raw: int) -> None:
         pass
 
 

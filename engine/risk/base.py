@@ -13,6 +13,7 @@ from enum import StrEnum
 from typing import ClassVar
 
 from engine.models import Side
+from engine.money import quote_decimal
 
 
 class Action(StrEnum):
@@ -26,21 +27,6 @@ class Action(StrEnum):
 
 
 APPROVE, RESIZE, REJECT, HALT = Action.APPROVE, Action.RESIZE, Action.REJECT, Action.HALT
-
-REL_TOL = 1e-9
-"""Relative tolerance for float percentages: ``(1 - 8000/10000) * 100`` is 19.999999999999996,
-so a value within 1e-9 relative of a limit counts as at the limit."""
-
-
-def reaches(value: float, limit: float) -> bool:
-    """``value >= limit``, with values within :data:`REL_TOL` of the limit counting as equal."""
-    return value >= limit - REL_TOL * abs(limit)
-
-
-def exceeds(value: float, limit: float) -> bool:
-    """``value > limit``, with values within :data:`REL_TOL` of the limit counting as equal."""
-    return value > limit + REL_TOL * abs(limit)
-
 
 @dataclass(frozen=True, slots=True)
 class Proposal:
@@ -66,7 +52,8 @@ class Proposal:
 @dataclass(frozen=True, slots=True)
 class Verdict:
     """What a rule found: ``action`` is reject, resize (to ``notional_quote``) or halt
-    (trip the circuit breaker); ``value`` and ``threshold`` are in the rule's unit."""
+    (trip the circuit breaker); ``value`` and ``threshold`` are in the rule's unit, as floats
+    for messages and events only: rules decide on exact fixed-point figures."""
 
     rule: str
     action: Action
@@ -78,13 +65,16 @@ class Verdict:
 
 @dataclass
 class RiskView:
-    """The state rules read. Money in quote currency, times ms UTC.
+    """The state rules read. Money is fixed-point (:mod:`engine.money`): quote amounts in raw
+    1e-20 quote, marks in raw 1e-8 quote per base; times ms UTC.
 
     Attributes:
-        equity, peak_equity: mark-to-market equity now and its running maximum.
-        day_start_equity: equity at the first candle of the current UTC day.
-        last_close: symbol -> last close price; position_value: symbol -> qty x last close.
-        pending_entries: symbol -> quote notional of working (not yet filled) buy orders; set
+        equity_raw, peak_raw: mark-to-market equity now and its running maximum.
+        day_start_raw: equity at the first candle of the current UTC day.
+        last_close: symbol -> last close (float market data, as the candle gave it).
+        marks: symbol -> the last close as a raw price, kept for every held symbol.
+        position_raw: symbol -> value of the position at its mark.
+        pending_raw: symbol -> notional of working (not yet filled) buy orders; set
             before each check from the OMS, so two markets entering on the same candle both
             count against the portfolio limits.
         entry_times: times of recent entry fills; consecutive_losses: closed round trips
@@ -95,13 +85,14 @@ class RiskView:
             provides them (absent in replays: those checks then pass).
     """
 
-    equity: float = 0.0
-    peak_equity: float = 0.0
-    day_start_equity: float = 0.0
+    equity_raw: int = 0
+    peak_raw: int = 0
+    day_start_raw: int = 0
     day: int = -1
     last_close: dict[str, float] = field(default_factory=dict)
-    position_value: dict[str, float] = field(default_factory=dict)
-    pending_entries: dict[str, float] = field(default_factory=dict)
+    marks: dict[str, int] = field(default_factory=dict)
+    position_raw: dict[str, int] = field(default_factory=dict)
+    pending_raw: dict[str, int] = field(default_factory=dict)
     entry_times: deque = field(default_factory=deque)
     consecutive_losses: int = 0
     streak_since_ms: int = 0
@@ -109,20 +100,30 @@ class RiskView:
     spread_bps: dict[str, float] = field(default_factory=dict)
     market_open: dict[str, bool] = field(default_factory=dict)
 
-    def exposure(self, symbol: str) -> float:
-        """Quote value held in ``symbol`` plus its working entry orders."""
-        return self.position_value.get(symbol, 0.0) + self.pending_entries.get(symbol, 0.0)
+    @property
+    def equity(self) -> Decimal:
+        """Equity now, quote currency (the edge: events, snapshots, messages)."""
+        return quote_decimal(self.equity_raw)
+
+    @property
+    def peak_equity(self) -> Decimal:
+        """The running maximum of equity, quote currency."""
+        return quote_decimal(self.peak_raw)
+
+    def exposure(self, symbol: str) -> int:
+        """Raw quote held in ``symbol`` plus its working entry orders."""
+        return self.position_raw.get(symbol, 0) + self.pending_raw.get(symbol, 0)
 
     @property
     def open_positions(self) -> int:
         """Symbols with a position worth more than zero or a working entry order."""
-        symbols = set(self.position_value) | set(self.pending_entries)
+        symbols = set(self.position_raw) | set(self.pending_raw)
         return sum(1 for s in symbols if self.exposure(s) > 0)
 
     @property
-    def gross_exposure(self) -> float:
-        """Sum of position values and working entry orders, quote."""
-        return sum(self.position_value.values()) + sum(self.pending_entries.values())
+    def gross_exposure(self) -> int:
+        """Sum of position values and working entry orders, raw quote."""
+        return sum(self.position_raw.values()) + sum(self.pending_raw.values())
 
 
 class RiskRule:
@@ -144,8 +145,8 @@ class RiskRule:
         return self.name
 
 
-def headroom_verdict(rule: str, text: str, value: float, threshold: float, headroom: Decimal) -> Verdict:
-    """Resize to ``headroom`` (quote) when there is some, else reject."""
-    if headroom <= 0:
+def headroom_verdict(rule: str, text: str, value: float, threshold: float, headroom_raw: int) -> Verdict:
+    """Resize to ``headroom_raw`` (raw quote) when there is some, else reject."""
+    if headroom_raw <= 0:
         return Verdict(rule, REJECT, text, value, threshold)
-    return Verdict(rule, RESIZE, text, value, threshold, headroom)
+    return Verdict(rule, RESIZE, text, value, threshold, quote_decimal(headroom_raw))

@@ -11,7 +11,7 @@ class MaxAssetConcentration(ShareOfEquityRule):
 
     name = "max_asset_concentration"
 
-    def held(self, proposal: Proposal, view: RiskView) -> float:
+    def held(self, proposal: Proposal, view: RiskView) -> int:
         return view.exposure(proposal.symbol)
 
     def label(self, proposal: Proposal) -> str:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from engine.risk.base import REJECT, Proposal, RiskRule, RiskView, Verdict, reaches
+from engine.money import at_least_pct, percent, quote_float, quote_raw, ratio_pct
+from engine.risk.base import REJECT, Proposal, RiskRule, RiskView, Verdict
 
 
 class DailyLossLimit(RiskRule):
     """Reject entries for the rest of the day once equity fell ``pct`` percent, or ``quote``
-    currency, below its value at the day's first candle. Clears by itself when the next day
-    starts (see ``RiskLimits.day_start_hour_utc``)."""
+    currency, below its value at the day's first candle, decided exactly on fixed-point
+    equity. Clears by itself when the next day starts (see ``RiskLimits.day_start_hour_utc``)."""
 
     name = "daily_loss_limit"
 
@@ -17,15 +18,19 @@ class DailyLossLimit(RiskRule):
             raise ValueError("DailyLossLimit needs pct or quote")
         self.pct = None if pct is None else float(pct)
         self.quote = None if quote is None else float(quote)
+        self._pct = None if pct is None else percent(pct)
+        self._quote_raw = None if quote is None else quote_raw(quote)
 
     def check(self, proposal: Proposal, view: RiskView) -> Verdict | None:
-        if view.day_start_equity <= 0:
+        start = view.day_start_raw
+        if start <= 0:
             return None
-        loss = view.day_start_equity - view.equity
-        if self.quote is not None and reaches(loss, self.quote):
-            return Verdict(self.name, REJECT, f"down {loss:.2f} quote today, limit {self.quote}", loss, self.quote)
-        loss_pct = loss / view.day_start_equity * 100.0
-        if self.pct is not None and reaches(loss_pct, self.pct):
+        loss = start - view.equity_raw
+        if self._quote_raw is not None and loss >= self._quote_raw:
+            return Verdict(self.name, REJECT, f"down {quote_float(loss):.2f} quote today, limit {self.quote}",
+                           quote_float(loss), self.quote)
+        if self._pct is not None and at_least_pct(loss, start, self._pct):
+            loss_pct = ratio_pct(loss, start)
             return Verdict(self.name, REJECT, f"down {loss_pct:.2f}% today, limit {self.pct}%", loss_pct, self.pct)
         return None
 

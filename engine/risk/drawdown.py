@@ -2,25 +2,26 @@
 
 from __future__ import annotations
 
-from engine.risk.base import HALT, RiskRule, RiskView, Verdict, reaches
+from engine.money import at_least_pct, percent, quote_float, ratio_pct
+from engine.risk.base import HALT, RiskRule, RiskView, Verdict
 
 
 class MaxDrawdown(RiskRule):
     """Halt when equity is ``pct`` percent or more below its peak:
-    ``(peak - equity) / peak x 100 >= pct``."""
+    ``(peak - equity) / peak x 100 >= pct``, decided exactly on fixed-point equity."""
 
     name = "max_drawdown"
 
     def __init__(self, pct: float):
         self.pct = float(pct)
+        self._pct = percent(pct)
 
     def on_state(self, view: RiskView) -> Verdict | None:
-        if view.peak_equity <= 0:
+        peak = view.peak_raw
+        if peak <= 0 or not at_least_pct(peak - view.equity_raw, peak, self._pct):
             return None
-        dd = (1.0 - view.equity / view.peak_equity) * 100.0
-        if not reaches(dd, self.pct):
-            return None
-        return Verdict(self.name, HALT, f"drawdown {dd:.2f}% from peak {view.peak_equity:.2f}, limit {self.pct}%",
+        dd = ratio_pct(peak - view.equity_raw, peak)
+        return Verdict(self.name, HALT, f"drawdown {dd:.2f}% from peak {quote_float(peak):.2f}, limit {self.pct}%",
                        dd, self.pct)
 
     def describe(self) -> str:

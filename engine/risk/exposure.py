@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
-
-from engine.risk.base import REJECT, Proposal, RiskRule, RiskView, Verdict, exceeds, headroom_verdict
+from engine.money import above_pct, percent, quote_float, quote_raw, ratio_pct, share_of
+from engine.risk.base import REJECT, Proposal, RiskRule, RiskView, Verdict, headroom_verdict
 
 
 class ShareOfEquityRule(RiskRule):
     """Base: what is held (``held``) plus the entry may not exceed ``pct`` percent of equity;
-    resized to the headroom, or rejected when there is none."""
+    resized to the headroom (rounded down to 1e-20 quote), or rejected when there is none.
+    Decided exactly on fixed-point amounts."""
 
     def __init__(self, pct: float):
         self.pct = float(pct)
+        self._pct = percent(pct)
 
-    def held(self, proposal: Proposal, view: RiskView) -> float:
-        """Quote value the limit measures before the entry."""
+    def held(self, proposal: Proposal, view: RiskView) -> int:
+        """Raw quote value the limit measures before the entry."""
         raise NotImplementedError
 
     def label(self, proposal: Proposal) -> str:
@@ -23,16 +24,16 @@ class ShareOfEquityRule(RiskRule):
         raise NotImplementedError
 
     def check(self, proposal: Proposal, view: RiskView) -> Verdict | None:
-        if view.equity <= 0:
-            return Verdict(self.name, REJECT, "equity is not positive", view.equity, 0.0)
+        equity = view.equity_raw
+        if equity <= 0:
+            return Verdict(self.name, REJECT, "equity is not positive", quote_float(equity), 0.0)
         held = self.held(proposal, view)
-        limit = view.equity * self.pct / 100.0
-        after = held + float(proposal.notional_quote)
-        if not exceeds(after, limit):
+        after = held + quote_raw(proposal.notional_quote)
+        if not above_pct(after, equity, self._pct):
             return None
-        share = after / view.equity * 100
+        share = ratio_pct(after, equity)
         return headroom_verdict(self.name, f"{self.label(proposal)} would be {share:.1f}% of equity > {self.pct}%",
-                                share, self.pct, Decimal(repr(limit - held)))
+                                share, self.pct, share_of(equity, self._pct) - held)
 
     def describe(self) -> str:
         return f"{self.name} {self.pct}%"
@@ -43,7 +44,7 @@ class MaxGrossExposure(ShareOfEquityRule):
 
     name = "max_gross_exposure"
 
-    def held(self, proposal: Proposal, view: RiskView) -> float:
+    def held(self, proposal: Proposal, view: RiskView) -> int:
         return view.gross_exposure
 
     def label(self, proposal: Proposal) -> str:

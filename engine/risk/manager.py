@@ -13,6 +13,7 @@ from decimal import Decimal
 
 from engine.events import BreakerChanged, BreakerTripped, Event, PositionUnprotected, ProtectionSet, RiskDecided
 from engine.models import Fill, Side
+from engine.money import PRICE_DP, QTY_DP, price_from_float, quote_float, ratio_pct, to_raw
 from engine.risk.base import APPROVE, HALT, REJECT, RESIZE, Proposal, RiskRule, RiskView, Verdict
 from engine.risk.breaker import BreakerState, CircuitBreaker
 from engine.risk.pairlocks import PairLocks
@@ -106,16 +107,26 @@ class RiskManager:
         return [RiskDecided(ts_ms, REJECT, verdict.rule, verdict.reason, verdict.value, verdict.threshold,
                             strategy, symbol, side, "0", "0")]
 
-    def on_candle(self, symbol: str, close: float, position_qty: float, equity: float, ts_ms: int) -> list[Event]:
-        """Update the view after a candle (``ts_ms``: its open time) and run state rules."""
+    def on_candle(self, symbol: str, close: float, position_raw: int, equity_raw: int, ts_ms: int) -> list[Event]:
+        """Update the view after a candle (``ts_ms``: its open time) and run state rules.
+
+        Args:
+            close: the candle's close (quote per base, market data).
+            position_raw: the position's value at that close, raw 1e-20 quote.
+            equity_raw: the account's equity, raw 1e-20 quote (:mod:`engine.money`).
+        """
         v = self.view
         v.last_close[symbol] = close
-        v.position_value[symbol] = position_qty * close
-        v.equity = equity
-        v.peak_equity = max(v.peak_equity, equity)
+        if position_raw or symbol in v.position_raw:
+            v.position_raw[symbol] = position_raw
+        v.equity_raw = equity_raw
+        if equity_raw > v.peak_raw:
+            v.peak_raw = equity_raw
         day = (ts_ms - self.day_offset_ms) // _DAY_MS
         if day != v.day:
-            v.day, v.day_start_equity = day, equity
+            v.day, v.day_start_raw = day, equity_raw
+        if not self.rules:
+            return []
         events: list[Event] = []
         for rule in self.rules:
             verdict = rule.on_state(v)
@@ -125,9 +136,13 @@ class RiskManager:
 
     def on_fill(self, fill: Fill, position_qty_after: Decimal) -> None:
         """Track entries (for the trade-rate rule), round-trip results (for the losing streak and
-        sizing) and the position's value, which later checks in the same candle must see."""
-        self.view.position_value[fill.symbol] = float(position_qty_after) * self.view.last_close.get(
-            fill.symbol, float(fill.price))
+        sizing) and the position's value at its mark (the last close, else the fill's price),
+        which later checks in the same candle must see."""
+        v = self.view
+        close = v.last_close.get(fill.symbol)
+        mark = price_from_float(close) if close is not None else to_raw(fill.price, PRICE_DP)
+        v.marks[fill.symbol] = mark
+        v.position_raw[fill.symbol] = to_raw(position_qty_after, QTY_DP) * mark
         if fill.side is Side.BUY:
             self.view.entry_times.append(fill.ts_ms)
             while len(self.view.entry_times) > 1000:
@@ -151,7 +166,8 @@ class RiskManager:
         if command == "kill":
             changed = self.breaker.trip(f"kill switch by {by}", ts_ms, flatten=True)
             text = "halted and flattening: no new entries, open positions are closed at market"
-            return text, ([BreakerTripped(ts_ms, BreakerState.HALTED.value, self.breaker.reason, by, self.view.equity)]
+            equity = quote_float(self.view.equity_raw)
+            return text, ([BreakerTripped(ts_ms, BreakerState.HALTED.value, self.breaker.reason, by, equity)]
                           if changed else [])
         if command == "pause":
             text = self.breaker.pause(by, ts_ms)
@@ -159,12 +175,13 @@ class RiskManager:
             text = self.breaker.resume(by, ts_ms)
             if before is not BreakerState.RUNNING:
                 self.view.consecutive_losses, self.view.streak_since_ms = 0, ts_ms
-                self.view.peak_equity = self.view.equity
+                self.view.peak_raw = self.view.equity_raw
         else:
             return f"unknown command {command!r}: use pause, resume or kill", []
         if self.breaker.state is before:
             return text, []
-        return text, [BreakerChanged(ts_ms, self.breaker.state.value, self.breaker.reason, by, self.view.equity)]
+        equity = quote_float(self.view.equity_raw)
+        return text, [BreakerChanged(ts_ms, self.breaker.state.value, self.breaker.reason, by, equity)]
 
     def protect(self, symbol: str, entry_price: Decimal, atr: float | None, ts_ms: int) -> list[Event]:
         """Set exit levels for a new position; returns the ProtectionSet event (check the
@@ -183,12 +200,12 @@ class RiskManager:
     def snapshot(self) -> dict:
         """Limits, utilisation and breaker state, JSON-ready (for status and the bot)."""
         v = self.view
-        dd = (1 - v.equity / v.peak_equity) * 100 if v.peak_equity > 0 else 0.0
+        dd = ratio_pct(v.peak_raw - v.equity_raw, v.peak_raw) if v.peak_raw > 0 else 0.0
         return {
             "breaker": {"state": self.breaker.state.value, "reason": self.breaker.reason, "since_ms": self.breaker.since_ms},
             "rules": [r.describe() for r in self.rules],
-            "equity": v.equity, "peak_equity": v.peak_equity, "drawdown_pct": dd,
-            "gross_exposure": v.gross_exposure, "open_positions": v.open_positions,
+            "equity": quote_float(v.equity_raw), "peak_equity": quote_float(v.peak_raw), "drawdown_pct": dd,
+            "gross_exposure": quote_float(v.gross_exposure), "open_positions": v.open_positions,
             "consecutive_losses": v.consecutive_losses,
             "flatten_pending": self.breaker.flatten_pending,
             "protections": {s: {"stop": str(p.stop_price), "take_profit": str(p.take_profit_price)}
@@ -199,4 +216,4 @@ class RiskManager:
         reason = f"{verdict.rule}: {verdict.reason}"
         if not self.breaker.trip(reason, ts_ms, flatten=self.flatten_on_halt):
             return []
-        return [BreakerTripped(ts_ms, BreakerState.HALTED.value, reason, verdict.rule, self.view.equity)]
+        return [BreakerTripped(ts_ms, BreakerState.HALTED.value, reason, verdict.rule, quote_float(self.view.equity_raw))]

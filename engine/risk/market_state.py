@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from engine.risk.base import REJECT, Proposal, RiskRule, RiskView, Verdict, exceeds
+from engine.risk.base import REJECT, Proposal, RiskRule, RiskView, Verdict
 
 
 class MaxSpread(RiskRule):
@@ -15,7 +15,7 @@ class MaxSpread(RiskRule):
 
     def check(self, proposal: Proposal, view: RiskView) -> Verdict | None:
         spread = view.spread_bps.get(proposal.symbol)
-        if spread is None or not exceeds(spread, self.bps):
+        if spread is None or spread <= self.bps:  # market data (the ticker's bid and ask), not money
             return None
         return Verdict(self.name, REJECT, f"spread {spread:.1f} bps > {self.bps} bps", spread, self.bps)
 

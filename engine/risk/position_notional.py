@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from engine.money import quote_decimal, quote_raw
 from engine.risk.base import Proposal, RiskRule, RiskView, Verdict, headroom_verdict
 
 
@@ -15,14 +16,16 @@ class MaxPositionNotional(RiskRule):
 
     def __init__(self, limit: Decimal):
         self.limit = Decimal(limit)
+        self._limit_raw = quote_raw(self.limit)
 
     def check(self, proposal: Proposal, view: RiskView) -> Verdict | None:
-        held = Decimal(repr(view.exposure(proposal.symbol)))
-        after = held + proposal.notional_quote
-        if after <= self.limit:
+        held = view.exposure(proposal.symbol)
+        after = held + quote_raw(proposal.notional_quote)
+        if after <= self._limit_raw:
             return None
-        text = f"position {proposal.symbol} would be {after:.2f} > limit {self.limit}"
-        return headroom_verdict(self.name, text, float(after), float(self.limit), self.limit - held)
+        text = f"position {proposal.symbol} would be {quote_decimal(after):.2f} > limit {self.limit}"
+        return headroom_verdict(self.name, text, float(quote_decimal(after)), float(self.limit),
+                                self._limit_raw - held)
 
     def describe(self) -> str:
         return f"{self.name} {self.limit} quote per symbol"

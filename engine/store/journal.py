@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from engine.events import Event
 from engine.models import Candle, Fill, Order
+from engine.money import quote_decimal
 from engine.portfolio import Portfolio
 from engine.risk.breaker import CircuitBreaker
 from engine.risk.pairlocks import PairLock
@@ -85,11 +86,11 @@ class SqlJournal:
                 cash=portfolio.cash, fees_paid=portfolio.fees_paid, updated_ts_ms=order.updated_ts_ms))
             _add_events(s, events)
 
-    def candle_processed(self, key: str, candle: Candle, close_ms: int, portfolio: Portfolio, equity: float) -> None:
+    def candle_processed(self, key: str, candle: Candle, close_ms: int, portfolio: Portfolio, equity_raw: int) -> None:
         """Advance the candle cursor (the candle's open time) and store an equity snapshot at
         its close time (when the marks were taken; markets of different timeframes interleave
         in that order)."""
-        args = (key, candle.ts_ms, Decimal(repr(candle.close)), close_ms, portfolio.cash, Decimal(repr(equity)))
+        args = (key, candle.ts_ms, Decimal(repr(candle.close)), close_ms, portfolio.cash, quote_decimal(equity_raw))
         if self._group is not None:
             self._group.append(args)
             return

@@ -38,7 +38,8 @@ class StoredState:
     trade_ids: list[str] = field(default_factory=list)
     cursors: dict[str, int] = field(default_factory=dict)
     breaker: CircuitBreaker = field(default_factory=CircuitBreaker)
-    peak_equity: float = 0.0
+    peak_equity: Decimal = ZERO
+    """Highest stored equity since the breaker last changed, quote (the drawdown peak)."""
     fills: list[Fill] = field(default_factory=list)
     protections: dict[str, Protection] = field(default_factory=dict)
     baseline: dict[str, Decimal] = field(default_factory=dict)
@@ -120,7 +121,7 @@ def load_state(store: Store) -> StoredState | None:
         last_rec = int(meta.value) if meta else None
         locks = open_locks(s)
         return StoredState(acct.mode, portfolio, orders, [f.trade_id for f in fills], cursors, breaker,
-                           float(max(peak)) if peak else 0.0, fills, protections, baseline, external, last_rec,
+                           max(peak) if peak else ZERO, fills, protections, baseline, external, last_rec,
                            locks)
 
 
