@@ -82,12 +82,22 @@ def measure(engine: str, dataset: str, reps: int) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+FIELDS = ("entry time", "exit time", "entry price", "exit price", "quantity", "fees", "pnl", "end of data")
+
+
 def first_difference(trades: list, reference: list) -> str | None:
-    """Where ``trades`` stops matching ``reference`` (both ``(entry_ms, exit_ms, entry_px,
-    exit_px)`` lists), or None when they are the same."""
+    """Where ``trades`` stops matching ``reference`` (both lists of ``(entry_ms, exit_ms,
+    entry_px, exit_px, qty, fees, pnl, end_of_data)``, :mod:`bench.engines`), or None when
+    they agree: times and the end-of-data mark exactly, prices, quantities and fees to
+    :data:`TOLERANCE` relative, pnl to :data:`TOLERANCE` of the trade's notional (a pnl near
+    zero has no relative scale)."""
     for k, (a, b) in enumerate(zip(trades, reference)):
-        if a[:2] != b[:2] or any(abs(x - y) > TOLERANCE * abs(y) for x, y in zip(a[2:], b[2:])):
-            return f"trade {k}: {a} vs quantd {b}"
+        notional = abs(b[2] * b[4])
+        for i, (x, y) in enumerate(zip(a, b)):
+            same = x == y if i in (0, 1, 7) else \
+                abs(x - y) <= TOLERANCE * (notional if i == 6 else abs(y))
+            if not same:
+                return f"trade {k}, {FIELDS[i]}: {x!r} vs quantd {y!r} ({a} vs {b})"
     if len(trades) != len(reference):
         return f"{len(trades)} trades vs quantd {len(reference)}"
     return None
@@ -186,7 +196,8 @@ def report(rows: list[dict], quick: bool = False) -> str:
         "",
         "Same SMA-crossover rules (fast 10, slow 30, next-open fills, 0.1% fee) for every engine;",
         "every engine's trades were checked equal to quantd's event-driven ones (entry and exit",
-        "candle, prices to 1e-9) before timing counted. Time = median wall clock of the runs",
+        "candle, the end-of-data exit, prices, quantities and fees to 1e-9 relative, pnl to 1e-9",
+        "of the notional) before timing counted. Time = median wall clock of the runs",
         "(strategy and simulation; data loading excluded). Peak RSS = the whole process's.",
         "",
         "| engine | data | candles | trades | runs | median s | candles/s | vs backtrader | vs vectorbt "

@@ -2,11 +2,14 @@
 
 Rules (quantd's ``sma_cross``): SMA(fast) and SMA(slow) of closes; BUY at the close of a
 candle where ``fast > slow`` after ``fast <= slow``, SELL where ``fast < slow`` after
-``fast >= slow``; orders fill at the **next open**; fee 0.1% of notional; long only, one
-position, ``STAKE`` quote per entry. Every engine returns its closed round trips as ``(entry_ts_ms, exit_ts_ms,
-entry_price, exit_price)`` so the bench can check they agree before timing anything.
-quantd closes a position still open at the end of data at the last close; the peers
-leave it open, so the comparison is over the trades the peers closed.
+``fast >= slow``; orders fill at the **next open**; fee 0.1% of notional, paid on top;
+long only, one position; each entry buys ``STAKE`` quote worth (quantity ``STAKE / fill
+price``); a position still open after the last candle is closed at the last close (fee
+included), and that trade is marked end-of-data. Every engine returns its round trips as
+``(entry_ts_ms, exit_ts_ms, entry_price, exit_price, qty, fees, pnl, end_of_data)`` (prices
+quote per base, qty base, fees and pnl quote, pnl net of both fees) so the bench can check
+they agree before timing anything. Where a peer cannot fill after its last candle
+(backtrader, vectorbt), the end-of-data exit is priced from the position it reports.
 
 An engine is ``prepare(df) -> state`` (untimed: data conversion each library needs) and
 ``run(state) -> trades`` (timed).
@@ -23,7 +26,7 @@ CASH, STAKE = 10_000_000, 10_000
 """Quote currency: each entry buys 10,000 of a 10M account, so fees never run the account
 down over the 1M-candle series (all-in on 20,000 round trips would reach dust)."""
 
-Trades = list[tuple[int, int, float, float]]
+Trades = list[tuple[int, int, float, float, float, float, float, int]]
 
 
 def _config(df: pd.DataFrame):
@@ -36,8 +39,8 @@ def _config(df: pd.DataFrame):
 def _quantd_trades(result) -> Trades:
     from engine.backtest.trades import END_OF_DATA
 
-    return [(t.entry_ts_ms, t.exit_ts_ms, float(t.entry_price), float(t.exit_price))
-            for t in result.trades if t.exit_reason != END_OF_DATA]
+    return [(t.entry_ts_ms, t.exit_ts_ms, float(t.entry_price), float(t.exit_price), float(t.qty), float(t.fees),
+             float(t.pnl), int(t.exit_reason == END_OF_DATA)) for t in result.trades]
 
 
 def quantd_event(df: pd.DataFrame):
@@ -64,53 +67,77 @@ def quantd_vectorized(df: pd.DataFrame):
     def run() -> Trades:
         result = run_vectorized(df, create("sma_cross", {"fast": FAST, "slow": SLOW}), cfg)
         t = result.table
-        keep = ~t.end_of_data
-        return list(zip(t.entry_ts_ms[keep].tolist(), t.exit_ts_ms[keep].tolist(),
-                        t.entry_price[keep].tolist(), t.exit_price[keep].tolist()))
+        return list(zip(t.entry_ts_ms.tolist(), t.exit_ts_ms.tolist(), t.entry_price.tolist(), t.exit_price.tolist(),
+                        t.qty.tolist(), (t.entry_fee + t.exit_fee).tolist(), t.pnl.tolist(),
+                        t.end_of_data.astype(int).tolist()))
 
     return run
 
 
+def _round_trip(entry: tuple, exit_ts: int, exit_px: float, exit_fee: float, end_of_data: int) -> tuple:
+    """A trade record from an entry ``(ts, price, qty, fee)`` and its exit."""
+    ts, px, qty, fee = entry
+    return (ts, exit_ts, px, exit_px, qty, fee + exit_fee, qty * (exit_px - px) - fee - exit_fee, end_of_data)
+
+
 def backtrader(df: pd.DataFrame):
     """backtrader 1.9 (event-driven): ``SMA`` indicators (exactly rounded sums, like quantd's),
-    market orders (filled at the next open), ``runonce`` and ``preload`` (its fastest mode),
-    ``stdstats=False``; cash large enough that a 1-unit order is never refused."""
+    ``cheat_on_open`` so an entry is sized on the open it fills at (``STAKE / open``), market
+    orders filled at the next open, commission 0.1%, ``runonce`` and ``preload`` (its fastest
+    mode), ``stdstats=False``. Sizes, prices and commissions are backtrader's executed ones;
+    an open position is valued at the last close after the run."""
     import backtrader as bt
 
     feed_df = df.assign(datetime=pd.to_datetime(df["timestamp"], unit="ms")).set_index("datetime")
     feed_df = feed_df[["open", "high", "low", "close", "volume"]]
+    last_ts, last_close = int(df["timestamp"].iloc[-1]), float(df["close"].iloc[-1])
 
     class Cross(bt.Strategy):
         def __init__(self):
             self.fast = bt.ind.SMA(self.data.close, period=FAST)
             self.slow = bt.ind.SMA(self.data.close, period=SLOW)
+            self.want = 0
+            self.entry: tuple | None = None
             self.closed: Trades = []
 
         def next(self):
             f0, s0, f1, s1 = self.fast[0], self.slow[0], self.fast[-1], self.slow[-1]
             if not self.position:
                 if f0 > s0 and f1 <= s1:
-                    self.buy(size=1)
+                    self.want = 1
             elif f0 < s0 and f1 >= s1:
-                self.sell(size=1)
+                self.want = -1
+
+        def next_open(self):
+            if self.want > 0:
+                self.buy(size=STAKE / self.data.open[0])
+            elif self.want < 0:
+                self.close()
+            self.want = 0
 
         def notify_order(self, order):
             if order.status != order.Completed:
                 return
-            fill = (_ms(bt.num2date(order.executed.dt)), order.executed.price)
+            ex = order.executed
+            ts = _ms(bt.num2date(ex.dt))
             if order.isbuy():
-                self.entry = fill
+                self.entry = (ts, ex.price, ex.size, ex.comm)
             else:
-                self.closed.append((self.entry[0], fill[0], self.entry[1], fill[1]))
+                self.closed.append(_round_trip(self.entry, ts, ex.price, ex.comm, 0))
+                self.entry = None
 
     def run() -> Trades:
-        cerebro = bt.Cerebro(stdstats=False, runonce=True, preload=True)
+        cerebro = bt.Cerebro(stdstats=False, runonce=True, preload=True, cheat_on_open=True)
         cerebro.adddata(bt.feeds.PandasData(dataname=feed_df))
         cerebro.addstrategy(Cross)
         cerebro.broker.setcash(1e12)
         cerebro.broker.setcommission(commission=FEE)
         strat = cerebro.run()[0]
-        return strat.closed
+        trades = strat.closed
+        if strat.entry is not None:
+            qty = strat.entry[2]
+            trades.append(_round_trip(strat.entry, last_ts, last_close, qty * last_close * FEE, 1))
+        return trades
 
     return run
 
@@ -127,6 +154,7 @@ def vectorbt(df: pd.DataFrame):
 
     close, open_ = df["close"], df["open"]
     ts = df["timestamp"].to_numpy()
+    last_ts, last_close = int(ts[-1]), float(close.iloc[-1])
 
     def run() -> Trades:
         d = close.rolling(FAST).mean() - close.rolling(SLOW).mean()
@@ -136,9 +164,14 @@ def vectorbt(df: pd.DataFrame):
         pf = vbt.Portfolio.from_signals(close, entries, exits, price=open_, fees=FEE,
                                         init_cash=float(CASH), size=float(STAKE), size_type="value")
         rec = pf.trades.records
-        rec = rec[rec["status"] == 1]  # closed
-        return list(zip(ts[rec["entry_idx"]].tolist(), ts[rec["exit_idx"]].tolist(),
-                        rec["entry_price"].tolist(), rec["exit_price"].tolist()))
+        trades: Trades = []
+        for r in rec.itertuples(index=False):
+            entry = (int(ts[r.entry_idx]), r.entry_price, r.size, r.entry_fees)
+            if r.status == 1:  # closed
+                trades.append(_round_trip(entry, int(ts[r.exit_idx]), r.exit_price, r.exit_fees, 0))
+            else:  # open at the end: valued at the last close, the exit fee added
+                trades.append(_round_trip(entry, last_ts, last_close, r.size * last_close * FEE, 1))
+        return trades
 
     run()  # compile
     return run
@@ -156,14 +189,18 @@ def numpy_loop(df: pd.DataFrame):
         fsum = ssum = 0.0
         prev_d = None
         entry = -1
+        held: tuple = ()
         n = len(close)
         pending = 0
         for i in range(n):
             if pending:
                 if pending > 0:
                     entry = i
+                    px = float(open_[i])
+                    held = (int(ts[i]), px, STAKE / px, STAKE / px * px * FEE)
                 else:
-                    trades.append((int(ts[entry]), int(ts[i]), float(open_[entry]), float(open_[i])))
+                    px = float(open_[i])
+                    trades.append(_round_trip(held, int(ts[i]), px, held[2] * px * FEE, 0))
                     entry = -1
                 pending = 0
             c = close[i]
@@ -182,6 +219,9 @@ def numpy_loop(df: pd.DataFrame):
                 elif entry >= 0 and d < 0 and prev_d >= 0:
                     pending = -1
             prev_d = d
+        if entry >= 0:
+            px = float(close[-1])
+            trades.append(_round_trip(held, int(ts[-1]), px, held[2] * px * FEE, 1))
         return trades
 
     return run

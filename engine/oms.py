@@ -138,6 +138,12 @@ class OrderManager:
             self._track(order)
             self._seq = max(self._seq, _seq_of(order.client_order_id))
 
+    @property
+    def idle(self) -> bool:
+        """True when no order is working and the venue needs no :meth:`sync` without one: a
+        candle then cannot fill anything (the backtest's quiet candles)."""
+        return self._sync_quiet and not self._working
+
     def open_orders(self, symbol: str | None = None) -> list[Order]:
         """Orders not yet terminal, optionally for one symbol, in the order they were created."""
         working = self._working

@@ -86,6 +86,7 @@ class Journal(Protocol):
         """Persist that an operator ended the locks of ``symbols``."""
 
     def candle_processed(self, key: str, candle: Candle, close_ms: int, portfolio: Portfolio, equity_raw: int) -> None:
-        """Persist that ``candle`` is done for ``key`` (strategy/symbol/timeframe), with an equity
+        """(A journal with a class attribute ``records_candles = False``, the backtest's trade
+        log, is not called here.) Persist that ``candle`` is done for ``key`` (strategy/symbol/timeframe), with an equity
         snapshot at its close time ``close_ms`` (ms UTC); ``equity_raw`` in raw 1e-20 quote
         (:mod:`engine.money`)."""

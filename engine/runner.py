@@ -113,6 +113,7 @@ class StrategyRunner:
         self.native_stop = NativeStop(oms, strategy.name, self.instrument, risk.policy.stop_limit_offset_pct) \
             if risk.policy.stop_on_exchange else None
         """The stop-loss resting on the venue (``risk.stop_on_exchange``), None when the engine enforces it."""
+        self._records_candles = getattr(journal, "records_candles", True)
         self._unconstrained = not self.instrument.amount_step and not self.instrument.min_notional
         """No amount step and no minimum notional: any quantity held is sellable (backtests)."""
         oms.fill_listeners.append(self._on_fill)
@@ -135,26 +136,42 @@ class StrategyRunner:
         return quote_decimal(self.oms.portfolio.equity_raw(marks))
 
     def on_candle(self, candle: Candle, now_ms: int | None = None) -> Decision | None:
-        """Process one closed candle (steps 1-3); ``now_ms`` defaults to the candle's close time."""
+        """Process one closed candle (steps 1-3); ``now_ms`` defaults to the candle's close time.
+
+        On a quiet candle (no order working anywhere, a venue that needs no candle, no stop on
+        the venue) the venue is not asked: nothing could have filled."""
         now = candle.ts_ms + self.tf_ms if now_ms is None else now_ms
-        self.oms.sync(self.symbol, candle, now)
-        if self.native_stop is not None and self._keep_native_stop(candle, now):
-            self.oms.sync(self.symbol, candle, now)  # a stop placed right after this candle's entry fill may trigger on it
-        portfolio = self.oms.portfolio
-        pos = portfolio.position(self.symbol)
+        oms = self.oms
+        if oms.idle and self.native_stop is None:
+            working = False
+        else:
+            oms.sync(self.symbol, candle, now)
+            if self.native_stop is not None and self._keep_native_stop(candle, now):
+                oms.sync(self.symbol, candle, now)  # a stop placed right after this candle's entry fill may trigger on it
+            working = self._working()
+        portfolio = oms.portfolio
         qty_raw = portfolio.held.get(self.symbol)
-        working = self._working()
         ctx = self._ctx
-        ctx.position_qty, ctx.has_open_order = (qty_raw / QTY_ONE if qty_raw else 0.0), working
+        ctx.position_qty = qty_raw / QTY_ONE if qty_raw else 0.0
+        ctx.has_open_order = working
         if self._keep_atr:
             self.atr.update(candle.high, candle.low, candle.close)
         signal = self.strategy.on_candle(candle, ctx)
+        if qty_raw is None:
+            pos, holding = None, False
+        else:
+            pos = portfolio.position(self.symbol)
+            holding = self._unconstrained or self.sellable(pos, candle.close) > 0
+        if signal is None:  # check_signal passes None: only a forced exit can act
+            if holding and not working:
+                reason = self._forced_exit(candle)
+                if reason:
+                    return self._exit(candle, now, pos, reason)
+            return None
         previous = self._last_signal
-        holding = qty_raw is not None and (self._unconstrained or self.sellable(pos, candle.close) > 0)
         verdict = check_signal(signal, holding, previous, self._repeat_reported)
-        if signal is not None:
-            self._repeat_reported = signal is previous and (self._repeat_reported or verdict is not None)
-            self._last_signal = signal
+        self._repeat_reported = signal is previous and (self._repeat_reported or verdict is not None)
+        self._last_signal = signal
         if verdict is not None:
             side = signal.value if isinstance(signal, Signal) else ""
             events = self.risk.refuse(verdict, self.strategy.name, self.symbol, side, now)
@@ -165,8 +182,6 @@ class StrategyRunner:
             reason = self._forced_exit(candle)
             if reason:
                 return self._exit(candle, now, pos, reason)
-        if signal is None:
-            return None
         if working:
             return Decision(signal, Outcome.IGNORED, "an order is working")
         if signal is Signal.BUY and not holding:
@@ -234,7 +249,8 @@ class StrategyRunner:
             self.journal.risk_recorded(events, breaker)
             self.oms.pending_events.extend(events)
             self.oms.cancel_entries("circuit breaker halted", candle.ts_ms + self.tf_ms)  # every market's
-        self.journal.candle_processed(self.key, candle, candle.ts_ms + self.tf_ms, portfolio, equity)
+        if self._records_candles:
+            self.journal.candle_processed(self.key, candle, candle.ts_ms + self.tf_ms, portfolio, equity)
         return equity
 
     def _trail(self, candle: Candle) -> None:

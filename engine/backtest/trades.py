@@ -81,6 +81,9 @@ class TradeLog:
     def locks_ended(self, symbols: list[str], by: str, now_ms: int) -> None:
         pass
 
+    records_candles = False
+    """A backtest's log keeps no candle cursor: the runner need not call :meth:`candle_processed`."""
+
     def candle_processed(self, key: str, candle: Candle, close_ms: int, portfolio: Portfolio, equity_raw: int) -> None:
         pass
 

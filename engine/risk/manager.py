@@ -63,6 +63,9 @@ class RiskManager:
         """Per-pair locks after exits (cooldown, stop-loss guard, low profit): no entries while locked."""
         self.day_offset_ms = day_start_hour_utc * 3_600_000
         self.view = RiskView()
+        self._state_rules: list[RiskRule] = []  # the rules with an on_state check, cached per rules list
+        self._state_of: list[RiskRule] | None = None
+        self._state_len = 0
         self._spent: dict[str, Decimal] = {}  # quote paid for the open position, fees included
         self._received: dict[str, Decimal] = {}  # quote received from its partial exits, net of fees
 
@@ -125,10 +128,14 @@ class RiskManager:
         day = (ts_ms - self.day_offset_ms) // _DAY_MS
         if day != v.day:
             v.day, v.day_start_raw = day, equity_raw
-        if not self.rules:
+        rules = self.rules
+        if self._state_of is not rules or self._state_len != len(rules):  # rules replaced or added to
+            self._state_rules = [r for r in rules if type(r).on_state is not RiskRule.on_state]
+            self._state_of, self._state_len = rules, len(rules)
+        if not self._state_rules:
             return []
         events: list[Event] = []
-        for rule in self.rules:
+        for rule in self._state_rules:
             verdict = rule.on_state(v)
             if verdict is not None and verdict.action == HALT:
                 events += self._trip(verdict, ts_ms)

@@ -139,6 +139,11 @@ class Strategy:
         raise NotImplementedError(f"{self.name} has no vectorised signals")
 
     def describe(self) -> str:
-        """``name(k=v, ...)`` for logs and reports."""
+        """``name(k=v, ...)`` for logs and reports (kept per parameter object: they are frozen)."""
+        cached = getattr(self, "_described", None)
+        if cached is not None and cached[0] is self.params:
+            return cached[1]
         args = ", ".join(f"{k}={v}" for k, v in self.params.model_dump().items())
-        return f"{self.name}({args})"
+        text = f"{self.name}({args})"
+        self._described = (self.params, text)
+        return text

@@ -6,11 +6,12 @@ See :mod:`engine.strategy.indicators` for the conventions shared by every indica
 from __future__ import annotations
 
 import math
+from collections import deque
 
 import numpy as np
 import pandas as pd
 
-from engine.strategy.indicators._base import _arr, _check_period, _smooth, _Smoother, _Window
+from engine.strategy.indicators._base import _arr, _check_period, _smooth, _Smoother
 
 
 class SMA:
@@ -20,16 +21,18 @@ class SMA:
         ValueError: ``period < 1``.
     """
 
-    __slots__ = ("period", "_window")
+    __slots__ = ("period", "_values")
 
     def __init__(self, period: int):
         _check_period("SMA", period)
         self.period = period
-        self._window = _Window(period)
+        self._values: deque[float] = deque(maxlen=period)
 
     def update(self, x: float) -> float | None:
         """Add the newest value; the average once ``period`` values were seen, else None."""
-        return self._window.mean() if self._window.push(x) else None
+        values = self._values
+        values.append(x)
+        return math.fsum(values) / self.period if len(values) == self.period else None
 
 
 def sma(values: np.ndarray, period: int) -> np.ndarray:
