@@ -23,8 +23,8 @@ Telegram, reports and analytics).
 
 Rounding (documented, and checked against ``Decimal`` by a property test in
 ``tests/test_money.py``): :func:`price_from_float` is exact for any price with at most 8
-decimals below 45,000,000 quote (``round`` of the float product: the float error is under
-a thousandth of an increment there); :func:`to_raw` is exact for a value with at most
+decimals below 10,000,000 quote (``round`` of the float product: the float's own error and
+the product's together stay under half an increment up to 2**24, about 16.7 million); :func:`to_raw` is exact for a value with at most
 ``dp`` decimals and otherwise rounds half to even at the increment (a fee of 0.1% on a
 12 + 8 decimal notional has 23 decimals: it is rounded at 1e-20 quote, 12 orders of
 magnitude below any venue's precision). Ratios against percentage limits are compared by
@@ -53,8 +53,8 @@ _WIDE = Context(prec=80)
 def price_from_float(price: float) -> int:
     """A market-data price (a candle's close, quote per base) as raw 1e-8 increments.
 
-    Exact for any price with at most 8 decimals below 45,000,000 (module docstring);
-    otherwise the nearest increment.
+    Exact for any price with at most 8 decimals below 10,000,000 (module docstring);
+    above, within one increment.
     """
     return round(price * PRICE_ONE)
 
