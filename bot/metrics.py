@@ -52,7 +52,7 @@ class EngineCollector:
         now_s = time.time()
         quote = engine.oms.portfolio.quote
         try:
-            marks = dict(engine.risk.view.last_close)
+            marks = dict(engine.marks.close)
             portfolio = engine.oms.portfolio
             yield _gauge("quantd_equity_quote", f"equity in {quote}: cash plus positions at the last closes",
                          float(portfolio.equity(marks)))

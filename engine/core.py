@@ -1,6 +1,10 @@
 """The trading core wired in one place: order manager, portfolio, risk manager and one strategy
 runner per market, for the backtest, the portfolio backtest and the daemon alike.
 
+The shared objects are made here and passed in explicitly: the :class:`~engine.marks.Marks`
+(last closes: runners write them, risk rules and equity read them) and the
+:class:`~engine.events.EventSink` (persisted events waiting for the bus).
+
 The callers differ only in what they hand in: the venue (the simulator, the paper gateway or
 the ccxt gateway), the journal (an in-memory trade log or the SQL store), and, for a daemon
 that resumes, the state loaded from the store (portfolio, orders, breaker, protections, pair
@@ -13,6 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from engine.events import EventSink
+from engine.marks import Marks
 from engine.models import Instrument, Order
 from engine.oms import OrderManager
 from engine.portfolio import Portfolio
@@ -63,19 +69,22 @@ class Core:
     oms: OrderManager
     risk: RiskManager
     runners: list[StrategyRunner]
+    marks: Marks
+    events: EventSink
 
 
-def build_risk(limits: RiskLimits, tf_ms: int, resumed: Resumed | None = None) -> RiskManager:
+def build_risk(limits: RiskLimits, tf_ms: int, resumed: Resumed | None = None, marks: Marks | None = None) -> RiskManager:
     """The risk manager of ``limits`` for candles of ``tf_ms`` (the shortest timeframe traded),
-    with the breaker, protections and pair locks of ``resumed`` when a daemon resumes."""
+    with the breaker, protections and pair locks of ``resumed`` when a daemon resumes, reading
+    ``marks``."""
     r = resumed or Resumed()
     return RiskManager(limits.build(tf_ms), r.breaker, limits.protection(), r.protections, limits.flatten_on_halt,
-                       limits.day_start_hour_utc, PairLocks(limits.lock_rules(), r.locks))
+                       limits.day_start_hour_utc, PairLocks(limits.lock_rules(), r.locks), marks)
 
 
 def build_core(markets: list[MarketSpec], venue: ExchangeGateway, journal: Journal, portfolio: Portfolio,
                limits: RiskLimits, fee_rate: Decimal, resumed: Resumed | None = None,
-               id_prefix: str = "qd") -> Core:
+               id_prefix: str = "qd", keep_events: bool = True) -> Core:
     """Wire the OMS (on ``venue``, booking into ``portfolio`` and ``journal``), the risk manager
     of ``limits`` and one runner per market, in ``markets`` order.
 
@@ -83,13 +92,15 @@ def build_core(markets: list[MarketSpec], venue: ExchangeGateway, journal: Journ
         fee_rate: fraction of notional per fill, used by stakes that size fees in ('all').
         resumed: orders and risk state restored from the store (a daemon's restart).
         id_prefix: client order id prefix (``qd-<instance tag>`` for a store's daemon).
+        keep_events: False for a backtest: its trade log holds the events, none wait for a bus.
 
     Raises:
         ConfigError: a bad stake or timeframe.
     """
     r = resumed or Resumed()
-    oms = OrderManager(venue, journal, portfolio, r.orders, id_prefix=id_prefix)
-    risk = build_risk(limits, min(timeframe_to_ms(m.timeframe) for m in markets), r)
+    marks, events = Marks(), EventSink(keep_events)
+    oms = OrderManager(venue, journal, portfolio, r.orders, id_prefix=id_prefix, events=events)
+    risk = build_risk(limits, min(timeframe_to_ms(m.timeframe) for m in markets), r, marks)
     runners = [StrategyRunner(m.strategy, m.symbol, m.timeframe, oms, parse_stake(m.stake, fee_rate), journal, risk,
-                              m.instrument) for m in markets]
-    return Core(oms, risk, runners)
+                              m.instrument, marks, events) for m in markets]
+    return Core(oms, risk, runners, marks, events)

@@ -94,6 +94,33 @@ class EngineStopped(Event):
 Handler = Callable[[Event], None]
 
 
+class EventSink:
+    """Where the core puts the events it has already persisted until the driver publishes
+    them (the daemon's step hands them to the :class:`EventBus`). One sink is made by
+    :func:`engine.core.build_core` and passed to the OMS and every runner.
+
+    Args:
+        keep: False for a backtest, whose trade log already holds every event: nothing is
+            kept, so a long run does not pile them up twice.
+    """
+
+    __slots__ = ("_events", "keep")
+
+    def __init__(self, keep: bool = True):
+        self._events: list[Event] = []
+        self.keep = keep
+
+    def emit(self, events: list[Event]) -> None:
+        """Queue ``events`` (already persisted) for publication."""
+        if self.keep and events:
+            self._events.extend(events)
+
+    def take(self) -> list[Event]:
+        """The queued events, oldest first; the queue is emptied."""
+        events, self._events = self._events, []
+        return events
+
+
 class EventBus:
     """Synchronous publish/subscribe. A failing subscriber is logged and never stops trading."""
 

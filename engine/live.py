@@ -20,7 +20,7 @@ from decimal import Decimal
 from engine.events import Backfill, EngineStarted, EngineStopped, EventBus, StaleData, StaleDataRecovered
 from engine.manual import TRADE_VERBS, trade_command
 from engine.models import ZERO, Candle, Side
-from engine.money import price_from_float, quote_raw
+from engine.money import quote_raw
 from engine.ports import MarketData
 from engine.reconcile_ops import RECONCILE_VERBS, reconcile_command
 from engine.runner import StrategyRunner
@@ -98,6 +98,8 @@ class LiveEngine:
         self.lanes = lanes
         self.oms = lanes[0].runner.oms
         self.risk = lanes[0].runner.risk
+        self.marks = lanes[0].runner.marks
+        """The last closes of every market (shared by the lanes' runners and the risk rules)."""
         self.journal = journal
         self.bus = bus
         self.mode = mode
@@ -147,9 +149,8 @@ class LiveEngine:
             history = lane.market.history(max(runner.strategy.warmup, 1) * WARMUP_FACTOR)
             runner.warmup(history)
             lane.last_candle = history[-1] if history else None
-        view = self.risk.view
-        view.marks.update({s: price_from_float(c) for s, c in view.last_close.items()})
-        view.equity_raw = oms.portfolio.equity_raw(view.marks)  # marked at the warm-up closes
+        self.marks.refresh_raw()
+        self.risk.view.equity_raw = oms.portfolio.equity_raw(self.marks.raw)  # marked at the warm-up closes
         backfills = [e for lane in self.lanes if (e := self._missed(lane)) is not None]
         for lane in self.lanes:
             runner = lane.runner

@@ -33,6 +33,7 @@ from decimal import Decimal
 from engine.errors import IllegalTransition, OrderError, SubmissionUnknown, VenueUnavailable
 from engine.events import (
     Event,
+    EventSink,
     OrderCanceled,
     OrderFilled,
     OrderRejected,
@@ -113,10 +114,11 @@ class OrderManager:
         orders: orders loaded from the store at start-up (all statuses).
         id_prefix: first part of client order ids: ``qd-<instance tag>`` in the daemon, ``qd``
             in backtests (see :func:`make_client_order_id`).
+        events: where persisted events wait to be published (a new sink when None).
     """
 
     def __init__(self, gateway: ExchangeGateway, journal: Journal, portfolio: Portfolio,
-                 orders: list[Order] | None = None, id_prefix: str = "qd"):
+                 orders: list[Order] | None = None, id_prefix: str = "qd", events: EventSink | None = None):
         self.gateway = gateway
         self.journal = journal
         self.portfolio = portfolio
@@ -128,7 +130,8 @@ class OrderManager:
         self._by_intent: dict[str, Order] = {}
         self._seen_trades: set[str] = set()
         self._seq = 0
-        self.pending_events: list[Event] = []
+        self.events = events if events is not None else EventSink()
+        """Persisted events waiting to be published (shared with the runners)."""
         self._sync_quiet = not getattr(gateway, "needs_every_candle", True)
         """The venue needs :meth:`sync` only while an order works (the simulator without cost
         models); a live venue is asked on every candle."""
@@ -315,7 +318,7 @@ class OrderManager:
         event = OrderFilled(fill.ts_ms, order.client_order_id, order.symbol, order.side.value,
                             str(fill.qty), str(fill.price), str(fill.fee), status.value, fill.fee_asset)
         self.journal.fill_applied(order, fill, self.portfolio, [event])
-        self.pending_events.append(event)
+        self.events.emit([event])
         for listener in self.fill_listeners:
             listener(fill, self.portfolio.position(fill.symbol))
 
@@ -358,7 +361,7 @@ class OrderManager:
         elif order.status in (S.CANCELED, S.EXPIRED):
             events.append(OrderCanceled(now_ms, order.client_order_id, order.symbol, order.reason))
         self.journal.order_changed(order, previous.value, events)
-        self.pending_events.extend(events)
+        self.events.emit(events)
 
     def _track(self, order: Order) -> None:
         self.orders[order.client_order_id] = order
@@ -368,8 +371,7 @@ class OrderManager:
 
     def take_events(self) -> list[Event]:
         """Events produced since the last call (already persisted), for the bus."""
-        events, self.pending_events = self.pending_events, []
-        return events
+        return self.events.take()
 
 
 def _seq_of(client_order_id: str) -> int:

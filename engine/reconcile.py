@@ -347,6 +347,6 @@ class Reconciler:
             log.warning("reconciliation: %s %s %s: %s (%s)", issue.kind, issue.symbol, issue.client_order_id,
                         issue.action, issue.detail)
         self.journal.reconciliation_recorded(report.issues, events, self.risk.breaker, report.ts_ms)
-        self.oms.pending_events.extend(events)
+        self.oms.events.emit(events)
         if drift and not self.risk.breaker.allows_entries:
             self.oms.cancel_entries("circuit breaker halted: balance drift", report.ts_ms)

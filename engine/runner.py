@@ -22,7 +22,8 @@ from decimal import Decimal
 from enum import StrEnum
 
 from engine.approvals import EntryApprovals
-from engine.events import PairLocked, ProtectionSet
+from engine.events import EventSink, PairLocked, ProtectionSet
+from engine.marks import Marks
 from engine.models import ZERO, Candle, Fill, Instrument, OrderType, Position, Side, Signal
 from engine.money import PRICE_DP, QTY_DP, QTY_ONE, price_from_float, quote_decimal, quote_raw, to_raw
 from engine.native_stop import NativeStop
@@ -86,10 +87,13 @@ class StrategyRunner:
         risk: the risk manager every order passes.
         instrument: the market's amount step and minimum notional; a remainder that cannot be
             sold under them (dust, e.g. left by a fee taken in the base currency) counts as flat.
+        marks: the shared last closes (:mod:`engine.marks`; default: the risk manager's).
+        events: the shared sink of persisted events (default: the OMS's).
     """
 
     def __init__(self, strategy: Strategy, symbol: str, timeframe: str, oms: OrderManager,
-                 sizer: StakeSizer, journal: Journal, risk: RiskManager, instrument: Instrument | None = None):
+                 sizer: StakeSizer, journal: Journal, risk: RiskManager, instrument: Instrument | None = None,
+                 marks: Marks | None = None, events: EventSink | None = None):
         self.strategy = strategy
         self.instrument = instrument or Instrument(symbol)
         self.symbol = symbol
@@ -99,6 +103,8 @@ class StrategyRunner:
         self.sizer = sizer
         self.journal = journal
         self.risk = risk
+        self.marks = marks if marks is not None else risk.marks
+        self.events = events if events is not None else oms.events
         self.key = f"{strategy.name}|{symbol}|{timeframe}"
         self._ctx = StrategyContext(symbol, timeframe)
         self.atr = ATR(14)
@@ -125,14 +131,12 @@ class StrategyRunner:
                 self.atr.update(candle.high, candle.low, candle.close)
             self.strategy.on_candle(candle, self._ctx)
         if candles:
-            view = self.risk.view
-            view.last_close[self.symbol] = candles[-1].close  # this market's mark for equity
-            view.marks[self.symbol] = price_from_float(candles[-1].close)
+            self.marks.set(self.symbol, candles[-1].close)  # this market's mark for equity
 
     def equity_at(self, close: float) -> Decimal:
         """The account's equity (quote) with this market marked at ``close`` and every other
-        at its last processed close (shared through the risk view)."""
-        marks = {**self.risk.view.marks, self.symbol: price_from_float(close)}
+        at its last processed close (the shared :class:`~engine.marks.Marks`)."""
+        marks = {**self.marks.raw, self.symbol: price_from_float(close)}
         return quote_decimal(self.oms.portfolio.equity_raw(marks))
 
     def on_candle(self, candle: Candle, now_ms: int | None = None) -> Decision | None:
@@ -176,7 +180,7 @@ class StrategyRunner:
             side = signal.value if isinstance(signal, Signal) else ""
             events = self.risk.refuse(verdict, self.strategy.name, self.symbol, side, now)
             self.journal.risk_recorded(events, self.risk.breaker)
-            self.oms.pending_events.extend(events)
+            self.events.emit(events)
             return Decision(signal, Outcome.REJECTED, f"{verdict.rule}: {verdict.reason}")
         if holding and not working:
             reason = self._forced_exit(candle)
@@ -208,7 +212,7 @@ class StrategyRunner:
         events = self.native_stop.ensure(qty, prot.stop_price, candle.ts_ms - 1 if fresh else candle.ts_ms, now)
         if events:
             self.journal.record_events(events)
-            self.oms.pending_events.extend(events)
+            self.events.emit(events)
         return fresh and self.native_stop.working() is not None
 
     def sellable(self, pos: Position, price: float | Decimal) -> Decimal:
@@ -228,17 +232,17 @@ class StrategyRunner:
         """Step 4: mark equity at the close, update risk, record the candle; returns equity in
         raw 1e-20 quote (:mod:`engine.money`; :func:`~engine.money.quote_float` for a curve)."""
         portfolio = self.oms.portfolio
-        view = self.risk.view
+        marks = self.marks
         held = portfolio.held
         qty_raw = held.get(self.symbol, 0)
         if qty_raw:
-            mark = view.marks[self.symbol] = price_from_float(candle.close)
-            position_raw = qty_raw * mark
-            equity = portfolio.cash_raw + position_raw if len(held) == 1 else portfolio.equity_raw(view.marks)
+            position_raw = qty_raw * marks.set(self.symbol, candle.close)
+            equity = portfolio.cash_raw + position_raw if len(held) == 1 else portfolio.equity_raw(marks.raw)
         else:
+            marks.close[self.symbol] = candle.close  # the raw form is needed only while held
             position_raw = 0
-            equity = portfolio.equity_raw(view.marks) if held else portfolio.cash_raw
-        events = self.risk.on_candle(self.symbol, candle.close, position_raw, equity, candle.ts_ms)
+            equity = portfolio.equity_raw(marks.raw) if held else portfolio.cash_raw
+        events = self.risk.on_candle(self.symbol, position_raw, equity, candle.ts_ms)
         breaker = self.risk.breaker
         if qty_raw and self.risk.policy.trailing_stop_pct is not None:
             self._trail(candle)
@@ -247,7 +251,7 @@ class StrategyRunner:
             self.journal.risk_recorded([], breaker)
         if events:
             self.journal.risk_recorded(events, breaker)
-            self.oms.pending_events.extend(events)
+            self.events.emit(events)
             self.oms.cancel_entries("circuit breaker halted", candle.ts_ms + self.tf_ms)  # every market's
         if self._records_candles:
             self.journal.candle_processed(self.key, candle, candle.ts_ms + self.tf_ms, portfolio, equity)
@@ -264,7 +268,7 @@ class StrategyRunner:
         events = [ProtectionSet(candle.ts_ms + self.tf_ms, self.symbol, str(moved.stop_price),
                                 str(moved.take_profit_price or ""))]
         self.journal.protection_changed(self.symbol, moved, events)
-        self.oms.pending_events.extend(events)
+        self.events.emit(events)
         if self.native_stop is not None and self.native_stop.working() is not None:
             self._keep_native_stop(candle, candle.ts_ms + self.tf_ms)
 
@@ -273,7 +277,7 @@ class StrategyRunner:
         unfilled part valued at its limit price, else at the symbol's last close (a market buy
         by cost: the cost not yet spent)."""
         pending: dict[str, int] = {}
-        view = self.risk.view
+        closes = self.marks.close
         for order in self.oms.open_orders():
             if order.side is not Side.BUY:
                 continue
@@ -283,7 +287,7 @@ class StrategyRunner:
                 if order.price:
                     price = to_raw(order.price, PRICE_DP)
                 else:
-                    close = view.last_close.get(order.symbol)
+                    close = closes.get(order.symbol)
                     price = 0 if close is None else price_from_float(close)
                 value = to_raw((order.qty or 0) - order.filled_qty, QTY_DP) * price
             pending[order.symbol] = pending.get(order.symbol, 0) + value
@@ -296,7 +300,7 @@ class StrategyRunner:
         decision = self.risk.check(proposal)
         if not decision.approved:  # an approval is stored with the order it creates: one commit
             self.journal.risk_recorded(decision.events, self.risk.breaker)
-        self.oms.pending_events.extend(decision.events)
+        self.events.emit(decision.events)
         return decision
 
     def manual_buy(self, candle: Candle, now: int, quote: Decimal | None, intent: str, key_ts: int) -> Decision:
@@ -331,7 +335,7 @@ class StrategyRunner:
             entry, events = self.approvals.hold(self.symbol, decision.notional_quote,
                                                 f"{self.strategy.describe()} BUY", now)
             self.journal.risk_recorded(decision.events + events, self.risk.breaker)
-            self.oms.pending_events.extend(events)
+            self.events.emit(events)
             return Decision(Signal.BUY, Outcome.WAITING, f"for approval {entry.id}")
         order = self.oms.submit(strategy=self.strategy.name, symbol=self.symbol, side=Side.BUY,
                                 signal_ts_ms=candle.ts_ms if key_ts is None else key_ts, now_ms=now,
@@ -400,7 +404,7 @@ class StrategyRunner:
         if lock is not None:
             events = [PairLocked(fill.ts_ms, lock.symbol, lock.until_ms, lock.rule, lock.reason)]
             self.journal.lock_added(lock, events)
-            self.oms.pending_events.extend(events)
+            self.events.emit(events)
 
     def verify_protection(self, now_ms: int) -> None:
         """At start-up: a position without the stop the policy wants gets an alert, then levels
@@ -412,7 +416,7 @@ class StrategyRunner:
         if missing:
             events = missing + self.risk.protect(self.symbol, pos.avg_price, self.atr.value, now_ms)
             self.journal.protection_changed(self.symbol, self.risk.protections[self.symbol], events)
-            self.oms.pending_events.extend(events)
+            self.events.emit(events)
 
     def _on_fill(self, fill: Fill, position: Position) -> None:
         if fill.symbol != self.symbol:
@@ -425,7 +429,7 @@ class StrategyRunner:
             events = self.risk.protect(self.symbol, position.avg_price, self.atr.value, fill.ts_ms)
             events += self.risk.verify(self.symbol, fill.ts_ms)
             self.journal.protection_changed(self.symbol, self.risk.protections[self.symbol], events)
-            self.oms.pending_events.extend(events)
+            self.events.emit(events)
         elif self.sellable(position, fill.price) <= 0 and self.risk.protections.pop(self.symbol, None) is not None:
             # flat, or dust a venue's base-currency fee left: the next entry gets levels of its own
             self.journal.protection_changed(self.symbol, None, [])

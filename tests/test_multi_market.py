@@ -125,7 +125,7 @@ def test_a_halt_on_one_market_cancels_the_working_entries_of_every_market(tmp_pa
     canceled, not left to fill after the halt."""
     engine, clock, store = _daemon(tmp_path, BTC_ETH)
     _run(engine, clock, 30)
-    eth_close = engine.risk.view.last_close["ETH/USDT"]
+    eth_close = engine.marks.close["ETH/USDT"]
     working = engine.oms.submit(strategy="sma_cross", symbol="ETH/USDT", side=Side.BUY, signal_ts_ms=1, now_ms=1,
                                 qty=Decimal("0.5"), order_type=OrderType.LIMIT,
                                 price=Decimal(str(round(eth_close * 0.9, 2))))

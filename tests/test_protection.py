@@ -211,7 +211,7 @@ def test_kill_after_a_restart_at_the_end_of_the_replay_prices_equity_and_places_
     engine, store = build_engine(settings)  # restart: the replay has nothing left
     engine.step()
     assert engine.exhausted and engine.candles_processed == 0
-    equity = float(engine.oms.portfolio.equity(engine.risk.view.last_close))
+    equity = float(engine.oms.portfolio.equity(engine.marks.close))
     queue_command(store, "kill", "ops", 0)
     engine.step()
     ((payload,),) = rows(tmp_path / "q.sqlite", "SELECT payload FROM events WHERE kind='breaker_tripped'")

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import pytest
 
+from engine.marks import Marks
 from engine.models import Side
 from engine.money import quote_raw as q
 from engine.risk.base import HALT, REJECT, RESIZE, Proposal, RiskView
@@ -56,7 +57,7 @@ def test_max_position_notional(held, expected, resized):
 
 @pytest.mark.parametrize("price, expected", [(104.99, None), (105.0, None), (105.01, REJECT), (94.99, REJECT)])
 def test_price_deviation_fat_finger_also_on_exits(price, expected):
-    view = RiskView(last_close={"BTC/USDT": 100.0})
+    view = RiskView(marks=Marks({"BTC/USDT": 100.0}))
     rule = MaxPriceDeviation(5.0)
     assert action(rule.check(prop(price=price), view)) == expected
     assert rule.applies_to_exits
@@ -121,8 +122,9 @@ def test_breaker_state_machine():
 
 def test_manager_blocks_entries_when_halted_but_lets_exits_through_and_resume_clears():
     risk = RiskManager(RiskLimits(max_drawdown_pct=10, max_price_deviation_pct=50).build(HOUR))
-    assert risk.on_candle("BTC/USDT", 100.0, q(100.0), q(10_000.0), 0) == []
-    events = risk.on_candle("BTC/USDT", 90.0, q(90.0), q(8_900.0), HOUR)
+    assert risk.on_candle("BTC/USDT", q(100.0), q(10_000.0), 0) == []
+    risk.marks.set("BTC/USDT", 90.0)  # the runner's part: the candle's close
+    events = risk.on_candle("BTC/USDT", q(90.0), q(8_900.0), HOUR)
     assert [e.kind for e in events] == ["breaker_tripped"] and "drawdown 11.00%" in events[0].reason
     entry = risk.check(prop(price=90.0, ts=2 * HOUR, close_ms=2 * HOUR))
     assert not entry.approved and entry.verdicts[0].rule == "circuit_breaker"
@@ -132,7 +134,7 @@ def test_manager_blocks_entries_when_halted_but_lets_exits_through_and_resume_cl
     assert text.startswith("resumed from halted") and [e.kind for e in events] == ["breaker_changed"]
     assert risk.check(prop(price=90.0, ts=3 * HOUR, close_ms=3 * HOUR)).approved
     # the peak restarts at resume: the same equity does not re-trip at once
-    assert risk.on_candle("BTC/USDT", 90.0, q(90.0), q(8_900.0), 3 * HOUR) == []
+    assert risk.on_candle("BTC/USDT", q(90.0), q(8_900.0), 3 * HOUR) == []
 
 
 def test_every_decision_is_an_event_with_rule_and_numbers():
@@ -209,8 +211,8 @@ def test_daily_loss_day_boundary_is_configurable():
     for hour, same_day in ((0, False), (8, True)):
         risk = RiskManager(RiskLimits(daily_loss_limit_pct=5, day_start_hour_utc=hour).build(HOUR),
                            day_start_hour_utc=hour)
-        risk.on_candle("BTC/USDT", 100.0, q(0.0), q(10_000.0), 3 * day + 23 * HOUR)  # 23:00 UTC
-        risk.on_candle("BTC/USDT", 100.0, q(0.0), q(9_400.0), 4 * day + 1 * HOUR)  # 01:00 UTC next calendar day
+        risk.on_candle("BTC/USDT", q(0.0), q(10_000.0), 3 * day + 23 * HOUR)  # 23:00 UTC
+        risk.on_candle("BTC/USDT", q(0.0), q(9_400.0), 4 * day + 1 * HOUR)  # 01:00 UTC next calendar day
         decision = risk.check(prop(ts=4 * day + 2 * HOUR, close_ms=4 * day + 2 * HOUR))
         # with the day starting at 08:00 UTC, 23:00 and 01:00 are the same trading day: -6% blocks
         assert decision.approved is not same_day, hour
@@ -218,8 +220,8 @@ def test_daily_loss_day_boundary_is_configurable():
 
 def test_snapshot_reports_limits_utilisation_and_breaker():
     risk = RiskManager(RiskLimits(max_drawdown_pct=10, max_open_positions=2).build(HOUR))
-    risk.on_candle("BTC/USDT", 100.0, q(3000.0), q(10_000.0), 0)
-    risk.on_candle("BTC/USDT", 95.0, q(2850.0), q(9_500.0), HOUR)
+    risk.on_candle("BTC/USDT", q(3000.0), q(10_000.0), 0)
+    risk.on_candle("BTC/USDT", q(2850.0), q(9_500.0), HOUR)
     snap = risk.snapshot()
     assert snap["breaker"]["state"] == "running"
     assert "max_drawdown 10.0%" in snap["rules"] and "max_open_positions 2" in snap["rules"]

@@ -42,7 +42,7 @@ class DaemonProbe:
 
     def marks(self) -> dict[str, float]:
         """Last processed close per symbol (quote per base)."""
-        return dict(self.engine.risk.view.last_close)
+        return dict(self.engine.marks.close)
 
     def health(self) -> dict:
         """Process, data freshness per market, reconciliation and exchange facts."""

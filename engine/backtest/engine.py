@@ -127,7 +127,7 @@ def run_backtest(df: pd.DataFrame, strategy: Strategy, config: BacktestConfig,
     portfolio = Portfolio(config.cash, inst.quote)
     log = TradeLog()
     core = build_core([MarketSpec(strategy, config.symbol, config.timeframe, config.stake)], exchange, log, portfolio,
-                      config.limits, config.fee_rate)
+                      config.limits, config.fee_rate, keep_events=False)
     runner = core.runners[0]
     cols = [df[k].to_numpy() for k in ("timestamp", "open", "high", "low", "close", "volume")]
     equity = np.empty(n)

@@ -75,13 +75,14 @@ def run_portfolio_backtest(markets: list[Market], config: BacktestConfig) -> Bac
     portfolio = Portfolio(config.cash, quote)
     log = TradeLog()
     core = build_core([MarketSpec(m.strategy, m.symbol, m.timeframe, m.stake, instruments[m.symbol]) for m in markets],
-                      exchange, log, portfolio, config.limits, config.fee_rate)
-    risk, runners = core.risk, core.runners
+                      exchange, log, portfolio, config.limits, config.fee_rate, keep_events=False)
+    runners = core.runners
     close_times, equity, in_pos, last = _replay(markets, runners, portfolio)
     for runner in runners:
         if last[runner.symbol] is not None:
             close_at_end(runner, exchange, last[runner.symbol])
-    equity[-1] = quote_float(portfolio.equity_raw(risk.view.marks))
+    core.marks.refresh_raw()
+    equity[-1] = quote_float(portfolio.equity_raw(core.marks.raw))
     first_open = min(int(m.df["timestamp"].iloc[0]) for m in markets)
     metrics = compute_metrics(equity, float(config.cash), log.trades, in_pos, first_open,
                               int(close_times[-1]) - tf_min, tf_min)

@@ -12,6 +12,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import ClassVar
 
+from engine.marks import Marks
 from engine.models import Side
 from engine.money import quote_decimal
 
@@ -71,8 +72,7 @@ class RiskView:
     Attributes:
         equity_raw, peak_raw: mark-to-market equity now and its running maximum.
         day_start_raw: equity at the first candle of the current UTC day.
-        last_close: symbol -> last close (float market data, as the candle gave it).
-        marks: symbol -> the last close as a raw price, kept for every held symbol.
+        marks: the shared last closes (:class:`~engine.marks.Marks`: float and raw 1e-8).
         position_raw: symbol -> value of the position at its mark.
         pending_raw: symbol -> notional of working (not yet filled) buy orders; set
             before each check from the OMS, so two markets entering on the same candle both
@@ -89,8 +89,7 @@ class RiskView:
     peak_raw: int = 0
     day_start_raw: int = 0
     day: int = -1
-    last_close: dict[str, float] = field(default_factory=dict)
-    marks: dict[str, int] = field(default_factory=dict)
+    marks: Marks = field(default_factory=Marks)
     position_raw: dict[str, int] = field(default_factory=dict)
     pending_raw: dict[str, int] = field(default_factory=dict)
     entry_times: deque = field(default_factory=deque)

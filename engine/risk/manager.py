@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 from engine.events import BreakerChanged, BreakerTripped, Event, PositionUnprotected, ProtectionSet, RiskDecided
+from engine.marks import Marks
 from engine.models import Fill, Side
 from engine.money import PRICE_DP, QTY_DP, price_from_float, quote_float, ratio_pct, to_raw
 from engine.risk.base import APPROVE, HALT, REJECT, RESIZE, Proposal, RiskRule, RiskView, Verdict
@@ -49,11 +50,13 @@ class RiskManager:
         flatten_on_halt: a trip also asks for every position to be closed.
         day_start_hour_utc: when the trading day starts, for the daily loss limit.
         pair_locks: the lock rules and the active locks (loaded from the store).
+        marks: the shared last closes the rules read (a new set when None).
     """
 
     def __init__(self, rules: list[RiskRule], breaker: CircuitBreaker | None = None,
                  policy: ProtectionPolicy | None = None, protections: dict[str, Protection] | None = None,
-                 flatten_on_halt: bool = False, day_start_hour_utc: int = 0, pair_locks: PairLocks | None = None):
+                 flatten_on_halt: bool = False, day_start_hour_utc: int = 0, pair_locks: PairLocks | None = None,
+                 marks: Marks | None = None):
         self.rules = rules
         self.breaker = breaker or CircuitBreaker()
         self.policy = policy or ProtectionPolicy()
@@ -62,7 +65,8 @@ class RiskManager:
         self.pair_locks = pair_locks or PairLocks()
         """Per-pair locks after exits (cooldown, stop-loss guard, low profit): no entries while locked."""
         self.day_offset_ms = day_start_hour_utc * 3_600_000
-        self.view = RiskView()
+        self.marks = marks if marks is not None else Marks()
+        self.view = RiskView(marks=self.marks)
         self._state_rules: list[RiskRule] = []  # the rules with an on_state check, cached per rules list
         self._state_of: list[RiskRule] | None = None
         self._state_len = 0
@@ -110,16 +114,15 @@ class RiskManager:
         return [RiskDecided(ts_ms, REJECT, verdict.rule, verdict.reason, verdict.value, verdict.threshold,
                             strategy, symbol, side, "0", "0")]
 
-    def on_candle(self, symbol: str, close: float, position_raw: int, equity_raw: int, ts_ms: int) -> list[Event]:
-        """Update the view after a candle (``ts_ms``: its open time) and run state rules.
+    def on_candle(self, symbol: str, position_raw: int, equity_raw: int, ts_ms: int) -> list[Event]:
+        """Update the view after a candle (``ts_ms``: its open time; the runner has set its
+        close in the shared marks) and run state rules.
 
         Args:
-            close: the candle's close (quote per base, market data).
             position_raw: the position's value at that close, raw 1e-20 quote.
             equity_raw: the account's equity, raw 1e-20 quote (:mod:`engine.money`).
         """
         v = self.view
-        v.last_close[symbol] = close
         if position_raw or symbol in v.position_raw:
             v.position_raw[symbol] = position_raw
         v.equity_raw = equity_raw
@@ -146,9 +149,9 @@ class RiskManager:
         sizing) and the position's value at its mark (the last close, else the fill's price),
         which later checks in the same candle must see."""
         v = self.view
-        close = v.last_close.get(fill.symbol)
+        close = self.marks.close.get(fill.symbol)
         mark = price_from_float(close) if close is not None else to_raw(fill.price, PRICE_DP)
-        v.marks[fill.symbol] = mark
+        self.marks.raw[fill.symbol] = mark
         v.position_raw[fill.symbol] = to_raw(position_qty_after, QTY_DP) * mark
         if fill.side is Side.BUY:
             self.view.entry_times.append(fill.ts_ms)

@@ -19,7 +19,7 @@ class MaxPriceDeviation(RiskRule):
         self._pct = percent(pct)
 
     def check(self, proposal: Proposal, view: RiskView) -> Verdict | None:
-        last = view.last_close.get(proposal.symbol)
+        last = view.marks.close.get(proposal.symbol)
         if not last:
             return None
         ref, price = price_from_float(last), price_from_float(proposal.price)
