@@ -84,7 +84,7 @@ def build_risk(limits: RiskLimits, tf_ms: int, resumed: Resumed | None = None, m
 
 def build_core(markets: list[MarketSpec], venue: ExchangeGateway, journal: Journal, portfolio: Portfolio,
                limits: RiskLimits, fee_rate: Decimal, resumed: Resumed | None = None,
-               id_prefix: str = "qd", keep_events: bool = True) -> Core:
+               id_prefix: str = "qd", keep_history: bool = True) -> Core:
     """Wire the OMS (on ``venue``, booking into ``portfolio`` and ``journal``), the risk manager
     of ``limits`` and one runner per market, in ``markets`` order.
 
@@ -92,14 +92,16 @@ def build_core(markets: list[MarketSpec], venue: ExchangeGateway, journal: Journ
         fee_rate: fraction of notional per fill, used by stakes that size fees in ('all').
         resumed: orders and risk state restored from the store (a daemon's restart).
         id_prefix: client order id prefix (``qd-<instance tag>`` for a store's daemon).
-        keep_events: False for a backtest: its trade log holds the events, none wait for a bus.
+        keep_history: False for a backtest: its trade log holds the events and round trips,
+            so no event waits for a bus and the OMS forgets an order once it is terminal.
 
     Raises:
         ConfigError: a bad stake or timeframe.
     """
     r = resumed or Resumed()
-    marks, events = Marks(), EventSink(keep_events)
-    oms = OrderManager(venue, journal, portfolio, r.orders, id_prefix=id_prefix, events=events)
+    marks, events = Marks(), EventSink(keep_history)
+    oms = OrderManager(venue, journal, portfolio, r.orders, id_prefix=id_prefix, events=events,
+                       keep_terminal=keep_history)
     risk = build_risk(limits, min(timeframe_to_ms(m.timeframe) for m in markets), r, marks)
     runners = [StrategyRunner(m.strategy, m.symbol, m.timeframe, oms, parse_stake(m.stake, fee_rate), journal, risk,
                               m.instrument, marks, events) for m in markets]

@@ -115,10 +115,13 @@ class OrderManager:
         id_prefix: first part of client order ids: ``qd-<instance tag>`` in the daemon, ``qd``
             in backtests (see :func:`make_client_order_id`).
         events: where persisted events wait to be published (a new sink when None).
+        keep_terminal: False for a backtest: an order is dropped from :attr:`orders` once it
+            is terminal (the journal has it), so a long run does not hold every order.
     """
 
     def __init__(self, gateway: ExchangeGateway, journal: Journal, portfolio: Portfolio,
-                 orders: list[Order] | None = None, id_prefix: str = "qd", events: EventSink | None = None):
+                 orders: list[Order] | None = None, id_prefix: str = "qd", events: EventSink | None = None,
+                 keep_terminal: bool = True):
         self.gateway = gateway
         self.journal = journal
         self.portfolio = portfolio
@@ -130,6 +133,7 @@ class OrderManager:
         self._by_intent: dict[str, Order] = {}
         self._seen_trades: set[str] = set()
         self._seq = 0
+        self.keep_terminal = keep_terminal
         self.events = events if events is not None else EventSink()
         """Persisted events waiting to be published (shared with the runners)."""
         self._sync_quiet = not getattr(gateway, "needs_every_candle", True)
@@ -301,6 +305,8 @@ class OrderManager:
             order.reason = update.reason or order.reason
             order.exchange_order_id = update.exchange_order_id or order.exchange_order_id
             self._commit_change(order, previous, now_ms)
+        if not self.keep_terminal and order.status in _TERMINAL:
+            self._forget(order)
         return booked
 
     def _book_fill(self, order: Order, fill: Fill, final_status: OrderStatus, now_ms: int) -> None:
@@ -362,6 +368,15 @@ class OrderManager:
             events.append(OrderCanceled(now_ms, order.client_order_id, order.symbol, order.reason))
         self.journal.order_changed(order, previous.value, events)
         self.events.emit(events)
+
+    def _forget(self, order: Order) -> None:
+        """Drop a terminal order (``keep_terminal`` False); its fills stay de-duplicated."""
+        self.orders.pop(order.client_order_id, None)
+        self._working.pop(order.client_order_id, None)
+        self._by_intent.pop(intent_key(order.strategy, order.symbol, order.side, order.signal_ts_ms), None)
+        forget = getattr(self.gateway, "forget", None)
+        if forget is not None:
+            forget(order.client_order_id)
 
     def _track(self, order: Order) -> None:
         self.orders[order.client_order_id] = order

@@ -25,7 +25,7 @@ from engine.approvals import EntryApprovals
 from engine.events import EventSink, PairLocked, ProtectionSet
 from engine.marks import Marks
 from engine.models import ZERO, Candle, Fill, Instrument, OrderType, Position, Side, Signal
-from engine.money import PRICE_DP, QTY_DP, QTY_ONE, price_from_float, quote_decimal, quote_raw, to_raw
+from engine.money import PRICE_DP, PRICE_ONE, QTY_DP, QTY_ONE, price_from_float, quote_decimal, quote_raw, to_raw
 from engine.native_stop import NativeStop
 from engine.oms import OrderManager
 from engine.ports import Journal
@@ -235,11 +235,13 @@ class StrategyRunner:
         marks = self.marks
         held = portfolio.held
         qty_raw = held.get(self.symbol, 0)
+        close = candle.close
+        marks.close[self.symbol] = close
         if qty_raw:
-            position_raw = qty_raw * marks.set(self.symbol, candle.close)
+            mark = marks.raw[self.symbol] = round(close * PRICE_ONE)  # money.price_from_float, inlined
+            position_raw = qty_raw * mark
             equity = portfolio.cash_raw + position_raw if len(held) == 1 else portfolio.equity_raw(marks.raw)
-        else:
-            marks.close[self.symbol] = candle.close  # the raw form is needed only while held
+        else:  # the raw form is needed only while held
             position_raw = 0
             equity = portfolio.equity_raw(marks.raw) if held else portfolio.cash_raw
         events = self.risk.on_candle(self.symbol, position_raw, equity, candle.ts_ms)

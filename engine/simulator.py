@@ -174,6 +174,11 @@ class SimulatedExchange:
         self._known[client_order_id] = update
         return update
 
+    def forget(self, client_order_id: str) -> None:
+        """Drop what is known of a terminal order (the OMS of a backtest forgets it too)."""
+        if client_order_id not in self._resting:
+            self._known.pop(client_order_id, None)
+
     def fetch_order(self, order: Order) -> OrderUpdate | None:
         """Last known state of an order, None when it never arrived."""
         return self._known.get(order.client_order_id)

@@ -101,8 +101,9 @@ def has_cost_models(config: BacktestConfig) -> bool:
     return bool(config.slippage_range_frac or config.impact_k or config.latency_candles)
 
 
-CHUNK = 65_536
-"""Candles converted to Python values at a time by :func:`run_backtest`."""
+CHUNK = 16_384
+"""Candles converted to Python values at a time by :func:`run_backtest` (about 3 MB of
+Python floats; the whole of 1M candles at once would be ~190 MB)."""
 
 
 def run_backtest(df: pd.DataFrame, strategy: Strategy, config: BacktestConfig,
@@ -127,27 +128,26 @@ def run_backtest(df: pd.DataFrame, strategy: Strategy, config: BacktestConfig,
     portfolio = Portfolio(config.cash, inst.quote)
     log = TradeLog()
     core = build_core([MarketSpec(strategy, config.symbol, config.timeframe, config.stake)], exchange, log, portfolio,
-                      config.limits, config.fee_rate, keep_events=False)
+                      config.limits, config.fee_rate, keep_history=False)
     runner = core.runners[0]
     cols = [df[k].to_numpy() for k in ("timestamp", "open", "high", "low", "close", "volume")]
     equity = np.empty(n)
     in_pos = np.zeros(n, dtype=bool)
     held, symbol = portfolio.held, config.symbol
     candle = None
-    every = max(1, n // 100)
     on_candle, finish = runner.on_candle, runner.finish_candle
-    for start in range(0, n, CHUNK):  # Python floats a block at a time: 1M candles would be ~190 MB at once
-        ts, op, hi, lo, cl, vo = (c[start:start + CHUNK].tolist() for c in cols)
+    step = CHUNK if progress is None else max(1, min(CHUNK, n // 100))  # progress about every 1%
+    for start in range(0, n, step):  # Python floats a block at a time: 1M candles would be ~190 MB at once
+        if progress is not None and not progress(start, n):
+            raise BacktestCanceled(f"canceled after {start} of {n} candles")
         block_equity, block_open = [], []
-        for j in range(len(ts)):
-            if progress is not None and (start + j) % every == 0 and not progress(start + j, n):
-                raise BacktestCanceled(f"canceled after {start + j} of {n} candles")
-            candle = Candle(ts[j], op[j], hi[j], lo[j], cl[j], vo[j])
+        for candle in map(Candle, *(c[start:start + step].tolist() for c in cols)):
             on_candle(candle)
-            block_equity.append(finish(candle) / QUOTE_ONE)
+            block_equity.append(finish(candle))
             block_open.append(symbol in held)
-        equity[start:start + len(ts)] = block_equity
-        in_pos[start:start + len(ts)] = block_open
+        end = start + len(block_equity)
+        equity[start:end] = [e / QUOTE_ONE for e in block_equity]  # raw 1e-20 quote -> float (analytics)
+        in_pos[start:end] = block_open
     close_at_end(runner, exchange, candle)
     equity[-1] = float(portfolio.cash)
     metrics = compute_metrics(equity, float(config.cash), log.trades, in_pos, int(cols[0][0]), int(cols[0][-1]), tf_ms)

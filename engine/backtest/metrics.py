@@ -63,14 +63,19 @@ def sortino_ratio(returns: np.ndarray, periods_per_year: float) -> float:
     """
     if returns.size == 0:
         return 0.0
-    dd = math.sqrt(float(np.mean(np.minimum(returns, 0.0) ** 2)))
+    down = np.minimum(returns, 0.0)
+    down *= down
+    dd = math.sqrt(float(np.mean(down)))
     return 0.0 if dd == 0.0 else float(np.mean(returns)) / dd * math.sqrt(periods_per_year)
 
 
 def max_drawdown(equity: np.ndarray) -> float:
     """Largest peak-to-trough fall, as a fraction of the peak: ``max_t (1 - E_t / max_{s<=t} E_s)``."""
-    peaks = np.maximum.accumulate(equity)
-    return float(np.max(1.0 - equity / peaks)) if equity.size else 0.0
+    if not equity.size:
+        return 0.0
+    ratio = np.maximum.accumulate(equity)
+    np.divide(equity, ratio, out=ratio)  # in place: one temporary for a 1M-candle curve, not three
+    return 1.0 - float(ratio.min())  # = max(1 - e/peak): 1 - x rounds monotonically
 
 
 def compute_metrics(equity: np.ndarray, initial_cash: float, trades: list[Trade], in_position: np.ndarray,

@@ -75,7 +75,7 @@ def run_portfolio_backtest(markets: list[Market], config: BacktestConfig) -> Bac
     portfolio = Portfolio(config.cash, quote)
     log = TradeLog()
     core = build_core([MarketSpec(m.strategy, m.symbol, m.timeframe, m.stake, instruments[m.symbol]) for m in markets],
-                      exchange, log, portfolio, config.limits, config.fee_rate, keep_events=False)
+                      exchange, log, portfolio, config.limits, config.fee_rate, keep_history=False)
     runners = core.runners
     close_times, equity, in_pos, last = _replay(markets, runners, portfolio)
     for runner in runners:

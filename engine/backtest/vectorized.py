@@ -192,6 +192,9 @@ def _fill(entry: np.ndarray, exit_: np.ndarray, ts: np.ndarray, op: np.ndarray, 
         cash = float(config.cash) * np.concatenate(([1.0], np.cumprod(growth)[:-1]))
         qty = cash / (1.0 + fee) / p_in
     else:
+        qty = _fixed_stake(float(sizer.stake), float(config.cash), fee, p_in, p_out) \
+            if isinstance(sizer, FixedQuote) else None
+    if qty is None:
         qty = np.empty(entry.size)
         cash_k = float(config.cash)
         part = float(sizer.stake) if isinstance(sizer, FixedQuote) else float(sizer.pct) / 100.0
@@ -204,6 +207,21 @@ def _fill(entry: np.ndarray, exit_: np.ndarray, ts: np.ndarray, op: np.ndarray, 
     keep = qty > 0
     return TradeTable(in_i[keep], out_i[keep], ts[in_i][keep], ts[out_i][keep], p_in[keep], p_out[keep],
                       qty[keep], (qty * p_in * fee)[keep], (qty * p_out * fee)[keep], eod[keep])
+
+
+def _fixed_stake(stake: float, cash0: float, fee: float, p_in: np.ndarray, p_out: np.ndarray) -> np.ndarray | None:
+    """Quantities of a fixed quote stake per entry when the cash never binds (every entry's
+    cash covers ``stake`` plus its fee): ``stake / p_in``, the loop's values bit for bit
+    (the cash before each entry is summed from ``cash0`` in order, as the loop does); None when it binds somewhere, for the
+    loop in :func:`_fill` to size those entries."""
+    if stake <= 0 or p_in.size == 0:
+        return None
+    qty = stake / p_in
+    change = qty * (p_out * (1.0 - fee) - p_in * (1.0 + fee))
+    before = np.cumsum(np.concatenate(([cash0], change[:-1])))  # from cash0, in order: the loop's sums
+    if np.any(stake > before / (1.0 + fee)):
+        return None
+    return qty
 
 
 def _equity(t: TradeTable, cl: np.ndarray, cash0: float) -> tuple[np.ndarray, np.ndarray]:
@@ -227,7 +245,7 @@ def _equity(t: TradeTable, cl: np.ndarray, cash0: float) -> tuple[np.ndarray, np
     cash_at[0] = cash0
     cash_at[1::2], cash_at[2::2] = cash_in, cash_out
     qty_at[1::2] = t.qty
-    seg = np.searchsorted(points, np.arange(n), side="right")
+    seg = np.repeat(np.arange(2 * m + 1), np.diff(points, prepend=0, append=n))  # points <= candle i
     equity = cash_at[seg] + qty_at[seg] * cl
     in_pos = (seg % 2) == 1
     equity[-1] = cash_out[-1]
