@@ -239,7 +239,8 @@ def test_another_poller_on_the_same_token_is_reported_in_health(desk, tg, data_d
     caplog.set_level(logging.ERROR, logger="quantd.telegram")
     tg.conflict = True
     until(lambda: desk.telegram.service.conflict != "")
-    assert any("another process is polling this bot token" in r.getMessage() for r in caplog.records)
+    # the flag is set just before the error is logged, on the bot's thread: wait for the record too
+    until(lambda: any("another process is polling this bot token" in r.getMessage() for r in caplog.records))
     tg.conflict = False
     assert "Conflict: another process is polling this bot token" in _ask(tg, data_dir, "/health")
 
