@@ -81,12 +81,6 @@ def to_decimal(raw: int, dp: int) -> Decimal:
     return value.normalize(_WIDE)
 
 
-def to_float(raw: int, dp: int) -> float:
-    """``raw`` increments of ``10**-dp`` as the nearest float (analytics and reports;
-    Python's int true division is correctly rounded)."""
-    return raw / 10 ** dp
-
-
 def quote_raw(value: Decimal | int | str | float) -> int:
     """A quote amount (cash, notional, fee, a limit in quote) as raw 1e-20 quote."""
     return to_raw(value, QUOTE_DP)
@@ -98,7 +92,8 @@ def quote_decimal(raw: int) -> Decimal:
 
 
 def quote_float(raw: int) -> float:
-    """Raw 1e-20 quote as a float (equity curves, metrics, messages)."""
+    """Raw 1e-20 quote as the nearest float (equity curves, metrics, messages; Python's int
+    true division is correctly rounded)."""
     return raw / QUOTE_ONE
 
 

@@ -262,7 +262,7 @@ class OrderManager:
         logged and tried again on the next candle. Nothing is asked on a quiet candle (no
         order working) of a venue that says it does not need one (``needs_every_candle``)."""
         booked: list[Fill] = []
-        if self._sync_quiet and not self._working:
+        if self.idle:
             return booked
         working = self.open_orders(symbol) if self._working else []
         if working and any(o.status is S.NEW for o in working):
@@ -374,9 +374,6 @@ class OrderManager:
         self.orders.pop(order.client_order_id, None)
         self._working.pop(order.client_order_id, None)
         self._by_intent.pop(intent_key(order.strategy, order.symbol, order.side, order.signal_ts_ms), None)
-        forget = getattr(self.gateway, "forget", None)
-        if forget is not None:
-            forget(order.client_order_id)
 
     def _track(self, order: Order) -> None:
         self.orders[order.client_order_id] = order

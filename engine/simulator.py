@@ -100,11 +100,6 @@ class FillModel:
         return price
 
 
-"""Amount step used when an instrument has none (backtests): finer than any exchange's
-precision, and rounding down to it keeps ``qty * price + fee`` within the cash even after
-Decimal's own rounding of the division."""
-
-
 def _limit_reference(order: Order, candle: Candle) -> float | None:
     """Price (quote per base) a resting limit order fills at on ``candle``; None when the
     candle does not trade through it."""
@@ -135,11 +130,14 @@ class SimulatedExchange:
     Args:
         instruments: symbol -> trading rules.
         model: fee and slippage.
+        keep_history: False for a backtest: what it knew of an order is dropped once the order
+            is terminal (nothing asks again), so a long run does not hold every order.
     """
 
-    def __init__(self, instruments: dict[str, Instrument], model: FillModel):
+    def __init__(self, instruments: dict[str, Instrument], model: FillModel, keep_history: bool = True):
         self.instruments = instruments
         self.model = model
+        self.keep_history = keep_history
         self._resting: dict[str, Order] = {}
         self._known: dict[str, OrderUpdate] = {}
         self._waited: dict[str, int] = {}  # candles a resting order has waited out (latency)
@@ -159,7 +157,7 @@ class SimulatedExchange:
         update = OrderUpdate(order.client_order_id, status, f"sim-{order.client_order_id}", reason)
         if not reason:
             self._resting[order.client_order_id] = order
-        self._known[order.client_order_id] = OrderUpdate(order.client_order_id, status, update.exchange_order_id, reason)
+        self._remember(OrderUpdate(order.client_order_id, status, update.exchange_order_id, reason))
         return update
 
     def cancel_order(self, order: Order, reason: str) -> OrderUpdate:
@@ -171,13 +169,16 @@ class SimulatedExchange:
             return self._known.get(client_order_id) or OrderUpdate(client_order_id, OrderStatus.REJECTED, None,
                                                                    "unknown order")
         update = OrderUpdate(client_order_id, OrderStatus.CANCELED, order.exchange_order_id, reason)
-        self._known[client_order_id] = update
+        self._remember(update)
         return update
 
-    def forget(self, client_order_id: str) -> None:
-        """Drop what is known of a terminal order (the OMS of a backtest forgets it too)."""
-        if client_order_id not in self._resting:
-            self._known.pop(client_order_id, None)
+    def _remember(self, update: OrderUpdate) -> None:
+        """Keep the last state of an order for :meth:`fetch_order` (a terminal one only with
+        ``keep_history``)."""
+        if self.keep_history or not update.status.is_terminal:
+            self._known[update.client_order_id] = update
+        else:
+            self._known.pop(update.client_order_id, None)
 
     def fetch_order(self, order: Order) -> OrderUpdate | None:
         """Last known state of an order, None when it never arrived."""
@@ -249,8 +250,7 @@ class SimulatedExchange:
             fill = Fill(f"{order.client_order_id}-1", order.client_order_id, order.symbol, order.side,
                         qty, price, fee, ts_ms)
             update = OrderUpdate(order.client_order_id, OrderStatus.FILLED, order.exchange_order_id, "", [fill])
-        self._known[order.client_order_id] = OrderUpdate(order.client_order_id, update.status,
-                                                         order.exchange_order_id, update.reason)
+        self._remember(OrderUpdate(order.client_order_id, update.status, order.exchange_order_id, update.reason))
         return update
 
     @staticmethod

@@ -102,3 +102,16 @@ def test_a_limit_never_fills_on_its_own_signal_candle_and_needs_a_price(candles)
     stop_buy.type, stop_buy.stop_price = OrderType.STOP_LIMIT, Decimal(str(row.high))
     update = exchange.create_order(stop_buy)
     assert update.status is OrderStatus.REJECTED and "only stop-limit sells" in update.reason, "never filled as market"
+
+
+def test_a_backtest_venue_forgets_a_terminal_order_and_a_paper_venue_keeps_it(candles):
+    first = _candle(candles.iloc[0])
+    for keep, known in ((True, OrderStatus.FILLED), (False, None)):
+        exchange = SimulatedExchange({"BTC/USDT": INSTRUMENT}, FillModel(), keep_history=keep)
+        order = _limit(Side.BUY, Decimal(10**6), first.ts_ms)  # far above the market: fills at the next open
+        assert exchange.create_order(order).status is OrderStatus.OPEN
+        assert exchange.fetch_order(order).status is OrderStatus.OPEN, "a working order is known either way"
+        (update,) = exchange.sync("BTC/USDT", _candle(candles.iloc[1]))
+        assert update.status is OrderStatus.FILLED
+        last = exchange.fetch_order(order)
+        assert (last.status if last is not None else None) is known

@@ -124,7 +124,7 @@ def run_backtest(df: pd.DataFrame, strategy: Strategy, config: BacktestConfig,
         raise DataError("no candles to backtest")
     inst = Instrument(config.symbol)
     tf_ms = timeframe_to_ms(config.timeframe)
-    exchange = SimulatedExchange({config.symbol: inst}, fill_model(config))
+    exchange = SimulatedExchange({config.symbol: inst}, fill_model(config), keep_history=False)
     portfolio = Portfolio(config.cash, inst.quote)
     log = TradeLog()
     core = build_core([MarketSpec(strategy, config.symbol, config.timeframe, config.stake)], exchange, log, portfolio,

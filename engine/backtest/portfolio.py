@@ -71,7 +71,7 @@ def run_portfolio_backtest(markets: list[Market], config: BacktestConfig) -> Bac
     tf_min = min(timeframe_to_ms(m.timeframe) for m in markets)
     instruments = {m.symbol: m.instrument or Instrument(m.symbol) for m in markets}
     quote = next(iter(instruments.values())).quote
-    exchange = SimulatedExchange(instruments, fill_model(config))
+    exchange = SimulatedExchange(instruments, fill_model(config), keep_history=False)
     portfolio = Portfolio(config.cash, quote)
     log = TradeLog()
     core = build_core([MarketSpec(m.strategy, m.symbol, m.timeframe, m.stake, instruments[m.symbol]) for m in markets],

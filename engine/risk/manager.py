@@ -67,9 +67,6 @@ class RiskManager:
         self.day_offset_ms = day_start_hour_utc * 3_600_000
         self.marks = marks if marks is not None else Marks()
         self.view = RiskView(marks=self.marks)
-        self._state_rules: list[RiskRule] = []  # the rules with an on_state check, cached per rules list
-        self._state_of: list[RiskRule] | None = None
-        self._state_len = 0
         self._spent: dict[str, Decimal] = {}  # quote paid for the open position, fees included
         self._received: dict[str, Decimal] = {}  # quote received from its partial exits, net of fees
 
@@ -131,14 +128,10 @@ class RiskManager:
         day = (ts_ms - self.day_offset_ms) // _DAY_MS
         if day != v.day:
             v.day, v.day_start_raw = day, equity_raw
-        rules = self.rules
-        if self._state_of is not rules or self._state_len != len(rules):  # rules replaced or added to
-            self._state_rules = [r for r in rules if type(r).on_state is not RiskRule.on_state]
-            self._state_of, self._state_len = rules, len(rules)
-        if not self._state_rules:
+        if not self.rules:
             return []
         events: list[Event] = []
-        for rule in self._state_rules:
+        for rule in self.rules:
             verdict = rule.on_state(v)
             if verdict is not None and verdict.action == HALT:
                 events += self._trip(verdict, ts_ms)
