@@ -21,14 +21,14 @@ EXTERNAL_STRATEGY = "external"
 """Strategy name of orders placed outside quantd and adopted by reconciliation."""
 
 
-class Side(str, enum.Enum):
+class Side(enum.StrEnum):
     """Order side."""
 
     BUY = "buy"
     SELL = "sell"
 
 
-class OrderType(str, enum.Enum):
+class OrderType(enum.StrEnum):
     """Order type. ``STOP_LIMIT`` rests until ``stop_price`` trades, then becomes a limit order."""
 
     MARKET = "market"
@@ -36,7 +36,7 @@ class OrderType(str, enum.Enum):
     STOP_LIMIT = "stop_limit"
 
 
-class OrderStatus(str, enum.Enum):
+class OrderStatus(enum.StrEnum):
     """Order lifecycle states; see :mod:`engine.oms` for the allowed transitions."""
 
     NEW = "new"
@@ -50,13 +50,14 @@ class OrderStatus(str, enum.Enum):
     @property
     def is_terminal(self) -> bool:
         """True once the order can no longer change (filled, canceled, rejected, expired)."""
-        return self in _TERMINAL
+        return self in TERMINAL_STATUSES
 
 
-_TERMINAL = {OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.REJECTED, OrderStatus.EXPIRED}
+TERMINAL_STATUSES = frozenset({OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.REJECTED, OrderStatus.EXPIRED})
+"""The statuses an order can no longer leave."""
 
 
-class Signal(str, enum.Enum):
+class Signal(enum.StrEnum):
     """What a strategy wants after a candle closes: enter long (BUY) or leave (SELL)."""
 
     BUY = "buy"
@@ -161,9 +162,9 @@ class Order:
         return self.type is OrderType.STOP_LIMIT and self.side is Side.SELL
 
 
-@dataclass(frozen=True, slots=True)
-class Fill:
-    """One execution of (part of) an order.
+class Fill(NamedTuple):
+    """One execution of (part of) an order: immutable, and a named tuple because the
+    backtest makes one per order (a third of a frozen dataclass's construction cost).
 
     Attributes:
         trade_id: the venue's trade id; fills are de-duplicated by it.

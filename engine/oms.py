@@ -26,6 +26,7 @@ Allowed transitions::
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from decimal import Decimal
@@ -39,14 +40,14 @@ from engine.events import (
     OrderRejected,
     OrderSubmitted,
 )
-from engine.models import Candle, Fill, Order, OrderStatus, OrderType, OrderUpdate, Side
+from engine.models import TERMINAL_STATUSES, Candle, Fill, Order, OrderStatus, OrderType, OrderUpdate, Side
 from engine.portfolio import Portfolio
 from engine.ports import ExchangeGateway, Journal
 
 log = logging.getLogger(__name__)
 
 S = OrderStatus
-_TERMINAL = frozenset({S.FILLED, S.CANCELED, S.REJECTED, S.EXPIRED})
+_TERMINAL = TERMINAL_STATUSES
 _ALLOWED: dict[OrderStatus, set[OrderStatus]] = {
     S.NEW: {S.OPEN, S.PARTIALLY_FILLED, S.FILLED, S.REJECTED, S.CANCELED, S.EXPIRED},
     S.OPEN: {S.PARTIALLY_FILLED, S.FILLED, S.CANCELED, S.EXPIRED},
@@ -79,11 +80,20 @@ def make_client_order_id(prefix: str, strategy: str, seq: int) -> str:
     Raises:
         OrderError: the id would break the venue's 36-character ``[.A-Z:/a-z0-9_-]`` rule.
     """
-    cid = f"{prefix}-{_SLUG.sub('', strategy)[:12] or 'x'}-{seq}"
-    if not _CLIENT_ID.match(cid):
+    head, valid = _client_id_head(prefix, strategy)
+    cid = head + str(seq)
+    if not valid or len(cid) > MAX_CLIENT_ID_LEN:
         raise OrderError(f"client order id {cid!r} breaks the venue's rule (at most {MAX_CLIENT_ID_LEN} "
                          "characters of A-Z a-z 0-9 . : / _ -)")
     return cid
+
+
+@functools.lru_cache(maxsize=64)
+def _client_id_head(prefix: str, strategy: str) -> tuple[str, bool]:
+    """The id up to its sequence number, and whether its characters are all allowed (the
+    digits that follow always are): checked once per prefix and strategy, not per order."""
+    head = f"{prefix}-{_SLUG.sub('', strategy)[:12] or 'x'}-"
+    return head, bool(_CLIENT_ID.match(head))
 
 
 def intent_mismatch(order: Order, update: OrderUpdate) -> str:
@@ -101,7 +111,7 @@ def intent_mismatch(order: Order, update: OrderUpdate) -> str:
 
 def intent_key(strategy: str, symbol: str, side: Side, signal_ts_ms: int) -> str:
     """The identity of an intent: one order per strategy, symbol, side and signal candle."""
-    return f"{strategy}|{symbol}|{side.value}|{signal_ts_ms}"
+    return f"{strategy}|{symbol}|{side}|{signal_ts_ms}"  # a StrEnum formats as its value
 
 
 class OrderManager:

@@ -17,9 +17,9 @@ the venue wants every candle), and money is fixed-point (:mod:`engine.money`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
+from typing import NamedTuple
 
 from engine.approvals import EntryApprovals
 from engine.events import EventSink, PairLocked, ProtectionSet
@@ -52,8 +52,7 @@ class Outcome(StrEnum):
     """It waits: for an operator's approval, or for the venue's stop to be canceled."""
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
+class Decision(NamedTuple):
     """What happened to a signal: the order it produced, or why none was.
 
     Attributes:
@@ -162,15 +161,16 @@ class StrategyRunner:
             self.atr.update(candle.high, candle.low, candle.close)
         signal = self.strategy.on_candle(candle, ctx)
         if qty_raw is None:
-            pos, holding = None, False
+            holding = False
+        elif self._unconstrained:  # any quantity held is sellable: no need to look at the position
+            holding = True
         else:
-            pos = portfolio.position(self.symbol)
-            holding = self._unconstrained or self.sellable(pos, candle.close) > 0
+            holding = self.sellable(portfolio.position(self.symbol), candle.close) > 0
         if signal is None:  # check_signal passes None: only a forced exit can act
             if holding and not working:
                 reason = self._forced_exit(candle)
                 if reason:
-                    return self._exit(candle, now, pos, reason)
+                    return self._exit(candle, now, portfolio.position(self.symbol), reason)
             return None
         previous = self._last_signal
         verdict = check_signal(signal, holding, previous, self._repeat_reported)
@@ -185,13 +185,13 @@ class StrategyRunner:
         if holding and not working:
             reason = self._forced_exit(candle)
             if reason:
-                return self._exit(candle, now, pos, reason)
+                return self._exit(candle, now, portfolio.position(self.symbol), reason)
         if working:
             return Decision(signal, Outcome.IGNORED, "an order is working")
         if signal is Signal.BUY and not holding:
             return self._enter(candle, now)
         if signal is Signal.SELL and holding:
-            return self._exit(candle, now, pos)
+            return self._exit(candle, now, portfolio.position(self.symbol))
         return Decision(signal, Outcome.IGNORED, "position already " + ("open" if holding else "flat"))
 
     def _working(self) -> bool:

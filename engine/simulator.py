@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
 
 from engine.models import (
+    TERMINAL_STATUSES,
     Candle,
     Fill,
     Instrument,
@@ -92,9 +93,10 @@ class FillModel:
     def price(self, side: Side, reference: float, instrument: Instrument, slip: Decimal | None = None) -> Decimal:
         """Fill price in quote per base: the reference price worsened by ``slip`` (a fraction;
         default the fixed ``slippage_bps``), on the tick."""
-        ref = Decimal(repr(reference))
+        price = Decimal(repr(reference))
         slip = self.slippage_bps / _BPS if slip is None else slip
-        price = ref * (1 + slip) if side is Side.BUY else ref * (1 - slip)
+        if slip:
+            price = price * (1 + slip) if side is Side.BUY else price * (1 - slip)
         if instrument.price_step is not None:
             price = price.quantize(instrument.price_step, rounding=ROUND_HALF_EVEN)
         return price
@@ -157,7 +159,7 @@ class SimulatedExchange:
         update = OrderUpdate(order.client_order_id, status, f"sim-{order.client_order_id}", reason)
         if not reason:
             self._resting[order.client_order_id] = order
-        self._remember(OrderUpdate(order.client_order_id, status, update.exchange_order_id, reason))
+        self._remember(order.client_order_id, status, update.exchange_order_id, reason)
         return update
 
     def cancel_order(self, order: Order, reason: str) -> OrderUpdate:
@@ -169,16 +171,17 @@ class SimulatedExchange:
             return self._known.get(client_order_id) or OrderUpdate(client_order_id, OrderStatus.REJECTED, None,
                                                                    "unknown order")
         update = OrderUpdate(client_order_id, OrderStatus.CANCELED, order.exchange_order_id, reason)
-        self._remember(update)
+        self._remember(client_order_id, update.status, update.exchange_order_id, reason)
         return update
 
-    def _remember(self, update: OrderUpdate) -> None:
+    def _remember(self, client_order_id: str, status: OrderStatus, exchange_order_id: str | None,
+                  reason: str) -> None:
         """Keep the last state of an order for :meth:`fetch_order` (a terminal one only with
         ``keep_history``)."""
-        if self.keep_history or not update.status.is_terminal:
-            self._known[update.client_order_id] = update
+        if self.keep_history or status not in TERMINAL_STATUSES:
+            self._known[client_order_id] = OrderUpdate(client_order_id, status, exchange_order_id, reason)
         else:
-            self._known.pop(update.client_order_id, None)
+            self._known.pop(client_order_id, None)
 
     def fetch_order(self, order: Order) -> OrderUpdate | None:
         """Last known state of an order, None when it never arrived."""
@@ -250,7 +253,7 @@ class SimulatedExchange:
             fill = Fill(f"{order.client_order_id}-1", order.client_order_id, order.symbol, order.side,
                         qty, price, fee, ts_ms)
             update = OrderUpdate(order.client_order_id, OrderStatus.FILLED, order.exchange_order_id, "", [fill])
-        self._remember(OrderUpdate(order.client_order_id, update.status, order.exchange_order_id, update.reason))
+        self._remember(order.client_order_id, update.status, order.exchange_order_id, update.reason)
         return update
 
     @staticmethod

@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
+from itertools import repeat
 
 import numpy as np
 import pandas as pd
@@ -141,7 +142,8 @@ def run_backtest(df: pd.DataFrame, strategy: Strategy, config: BacktestConfig,
         if progress is not None and not progress(start, n):
             raise BacktestCanceled(f"canceled after {start} of {n} candles")
         block_equity, block_open = [], []
-        for candle in map(Candle, *(c[start:start + step].tolist() for c in cols)):
+        rows = zip(*(c[start:start + step].tolist() for c in cols))
+        for candle in map(tuple.__new__, repeat(Candle), rows):  # Candle(*row) without its Python __new__
             on_candle(candle)
             block_equity.append(finish(candle))
             block_open.append(symbol in held)

@@ -10,7 +10,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
-from typing import ClassVar
+from typing import ClassVar, NamedTuple
 
 from engine.marks import Marks
 from engine.models import Side
@@ -29,8 +29,7 @@ class Action(StrEnum):
 
 APPROVE, RESIZE, REJECT, HALT = Action.APPROVE, Action.RESIZE, Action.REJECT, Action.HALT
 
-@dataclass(frozen=True, slots=True)
-class Proposal:
+class Proposal(NamedTuple):
     """An order a strategy wants, before risk.
 
     Attributes:

@@ -8,7 +8,7 @@ changes come back as events for the journal; the manager itself does no I/O.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 from engine.events import BreakerChanged, BreakerTripped, Event, PositionUnprotected, ProtectionSet, RiskDecided
@@ -92,7 +92,7 @@ class RiskManager:
                     continue
                 verdicts.append(v)
                 if v.action == RESIZE:
-                    current = replace(current, notional_quote=v.notional_quote)
+                    current = current._replace(notional_quote=v.notional_quote)
                     continue
                 if v.action == HALT:
                     events += self._trip(v, p.ts_ms)

@@ -20,14 +20,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import ClassVar
+from typing import ClassVar, NamedTuple
 
 from engine.errors import ConfigError
 from engine.models import ZERO
 
 
-@dataclass(frozen=True, slots=True)
-class SizingContext:
+class SizingContext(NamedTuple):
     """Inputs of a sizing decision. cash, equity: quote; price: quote per base (last close);
     atr: ATR(14) in quote per base, None before warm-up; trade_returns: closed round trips'
     net return on cost (0.02 = +2%), oldest first."""
