@@ -32,6 +32,7 @@ from bot.sdnotify import Notifier
 from bot.supervisor import LoopSupervisor
 from bot.telegram.daemon import DaemonTelegram
 from engine.approvals import EntryApprovals
+from engine.commands import Verb
 from engine.core import MarketSpec, Resumed, build_core
 from engine.data import load_ohlcv
 from engine.errors import ConfigError
@@ -399,7 +400,7 @@ def _run_locked(settings: Settings, stop: threading.Event, reason: dict, failed:
                     break
             if reload_asked.is_set():  # SIGHUP: a reload, queued like /reload, applied between candles
                 reload_asked.clear()
-                queue_command(store, "reload", "SIGHUP", wall_ms())
+                queue_command(store, Verb.RELOAD, "SIGHUP", wall_ms())
                 log.warning("SIGHUP: config reload queued")
             if engine.exhausted and not announced_end:
                 announced_end = True

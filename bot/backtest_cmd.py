@@ -30,6 +30,7 @@ from engine.backtest.vectorized import VectorizedResult, run_vectorized
 from engine.data import load_ohlcv
 from engine.data.ohlcv import symbol_timeframe_from_name
 from engine.errors import ConfigError
+from engine.events import EventKind
 from engine.risk.limits import RiskLimits
 from engine.strategy import create
 from engine.timeframes import iso_utc, timeframe_to_ms
@@ -283,7 +284,7 @@ def format_table(result: "BacktestResult | VectorizedResult", benchmark: Benchma
             ("period", f"{iso_utc(int(result.timestamps[0]))} .. {iso_utc(int(result.timestamps[-1]))}")]
     rows += [(LABELS[k], human(k, v, quote)) for k, v in figures.items() if k in LABELS]
     for rule, n in sorted(result.rejections.items()):
-        example = next((e.reason for e in result.events if e.kind == "risk_decision" and e.action == "reject"
+        example = next((e.reason for e in result.events if e.kind == EventKind.RISK_DECISION and e.action == "reject"
                         and e.rule == rule), "")
         hint = REJECTION_HINTS.get(rule)
         rows.append((f"rejected by {rule}", f"{n} (e.g. {example})" + (f": {hint}" if hint else "")))

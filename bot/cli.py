@@ -14,6 +14,7 @@ import signal
 import sys
 
 from bot import backtest_cmd, config_cmd, data_cmd, strategies_cmd, sweep_cmd, validate_cmd, walkforward_cmd
+from engine.commands import Verb
 from engine.errors import ConfigError, QuantdError, StoreCorrupt, StoreLocked, VenueUnavailable
 
 EXIT_USAGE = 2
@@ -68,9 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
                                            "state directory and store; print a fix for each problem")
     doctor.add_argument("--mode", choices=["paper", "dry_run", "live"], default=None, help="check as this mode")
     doctor.set_defaults(func=_doctor)
-    for name, text in (("pause", "stop new entries (exits still work)"),
-                       ("resume", "leave paused or halted (operator decision)"),
-                       ("kill", "kill switch: halt and close every position at market")):
+    for name, text in ((Verb.PAUSE, "stop new entries (exits still work)"),
+                       (Verb.RESUME, "leave paused or halted (operator decision)"),
+                       (Verb.KILL, "kill switch: halt and close every position at market")):
         cmd = _store_command(sub, name, text)
         cmd.add_argument("--by", default="cli", help="who asks (recorded with the command)")
         cmd.set_defaults(func=_operator)

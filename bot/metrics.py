@@ -30,6 +30,7 @@ import time
 from prometheus_client.core import CollectorRegistry, CounterMetricFamily, GaugeMetricFamily
 from sqlalchemy import func, select
 
+from engine.events import EventKind
 from engine.risk.breaker import BreakerState
 from engine.store.base import Store
 from engine.store.ledger import EventRow
@@ -65,9 +66,9 @@ class EngineCollector:
             log.debug("metrics: engine state changed during the scrape; skipped")
         with self.store.read() as s:
             fills = s.scalar(select(func.count(FillRow.id)))
-            rejections = s.scalar(select(func.count(EventRow.id)).where(EventRow.kind == "rejection"))
+            rejections = s.scalar(select(func.count(EventRow.id)).where(EventRow.kind == EventKind.REJECTION.value))
             risk_rejects = s.scalar(select(func.count(EventRow.id)).where(
-                EventRow.kind == "risk_decision", EventRow.payload["action"].as_string() == "reject"))
+                EventRow.kind == EventKind.RISK_DECISION.value, EventRow.payload["action"].as_string() == "reject"))
         yield _counter("quantd_fills", "fills booked since the store was created", fills)
         yield _counter("quantd_rejections", "orders refused by the venue or the risk manager", rejections + risk_rejects)
         state = GaugeMetricFamily("quantd_breaker_state", "1 for the circuit breaker's current state",

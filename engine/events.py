@@ -8,16 +8,43 @@ from __future__ import annotations
 
 import logging
 from dataclasses import asdict, dataclass
+from enum import StrEnum
 from typing import Callable, ClassVar
 
 log = logging.getLogger(__name__)
+
+
+class EventKind(StrEnum):
+    """The stable name of every event type: what the store writes in ``events.kind``, what
+    alerting dispatches on. A ``str`` underneath, so the store and JSON keep the words."""
+
+    EVENT = "event"
+    ORDER_SUBMITTED = "order_submitted"
+    FILL = "fill"
+    REJECTION = "rejection"
+    ORDER_CANCELED = "order_canceled"
+    STARTUP = "startup"
+    SHUTDOWN = "shutdown"
+    RISK_DECISION = "risk_decision"
+    BREAKER_CHANGED = "breaker_changed"
+    BREAKER_TRIPPED = "breaker_tripped"
+    PROTECTION_SET = "protection_set"
+    UNPROTECTED_POSITION = "unprotected_position"
+    RECONCILIATION_DRIFT = "reconciliation_drift"
+    EXTERNAL_ORDER = "external_order"
+    STALE_DATA = "stale_data"
+    STALE_DATA_RECOVERED = "stale_data_recovered"
+    BACKFILL = "backfill"
+    PAIR_LOCKED = "pair_locked"
+    ENTRY_AWAITING_APPROVAL = "entry_awaiting_approval"
+    ENTRY_SKIPPED = "entry_skipped"
 
 
 @dataclass(frozen=True, slots=True)
 class Event:
     """Base event. ``ts_ms``: when it happened, ms UTC; ``kind``: a stable snake_case name."""
 
-    kind: ClassVar[str] = "event"
+    kind: ClassVar[EventKind] = EventKind.EVENT
     ts_ms: int
 
     def payload(self) -> dict:
@@ -30,7 +57,7 @@ class Event:
 class OrderSubmitted(Event):
     """An order was accepted by the venue (status open)."""
 
-    kind: ClassVar[str] = "order_submitted"
+    kind: ClassVar[EventKind] = EventKind.ORDER_SUBMITTED
     client_order_id: str
     symbol: str
     side: str
@@ -41,7 +68,7 @@ class OrderSubmitted(Event):
 class OrderFilled(Event):
     """A fill was applied. qty base, price quote per base, fee in ``fee_asset`` ("" = quote)."""
 
-    kind: ClassVar[str] = "fill"
+    kind: ClassVar[EventKind] = EventKind.FILL
     client_order_id: str
     symbol: str
     side: str
@@ -56,7 +83,7 @@ class OrderFilled(Event):
 class OrderRejected(Event):
     """The venue or a local check refused an order."""
 
-    kind: ClassVar[str] = "rejection"
+    kind: ClassVar[EventKind] = EventKind.REJECTION
     client_order_id: str
     symbol: str
     side: str
@@ -67,7 +94,7 @@ class OrderRejected(Event):
 class OrderCanceled(Event):
     """An order ended unfilled or partly filled (canceled or expired)."""
 
-    kind: ClassVar[str] = "order_canceled"
+    kind: ClassVar[EventKind] = EventKind.ORDER_CANCELED
     client_order_id: str
     symbol: str
     reason: str
@@ -77,7 +104,7 @@ class OrderCanceled(Event):
 class EngineStarted(Event):
     """The daemon started (``resumed`` is True when the store already had state)."""
 
-    kind: ClassVar[str] = "startup"
+    kind: ClassVar[EventKind] = EventKind.STARTUP
     mode: str
     resumed: bool
 
@@ -86,7 +113,7 @@ class EngineStarted(Event):
 class EngineStopped(Event):
     """The daemon stopped cleanly."""
 
-    kind: ClassVar[str] = "shutdown"
+    kind: ClassVar[EventKind] = EventKind.SHUTDOWN
     mode: str
     reason: str
 
@@ -146,7 +173,7 @@ class RiskDecided(Event):
     """A risk decision on a proposed order: approve, resize or reject, with the deciding rule
     and its numbers (value and threshold in the rule's unit; notionals in quote)."""
 
-    kind: ClassVar[str] = "risk_decision"
+    kind: ClassVar[EventKind] = EventKind.RISK_DECISION
     action: str
     rule: str
     reason: str
@@ -163,7 +190,7 @@ class RiskDecided(Event):
 class BreakerChanged(Event):
     """The operator paused or resumed; ``equity`` in quote at that moment."""
 
-    kind: ClassVar[str] = "breaker_changed"
+    kind: ClassVar[EventKind] = EventKind.BREAKER_CHANGED
     state: str
     reason: str
     by: str
@@ -174,14 +201,14 @@ class BreakerChanged(Event):
 class BreakerTripped(BreakerChanged):
     """A limit halted trading: ``reason`` names the rule, its value and threshold."""
 
-    kind: ClassVar[str] = "breaker_tripped"
+    kind: ClassVar[EventKind] = EventKind.BREAKER_TRIPPED
 
 
 @dataclass(frozen=True, slots=True)
 class ProtectionSet(Event):
     """Exit levels were set for a new position (quote per base, '' when absent)."""
 
-    kind: ClassVar[str] = "protection_set"
+    kind: ClassVar[EventKind] = EventKind.PROTECTION_SET
     symbol: str
     stop_price: str
     take_profit_price: str
@@ -191,7 +218,7 @@ class ProtectionSet(Event):
 class PositionUnprotected(Event):
     """An open position has no active stop although a stop-loss is configured."""
 
-    kind: ClassVar[str] = "unprotected_position"
+    kind: ClassVar[EventKind] = EventKind.UNPROTECTED_POSITION
     symbol: str
     reason: str
 
@@ -201,7 +228,7 @@ class ReconciliationDrift(Event):
     """Reconciliation found the store and the exchange disagreeing (``issue``: one of
     :data:`engine.reconcile.ISSUE_KINDS`) and says what it did about it."""
 
-    kind: ClassVar[str] = "reconciliation_drift"
+    kind: ClassVar[EventKind] = EventKind.RECONCILIATION_DRIFT
     issue: str
     symbol: str
     client_order_id: str
@@ -214,7 +241,7 @@ class ExternalOrder(Event):
     """An open order on the account that this daemon did not place. ``action`` says what was
     done: left alone (the default), adopted, or why it could not be adopted."""
 
-    kind: ClassVar[str] = "external_order"
+    kind: ClassVar[EventKind] = EventKind.EXTERNAL_ORDER
     symbol: str
     exchange_order_id: str
     client_order_id: str
@@ -228,7 +255,7 @@ class ExternalOrder(Event):
 class StaleData(Event):
     """No fresh closed candle for ``symbol`` (or the venue unreachable): entries stop for it."""
 
-    kind: ClassVar[str] = "stale_data"
+    kind: ClassVar[EventKind] = EventKind.STALE_DATA
     symbol: str
     reason: str
 
@@ -237,7 +264,7 @@ class StaleData(Event):
 class StaleDataRecovered(Event):
     """Fresh candles for ``symbol`` again; entries resume. ``stale_secs``: how long it lasted."""
 
-    kind: ClassVar[str] = "stale_data_recovered"
+    kind: ClassVar[EventKind] = EventKind.STALE_DATA_RECOVERED
     symbol: str
     stale_secs: float
 
@@ -252,7 +279,7 @@ class Backfill(Event):
             times of the first and last missed candle, ms UTC).
     """
 
-    kind: ClassVar[str] = "backfill"
+    kind: ClassVar[EventKind] = EventKind.BACKFILL
     symbol: str
     timeframe: str
     candles: int
@@ -264,7 +291,7 @@ class Backfill(Event):
 class PairLocked(Event):
     """A lock rule stopped entries on ``symbol`` until ``until_ms`` (ms UTC) after an exit."""
 
-    kind: ClassVar[str] = "pair_locked"
+    kind: ClassVar[EventKind] = EventKind.PAIR_LOCKED
     symbol: str
     until_ms: int
     rule: str
@@ -276,7 +303,7 @@ class EntryAwaitingApproval(Event):
     """A strategy's entry the risk manager approved waits for an operator (``approve_entries``):
     ``notional`` quote on ``symbol``, skipped after ``deadline_ms`` (ms UTC)."""
 
-    kind: ClassVar[str] = "entry_awaiting_approval"
+    kind: ClassVar[EventKind] = EventKind.ENTRY_AWAITING_APPROVAL
     entry_id: str
     symbol: str
     notional: str
@@ -288,7 +315,7 @@ class EntryAwaitingApproval(Event):
 class EntrySkipped(Event):
     """A held entry was not made: ``reason`` (no answer before the deadline, the operator skipped it)."""
 
-    kind: ClassVar[str] = "entry_skipped"
+    kind: ClassVar[EventKind] = EventKind.ENTRY_SKIPPED
     entry_id: str
     symbol: str
     reason: str

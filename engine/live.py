@@ -17,12 +17,13 @@ from collections import deque
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from engine.events import Backfill, EngineStarted, EngineStopped, EventBus, StaleData, StaleDataRecovered
-from engine.manual import TRADE_VERBS, trade_command
+from engine.commands import BREAKER_VERBS, RECONCILE_VERBS, TRADE_VERBS, Verb, parse_command, unknown_command
+from engine.events import Backfill, EngineStarted, EngineStopped, EventBus, EventKind, StaleData, StaleDataRecovered
+from engine.manual import trade_command
 from engine.models import ZERO, Candle, Side
 from engine.money import quote_raw
 from engine.ports import MarketData
-from engine.reconcile_ops import RECONCILE_VERBS, reconcile_command
+from engine.reconcile_ops import reconcile_command
 from engine.runner import StrategyRunner
 from engine.store.journal import SqlJournal
 from engine.timeframes import iso_utc
@@ -268,25 +269,27 @@ class LiveEngine:
         words, is stored with the command."""
         for command_id, command, by in self.journal.pending_commands():
             now = self._now()
-            verb, _, arg = command.partition(" ")
-            if verb == "flatten":
-                text, events = self._flatten(arg.strip() or "all", by, now), []
-            elif verb == "kill":  # halt, then close every position now, not at a next candle that may never come
-                text, events = self.risk.operator(command, by, now)
+            verb, arg = parse_command(command)
+            events = []
+            if verb is None:
+                text = unknown_command(command)
+            elif verb is Verb.FLATTEN:
+                text = self._flatten(arg or "all", by, now)
+            elif verb is Verb.KILL:  # halt, then close every position now, not at a next candle that may never come
+                text, events = self.risk.operator(verb, by, now)
                 text = f"{text}; {self._flatten('all', by, now, f'flatten: {self.risk.breaker.reason}')}"
-            elif verb == "cancel":
-                text, events = self._cancel(arg.strip() or "all", by, now), []
+            elif verb in BREAKER_VERBS:
+                text, events = self.risk.operator(verb, by, now)
+            elif verb is Verb.CANCEL:
+                text = self._cancel(arg or "all", by, now)
             elif verb in TRADE_VERBS:
-                text, events = trade_command(self, verb, arg, by, now), []
+                text = trade_command(self, verb, arg, by, now)
             elif verb in RECONCILE_VERBS:
                 text, events = reconcile_command(self, verb, arg, by, now)
-            elif verb == "unlock":
-                text, events = self._unlock(arg.strip() or "all", by, now), []
-            elif verb == "reload":
+            elif verb is Verb.UNLOCK:
+                text = self._unlock(arg or "all", by, now)
+            else:  # Verb.RELOAD
                 text = self.reloader(by) if self.reloader is not None else "reload is not available in this process"
-                events = []
-            else:
-                text, events = self.risk.operator(command, by, now)
             self.journal.command_applied(command_id, text, now, self.risk.breaker, events)
             log.warning("operator %s by %s: %s", command, by, text)
             if not self.risk.breaker.allows_entries:
@@ -404,5 +407,6 @@ class LiveEngine:
         risk.view.peak_raw = quote_raw(peak_equity)
 
     def _announce(self, events: list) -> None:
-        self.journal.record_events([e for e in events if e.kind in ("startup", "shutdown", "backfill")])
+        kept = (EventKind.STARTUP, EventKind.SHUTDOWN, EventKind.BACKFILL)
+        self.journal.record_events([e for e in events if e.kind in kept])
         self.bus.publish(events)

@@ -16,32 +16,35 @@ from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
 
+from engine.commands import Verb
 from engine.events import EntrySkipped
 from engine.models import Side
 
-TRADE_VERBS = ("buy", "sell", "limit_sell", "approve", "skip")
 
-
-def parse_trade(verb: str, arg: str) -> tuple[str, Decimal | None, Decimal | None]:
+def parse_trade(verb: Verb | str, arg: str) -> tuple[str, Decimal | None, Decimal | None]:
     """``(symbol, amount, price)`` of an operator trade: ``amount`` is quote notional for a
     buy (None: the stake), a share 0..1 of the position for a sell (None: all); ``price`` is
     the limit of ``limit_sell``.
 
     Raises:
-        ValueError: the arguments, in words (the bot's usage line says the same).
+        ValueError: the arguments, in words (the bot's usage line says the same), or a verb
+            that is not buy, sell or limit_sell.
     """
+    verb = Verb(verb)
+    if verb not in (Verb.BUY, Verb.SELL, Verb.LIMIT_SELL):
+        raise ValueError(f"{verb} is not a trade")
     words = arg.split()
     if not words or "/" not in words[0]:
         raise ValueError("name a symbol such as BTC/USDT first")
     symbol, rest = words[0].upper(), words[1:]
     price = None
-    if verb == "limit_sell":
+    if verb is Verb.LIMIT_SELL:
         if not rest:
             raise ValueError("limit_sell needs a price")
         price, rest = _positive(rest[0], "price"), rest[1:]
     if len(rest) > 1:
         raise ValueError(f"too many arguments: {' '.join(rest)}")
-    if verb == "buy":
+    if verb is Verb.BUY:
         return symbol, (_positive(rest[0], "quote amount") if rest else None), None
     if not rest or rest[0].lower() == "all":
         return symbol, None, price
@@ -61,10 +64,10 @@ def _positive(text: str, what: str) -> Decimal:
     return value
 
 
-def trade_command(engine, verb: str, arg: str, by: str, now_ms: int) -> str:
+def trade_command(engine, verb: Verb, arg: str, by: str, now_ms: int) -> str:
     """Apply one operator trade on ``engine`` (a :class:`engine.live.LiveEngine`); returns
     what happened, in words. Never raises on bad input: the result says what was wrong."""
-    if verb in ("approve", "skip"):
+    if verb in (Verb.APPROVE, Verb.SKIP):
         return _answer(engine, verb, arg.strip(), by, now_ms)
     try:
         symbol, amount, price = parse_trade(verb, arg)
@@ -78,9 +81,9 @@ def trade_command(engine, verb: str, arg: str, by: str, now_ms: int) -> str:
     runner = lane.runner
     if any(not o.is_protective_stop for o in engine.oms.open_orders(symbol)):
         return f"not done: an order is already working on {symbol} (/orders)"
-    side = Side.BUY if verb == "buy" else Side.SELL
+    side = Side.BUY if verb is Verb.BUY else Side.SELL
     key = engine.oms.free_signal_ts(runner.strategy.name, symbol, side, now_ms)  # each operator order is new
-    if verb == "buy":
+    if verb is Verb.BUY:
         decision = runner.manual_buy(lane.last_candle, now_ms, amount, f"manual buy by {by}", key)
     else:
         what = "limit sell" if price is not None else "sell"
@@ -89,7 +92,7 @@ def trade_command(engine, verb: str, arg: str, by: str, now_ms: int) -> str:
     return f"{symbol}: {verb} {decision.action} {decision.client_order_id or ''}".strip()
 
 
-def _answer(engine, verb: str, entry_id: str, by: str, now_ms: int) -> str:
+def _answer(engine, verb: Verb, entry_id: str, by: str, now_ms: int) -> str:
     """An operator's Approve or Skip of a held entry (``approve_entries``)."""
     approvals = engine.lanes[0].runner.approvals
     if approvals is None:
@@ -97,7 +100,7 @@ def _answer(engine, verb: str, entry_id: str, by: str, now_ms: int) -> str:
     entry, why = approvals.take(entry_id, now_ms)
     if entry is None:
         return why
-    if verb == "skip":
+    if verb is Verb.SKIP:
         events = [EntrySkipped(now_ms, entry.id, entry.symbol, f"skipped by {by}")]
         engine.journal.record_events(events)
         engine.bus.publish(events)

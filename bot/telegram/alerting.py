@@ -11,8 +11,9 @@ from collections import Counter
 
 from bot.alerts import format_event
 from bot.config import ALERT_TYPES, TelegramSettings
-from engine.events import Event
+from engine.events import Event, EventKind
 from engine.live import wall_ms
+from engine.risk.base import RuleName
 from engine.store.base import MetaRow, Store
 from engine.store.outbox import enqueue, queued_since
 
@@ -21,12 +22,13 @@ log = logging.getLogger("quantd.telegram")
 _META_KEY = "telegram.alert_modes"
 
 _TYPE_OF_KIND = {
-    "fill": "fill", "rejection": "rejection", "stale_data": "stale_data",
-    "stale_data_recovered": "stale_data_recovered", "breaker_tripped": "breaker_tripped",
-    "breaker_changed": "breaker_tripped", "reconciliation_drift": "reconciliation_drift",
-    "external_order": "external_order", "startup": "startup", "shutdown": "shutdown",
-    "unprotected_position": "error", "backfill": "backfill",
+    EventKind.FILL: "fill", EventKind.REJECTION: "rejection", EventKind.STALE_DATA: "stale_data",
+    EventKind.STALE_DATA_RECOVERED: "stale_data_recovered", EventKind.BREAKER_TRIPPED: "breaker_tripped",
+    EventKind.BREAKER_CHANGED: "breaker_tripped", EventKind.RECONCILIATION_DRIFT: "reconciliation_drift",
+    EventKind.EXTERNAL_ORDER: "external_order", EventKind.STARTUP: "startup", EventKind.SHUTDOWN: "shutdown",
+    EventKind.UNPROTECTED_POSITION: "error", EventKind.BACKFILL: "backfill",
 }
+"""Event kind -> alert type (:data:`bot.config.ALERT_TYPES`); a kind not here is not an alert."""
 
 _TITLES = {"fill": "Fill", "rejection": "Rejected", "stale_data": "Stale data", "stale_data_recovered": "Data back",
            "breaker_tripped": "Circuit breaker", "reconciliation_drift": "Reconciliation",
@@ -39,9 +41,9 @@ def alert_type(event: Event) -> str | None:
     """The alert type of an event (see :data:`bot.config.ALERT_TYPES`), None when it is not
     an alert. A risk rejection is a ``rejection`` unless it is the signal sanity filter
     (repeated signals are routine)."""
-    if event.kind == "risk_decision":
+    if event.kind == EventKind.RISK_DECISION:
         p = event.payload()
-        return "rejection" if p["action"] == "reject" and p["rule"] != "signal_sanity" else None
+        return "rejection" if p["action"] == "reject" and p["rule"] != RuleName.SIGNAL_SANITY else None
     return _TYPE_OF_KIND.get(event.kind)
 
 

@@ -32,6 +32,7 @@ from bot.telegram.results_cmd import RESULT_COMMANDS, ResultCommands
 from bot.telegram.text import MAX_CHARS, esc, split_text, to_html
 from bot.telegram.trade_cmd import TRADE_COMMANDS, TradeCommands
 from bot.telegram.views_cmd import ViewCommands
+from engine.commands import Verb, command_text, parse_command
 from engine.live import wall_ms
 from engine.store.base import Store
 from engine.store.journal import queue_command
@@ -255,16 +256,16 @@ class BotCommands(ViewCommands, ResultCommands, TradeCommands, OpsCommands, Reco
     async def cmd_pause(self, update: Update, args: list[str]) -> None:
         if args:
             raise usage("pause", "no arguments")
-        await self.reply(update, await self._operator("pause", update))
+        await self.reply(update, await self._operator(Verb.PAUSE, update))
 
     async def cmd_resume(self, update: Update, args: list[str]) -> None:
         if args:
             raise usage("resume", "no arguments")
         breaker = self._summary()["breaker"]
         if breaker["state"] == "halted":
-            await self._ask(update, "resume", f"Resume trading? The circuit breaker halted: {breaker['reason']}")
+            await self._ask(update, Verb.RESUME, f"Resume trading? The circuit breaker halted: {breaker['reason']}")
             return
-        await self.reply(update, await self._operator("resume", update))
+        await self.reply(update, await self._operator(Verb.RESUME, update))
 
     async def cmd_flatten(self, update: Update, args: list[str]) -> None:
         if len(args) > 1:
@@ -278,7 +279,7 @@ class BotCommands(ViewCommands, ResultCommands, TradeCommands, OpsCommands, Reco
         if not held or (target != "ALL" and target not in held):
             await self.reply(update, f"nothing to flatten: no open position in {what.lower()}")
             return
-        await self._ask(update, f"flatten {target.lower() if target == 'ALL' else target}",
+        await self._ask(update, command_text(Verb.FLATTEN, target.lower() if target == "ALL" else target),
                         f"Flatten {what}: sell at market now? ({', '.join(held)} held)")
 
     async def cmd_cancel(self, update: Update, args: list[str]) -> None:
@@ -289,9 +290,9 @@ class BotCommands(ViewCommands, ResultCommands, TradeCommands, OpsCommands, Reco
             if not n:
                 await self.reply(update, "no working order")
                 return
-            await self._ask(update, "cancel all", f"Cancel all {n} working order(s)?")
+            await self._ask(update, command_text(Verb.CANCEL, "all"), f"Cancel all {n} working order(s)?")
             return
-        await self.reply(update, await self._operator(f"cancel {args[0]}", update))
+        await self.reply(update, await self._operator(command_text(Verb.CANCEL, args[0]), update))
 
     # ----- approve each entry ------------------------------------------------------------------
     async def prompt_entry(self, bot, event) -> None:
@@ -301,7 +302,7 @@ class BotCommands(ViewCommands, ResultCommands, TradeCommands, OpsCommands, Reco
                 f"(quote) at market, through the risk checks again. No answer before "
                 f"{iso_utc(event.deadline_ms)[11:19]} UTC skips it.")
         for admin in self.settings.admins:
-            token = self.confirmations.open(f"approve {event.entry_id}", admin, admin, text)
+            token = self.confirmations.open(command_text(Verb.APPROVE, event.entry_id), admin, admin, text)
             keyboard = InlineKeyboardMarkup([[InlineKeyboardButton("Approve", callback_data=f"cf:{token}:{CONFIRM}"),
                                               InlineKeyboardButton("Skip", callback_data=f"cf:{token}:{ABORT}")]])
             try:
@@ -338,8 +339,9 @@ class BotCommands(ViewCommands, ResultCommands, TradeCommands, OpsCommands, Reco
             return
         await query.answer()
         if parts[2] != CONFIRM:
-            if pending.command.startswith("approve "):  # Skip of a held entry: say so at once
-                result = await self._operator("skip " + pending.command.split()[1], update)
+            verb, entry_id = parse_command(pending.command)
+            if verb is Verb.APPROVE:  # Skip of a held entry: say so at once
+                result = await self._operator(command_text(Verb.SKIP, entry_id), update)
                 await quiet_edit(query.message, f"{pending.summary}\n{result}")
                 return
             await quiet_edit(query.message, f"{pending.summary}\ncanceled: nothing done")

@@ -14,6 +14,7 @@ from bot.telegram.probe import DaemonProbe
 from bot.telegram.service import TelegramService, check_token
 from bot.telegram.views import daily_text
 from engine.errors import ConfigError
+from engine.events import EventKind
 from engine.live import LiveEngine, wall_ms
 from engine.store.base import Store
 from engine.store.reports import daily_pnl, events_after, unclean_run, unclean_stops
@@ -84,7 +85,7 @@ class DaemonTelegram:
 
     def _prompt(self, event) -> None:
         """Event-bus handler: an entry waiting for approval is put to every admin with buttons."""
-        if event.kind == "entry_awaiting_approval" and self.service is not None:
+        if event.kind == EventKind.ENTRY_AWAITING_APPROVAL and self.service is not None:
             self.service.prompt_entry(event)
 
     def start(self, engine: LiveEngine) -> None:

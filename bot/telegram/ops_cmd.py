@@ -11,6 +11,7 @@ from telegram import Update
 
 from bot.config_view import config_text
 from bot.logs import recent_lines
+from engine.commands import Verb, command_text
 from engine.timeframes import iso_utc
 
 OPS_COMMANDS = (
@@ -57,13 +58,13 @@ class OpsCommands:
         if not locked or (target != "all" and target not in locked):
             await self.reply(update, f"nothing to unlock: {'no pair is locked' if not locked else target + ' is not locked'}")
             return
-        await self.ask(update, f"unlock {target}", f"End the lock of {', '.join(locked) if target == 'all' else target} "
+        await self.ask(update, command_text(Verb.UNLOCK, target), f"End the lock of {', '.join(locked) if target == 'all' else target} "
                                                    "now? New entries are allowed at once")
 
     async def cmd_reload(self, update: Update, args: list[str]) -> None:
         if args:
             raise self.usage_error("reload", "no arguments")
-        await self.ask(update, "reload", "Reload the config from its file and the environment? Risk limits, "
+        await self.ask(update, Verb.RELOAD, "Reload the config from its file and the environment? Risk limits, "
                                          "stakes, roles and alert modes change at once; anything else is refused")
 
     async def cmd_config(self, update: Update, args: list[str]) -> None:

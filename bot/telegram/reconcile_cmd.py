@@ -11,6 +11,7 @@ from decimal import Decimal
 from sqlalchemy import func, select
 from telegram import Update
 
+from engine.commands import Verb, command_text
 from engine.store.reconciliation import ReconciliationIssueRow
 
 RECONCILE_COMMAND = ("reconcile", "", "reconcile with the exchange now; act on each finding with buttons")
@@ -51,7 +52,7 @@ class ReconcileCommands:
             raise self.usage_error("reconcile", "no arguments")
         with self.store.read() as s:
             before = s.scalar(select(func.max(ReconciliationIssueRow.id))) or 0
-        result = await self.operator("reconcile", update)
+        result = await self.operator(Verb.RECONCILE, update)
         with self.store.read() as s:
             rows = s.scalars(select(ReconciliationIssueRow).where(ReconciliationIssueRow.id > before)
                              .order_by(ReconciliationIssueRow.id)).all()
@@ -60,10 +61,10 @@ class ReconcileCommands:
         for row in rows:
             text = finding_text(row.kind, row.symbol, row.client_order_id, row.action, row.detail, marks, quote)
             if row.kind == "external_order" and row.action.startswith("left alone"):
-                await self.ask(update, f"adopt {row.detail.get('exchange_order_id')}", text,
+                await self.ask(update, command_text(Verb.ADOPT, str(row.detail.get("exchange_order_id"))), text,
                                labels=("Adopt", "Ignore"))
             elif row.kind == "balance_drift":
-                await self.ask(update, "rebaseline", text + " Accept it as not the daemon's (a deposit, a "
+                await self.ask(update, Verb.REBASELINE, text + " Accept it as not the daemon's (a deposit, a "
                                "withdrawal, a trade by hand)?", labels=("Accept (re-baseline)", "Keep halted"))
             else:
                 await self.reply(update, text)

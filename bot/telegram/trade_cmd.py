@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from telegram import Update
 
+from engine.commands import Verb, command_text
 from engine.manual import parse_trade
 
 TRADE_COMMANDS = (
@@ -22,15 +23,15 @@ class TradeCommands:
     ``usage_error`` and ``traded_symbols``."""
 
     async def cmd_buy(self, update: Update, args: list[str]) -> None:
-        await self._trade(update, "buy", args)
+        await self._trade(update, Verb.BUY, args)
 
     async def cmd_sell(self, update: Update, args: list[str]) -> None:
-        await self._trade(update, "sell", args)
+        await self._trade(update, Verb.SELL, args)
 
     async def cmd_limit_sell(self, update: Update, args: list[str]) -> None:
-        await self._trade(update, "limit_sell", args)
+        await self._trade(update, Verb.LIMIT_SELL, args)
 
-    async def _trade(self, update: Update, verb: str, args: list[str]) -> None:
+    async def _trade(self, update: Update, verb: Verb, args: list[str]) -> None:
         try:
             symbol, amount, price = parse_trade(verb, " ".join(args))
         except ValueError as exc:
@@ -38,9 +39,9 @@ class TradeCommands:
         traded = self.traded_symbols()
         if symbol not in traded:
             raise self.usage_error(verb, f"{symbol} is not traded here (symbols: {', '.join(traded)})")
-        if verb == "buy":
+        if verb is Verb.BUY:
             what = f"Buy {symbol} at market for {amount} quote" if amount else f"Buy {symbol} at market for the stake"
         else:
             share = "all" if amount is None else f"{amount * 100:g}%"
             what = f"Sell {share} of {symbol} " + (f"with a limit at {price}" if price else "at market")
-        await self.ask(update, f"{verb} {' '.join(args)}", f"{what}? (through the risk checks)")
+        await self.ask(update, command_text(verb, " ".join(args)), f"{what}? (through the risk checks)")

@@ -20,6 +20,7 @@ from engine.backtest.metrics import Metrics, compute_metrics
 from engine.backtest.trades import END_OF_DATA, Trade, TradeLog
 from engine.core import MarketSpec, build_core
 from engine.errors import BacktestCanceled, DataError
+from engine.events import EventKind
 from engine.models import Candle, Instrument
 from engine.money import QUOTE_ONE
 from engine.portfolio import Portfolio
@@ -82,12 +83,12 @@ class BacktestResult:
     @property
     def rejections(self) -> Counter:
         """Rejected proposals counted by the deciding rule."""
-        return Counter(e.rule for e in self.events if e.kind == "risk_decision" and e.action == REJECT)
+        return Counter(e.rule for e in self.events if e.kind == EventKind.RISK_DECISION and e.action == REJECT)
 
     @property
     def breaker_trips(self) -> list[BreakerTrip]:
         """Every halt of the circuit breaker, in time order."""
-        return [BreakerTrip(e.ts_ms, e.equity, e.reason) for e in self.events if e.kind == "breaker_tripped"]
+        return [BreakerTrip(e.ts_ms, e.equity, e.reason) for e in self.events if e.kind == EventKind.BREAKER_TRIPPED]
 
 
 def fill_model(config: BacktestConfig) -> FillModel:

@@ -29,6 +29,35 @@ class Action(StrEnum):
 
 APPROVE, RESIZE, REJECT, HALT = Action.APPROVE, Action.RESIZE, Action.REJECT, Action.HALT
 
+
+class RuleName(StrEnum):
+    """The stable name of every risk rule, of the manager's own refusals (circuit breaker, pair
+    lock) and of the signal sanity filter: what a :class:`Verdict`, a decision event, the
+    backtest's rejection counts and the alerts carry. A ``str`` underneath, so events and
+    the store keep the words."""
+
+    CIRCUIT_BREAKER = "circuit_breaker"
+    PAIR_LOCK = "pair_lock"
+    SIGNAL_SANITY = "signal_sanity"
+    MAX_DRAWDOWN = "max_drawdown"
+    DAILY_LOSS_LIMIT = "daily_loss_limit"
+    MAX_GROSS_EXPOSURE = "max_gross_exposure"
+    MAX_ASSET_CONCENTRATION = "max_asset_concentration"
+    MAX_POSITION_NOTIONAL = "max_position_notional"
+    MAX_ORDER_NOTIONAL = "max_order_notional"
+    MAX_OPEN_POSITIONS = "max_open_positions"
+    MAX_TRADES_PER_WINDOW = "max_trades_per_window"
+    MAX_CONSECUTIVE_LOSSES = "max_consecutive_losses"
+    MAX_PRICE_DEVIATION = "max_price_deviation"
+    MAX_SPREAD = "max_spread"
+    MARKET_CLOSED = "market_closed"
+    STALE_DATA = "stale_data"
+    COOLDOWN = "cooldown"
+    STOPLOSS_GUARD = "stoploss_guard"
+    LOW_PROFIT_PAIRS = "low_profit_pairs"
+
+
+
 class Proposal(NamedTuple):
     """An order a strategy wants, before risk.
 
@@ -55,7 +84,7 @@ class Verdict:
     (trip the circuit breaker); ``value`` and ``threshold`` are in the rule's unit, as floats
     for messages and events only: rules decide on exact fixed-point figures."""
 
-    rule: str
+    rule: RuleName
     action: Action
     reason: str
     value: float
@@ -127,7 +156,7 @@ class RiskView:
 class RiskRule:
     """Base of every rule. ``applies_to_exits``: also checked for orders that reduce a position."""
 
-    name: ClassVar[str] = "rule"
+    name: ClassVar[RuleName]
     applies_to_exits: ClassVar[bool] = False
 
     def check(self, proposal: Proposal, view: RiskView) -> Verdict | None:

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from engine.risk.base import HALT, RiskRule, RiskView, Verdict
+from engine.risk.base import HALT, RiskRule, RiskView, RuleName, Verdict
 
 
 class MaxConsecutiveLosses(RiskRule):
     """Halt (circuit breaker) after ``limit`` losing round trips in a row; an operator
     resume resets the streak."""
 
-    name = "max_consecutive_losses"
+    name = RuleName.MAX_CONSECUTIVE_LOSSES
 
     def __init__(self, limit: int):
         self.limit = int(limit)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from engine.money import at_least_pct, percent, quote_float, quote_raw, ratio_pct
-from engine.risk.base import REJECT, Proposal, RiskRule, RiskView, Verdict
+from engine.risk.base import REJECT, Proposal, RiskRule, RiskView, RuleName, Verdict
 
 
 class DailyLossLimit(RiskRule):
@@ -11,7 +11,7 @@ class DailyLossLimit(RiskRule):
     currency, below its value at the day's first candle, decided exactly on fixed-point
     equity. Clears by itself when the next day starts (see ``RiskLimits.day_start_hour_utc``)."""
 
-    name = "daily_loss_limit"
+    name = RuleName.DAILY_LOSS_LIMIT
 
     def __init__(self, pct: float | None = None, quote: float | None = None):
         if pct is None and quote is None:

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from engine.money import at_least_pct, percent, quote_float, ratio_pct
-from engine.risk.base import HALT, RiskRule, RiskView, Verdict
+from engine.risk.base import HALT, RiskRule, RiskView, RuleName, Verdict
 
 
 class MaxDrawdown(RiskRule):
     """Halt when equity is ``pct`` percent or more below its peak:
     ``(peak - equity) / peak x 100 >= pct``, decided exactly on fixed-point equity."""
 
-    name = "max_drawdown"
+    name = RuleName.MAX_DRAWDOWN
 
     def __init__(self, pct: float):
         self.pct = float(pct)

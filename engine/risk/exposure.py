@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from engine.money import above_pct, percent, quote_float, quote_raw, ratio_pct, share_of
-from engine.risk.base import REJECT, Proposal, RiskRule, RiskView, Verdict, headroom_verdict
+from engine.risk.base import REJECT, Proposal, RiskRule, RiskView, RuleName, Verdict, headroom_verdict
 
 
 class ShareOfEquityRule(RiskRule):
@@ -42,7 +42,7 @@ class ShareOfEquityRule(RiskRule):
 class MaxGrossExposure(ShareOfEquityRule):
     """Sum of all position values plus the entry, as a share of equity."""
 
-    name = "max_gross_exposure"
+    name = RuleName.MAX_GROSS_EXPOSURE
 
     def held(self, proposal: Proposal, view: RiskView) -> int:
         return view.gross_exposure

@@ -11,11 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from engine.commands import Verb
 from engine.events import BreakerChanged, BreakerTripped, Event, PositionUnprotected, ProtectionSet, RiskDecided
 from engine.marks import Marks
 from engine.models import Fill, Side
 from engine.money import PRICE_DP, QTY_DP, price_from_float, quote_float, ratio_pct, to_raw
-from engine.risk.base import APPROVE, HALT, REJECT, RESIZE, Proposal, RiskRule, RiskView, Verdict
+from engine.risk.base import APPROVE, HALT, REJECT, RESIZE, Proposal, RiskRule, RiskView, RuleName, Verdict
 from engine.risk.breaker import BreakerState, CircuitBreaker
 from engine.risk.pairlocks import PairLocks
 from engine.risk.protection import Protection, ProtectionPolicy
@@ -78,10 +79,10 @@ class RiskManager:
         current = p
         lock = self.pair_locks.active(p.symbol, p.ts_ms) if p.is_entry and self.pair_locks.locks else None
         if p.is_entry and not self.breaker.allows_entries:
-            verdicts.append(Verdict("circuit_breaker", REJECT, f"breaker {self.breaker.state.value}: {self.breaker.reason}",
+            verdicts.append(Verdict(RuleName.CIRCUIT_BREAKER, REJECT, f"breaker {self.breaker.state.value}: {self.breaker.reason}",
                                     0.0, 0.0))
         elif lock is not None:
-            verdicts.append(Verdict("pair_lock", REJECT, f"{p.symbol} locked until {iso_utc(lock.until_ms)} by "
+            verdicts.append(Verdict(RuleName.PAIR_LOCK, REJECT, f"{p.symbol} locked until {iso_utc(lock.until_ms)} by "
                                                          f"{lock.rule}: {lock.reason}", 0.0, 0.0))
         else:
             for rule in self.rules:
@@ -161,26 +162,31 @@ class RiskManager:
             if fill.ts_ms >= self.view.streak_since_ms:
                 self.view.consecutive_losses = self.view.consecutive_losses + 1 if pnl < 0 else 0
 
-    def operator(self, command: str, by: str, ts_ms: int) -> tuple[str, list[Event]]:
+    def operator(self, command: Verb | str, by: str, ts_ms: int) -> tuple[str, list[Event]]:
         """Apply an operator command: pause, resume, or kill (halt and flatten). Resume also
         clears the losing streak and restarts the drawdown peak from current equity, so a halt
-        does not re-trip at once. Returns what happened, in words, and the events."""
+        does not re-trip at once. Returns what happened, in words, and the events (another
+        verb or text is answered, not applied)."""
         before = self.breaker.state
-        if command == "kill":
+        try:
+            verb = Verb(command)
+        except ValueError:
+            verb = None
+        if verb is Verb.KILL:
             changed = self.breaker.trip(f"kill switch by {by}", ts_ms, flatten=True)
             text = "halted and flattening: no new entries, open positions are closed at market"
             equity = quote_float(self.view.equity_raw)
             return text, ([BreakerTripped(ts_ms, BreakerState.HALTED.value, self.breaker.reason, by, equity)]
                           if changed else [])
-        if command == "pause":
+        if verb is Verb.PAUSE:
             text = self.breaker.pause(by, ts_ms)
-        elif command == "resume":
+        elif verb is Verb.RESUME:
             text = self.breaker.resume(by, ts_ms)
             if before is not BreakerState.RUNNING:
                 self.view.consecutive_losses, self.view.streak_since_ms = 0, ts_ms
                 self.view.peak_raw = self.view.equity_raw
         else:
-            return f"unknown command {command!r}: use pause, resume or kill", []
+            return f"unknown command {str(command)!r}: use pause, resume or kill", []
         if self.breaker.state is before:
             return text, []
         equity = quote_float(self.view.equity_raw)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from engine.risk.base import REJECT, Proposal, RiskRule, RiskView, Verdict
+from engine.risk.base import REJECT, Proposal, RiskRule, RiskView, RuleName, Verdict
 
 
 class MaxSpread(RiskRule):
     """Reject entries while the bid/ask spread exceeds ``bps`` basis points (when a ticker is known)."""
 
-    name = "max_spread"
+    name = RuleName.MAX_SPREAD
 
     def __init__(self, bps: float):
         self.bps = float(bps)
@@ -26,7 +26,7 @@ class MaxSpread(RiskRule):
 class MarketClosed(RiskRule):
     """Reject entries while the venue reports the market closed (maintenance, halted symbol)."""
 
-    name = "market_closed"
+    name = RuleName.MARKET_CLOSED
 
     def check(self, proposal: Proposal, view: RiskView) -> Verdict | None:
         if view.market_open.get(proposal.symbol, True):

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from engine.risk.base import REJECT, Proposal, RiskRule, RiskView, Verdict
+from engine.risk.base import REJECT, Proposal, RiskRule, RiskView, RuleName, Verdict
 
 
 class MaxOpenPositions(RiskRule):
     """Reject an entry into a new symbol when ``limit`` positions are already open."""
 
-    name = "max_open_positions"
+    name = RuleName.MAX_OPEN_POSITIONS
 
     def __init__(self, limit: int):
         self.limit = int(limit)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from engine.risk.base import RESIZE, Proposal, RiskRule, RiskView, Verdict
+from engine.risk.base import RESIZE, Proposal, RiskRule, RiskView, RuleName, Verdict
 
 
 class MaxOrderNotional(RiskRule):
     """Entries above ``limit`` quote are resized down to it."""
 
-    name = "max_order_notional"
+    name = RuleName.MAX_ORDER_NOTIONAL
 
     def __init__(self, limit: Decimal):
         self.limit = Decimal(limit)

@@ -5,14 +5,14 @@ from __future__ import annotations
 from decimal import Decimal
 
 from engine.money import quote_decimal, quote_raw
-from engine.risk.base import Proposal, RiskRule, RiskView, Verdict, headroom_verdict
+from engine.risk.base import Proposal, RiskRule, RiskView, RuleName, Verdict, headroom_verdict
 
 
 class MaxPositionNotional(RiskRule):
     """Position value (at the last close) plus the entry may not exceed ``limit`` quote:
     the entry is resized to the headroom, or rejected when there is none."""
 
-    name = "max_position_notional"
+    name = RuleName.MAX_POSITION_NOTIONAL
 
     def __init__(self, limit: Decimal):
         self.limit = Decimal(limit)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from engine.money import above_pct, percent, price_from_float, ratio_pct
-from engine.risk.base import REJECT, Proposal, RiskRule, RiskView, Verdict
+from engine.risk.base import REJECT, Proposal, RiskRule, RiskView, RuleName, Verdict
 
 
 class MaxPriceDeviation(RiskRule):
@@ -11,7 +11,7 @@ class MaxPriceDeviation(RiskRule):
     from the symbol's last close, compared exactly on fixed-point prices. Market orders
     carry the last close as their price, so this bites on limit prices and on stale references."""
 
-    name = "max_price_deviation"
+    name = RuleName.MAX_PRICE_DEVIATION
     applies_to_exits = True
 
     def __init__(self, pct: float):

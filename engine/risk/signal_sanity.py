@@ -5,9 +5,9 @@ from __future__ import annotations
 import math
 
 from engine.models import Signal
-from engine.risk.base import REJECT, Verdict
+from engine.risk.base import REJECT, RuleName, Verdict
 
-NAME = "signal_sanity"
+NAME = RuleName.SIGNAL_SANITY
 
 
 def check_signal(value: object, position_open: bool, previous: object, reported: bool = False) -> Verdict | None:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from engine.risk.base import REJECT, Proposal, RiskRule, RiskView, Verdict
+from engine.risk.base import REJECT, Proposal, RiskRule, RiskView, RuleName, Verdict
 
 
 class StaleData(RiskRule):
     """Reject entries when the newest candle closed more than ``max_age_ms`` before the decision."""
 
-    name = "stale_data"
+    name = RuleName.STALE_DATA
 
     def __init__(self, max_age_ms: int):
         self.max_age_ms = int(max_age_ms)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from engine.risk.base import REJECT, Proposal, RiskRule, RiskView, Verdict
+from engine.risk.base import REJECT, Proposal, RiskRule, RiskView, RuleName, Verdict
 
 
 class MaxTradesPerWindow(RiskRule):
     """Reject an entry when ``max_trades`` entries were filled in the last ``window_ms``."""
 
-    name = "max_trades_per_window"
+    name = RuleName.MAX_TRADES_PER_WINDOW
 
     def __init__(self, max_trades: int, window_ms: int):
         self.max_trades = int(max_trades)

@@ -206,7 +206,7 @@ def _upsert(c, table, key_column, key, values: dict) -> None:
 
 def _add_events(s: Session, events: list[Event]) -> None:
     if events:
-        s.connection().execute(insert(_EVENTS), [{"ts_ms": e.ts_ms, "kind": e.kind, "payload": e.payload()}
+        s.connection().execute(insert(_EVENTS), [{"ts_ms": e.ts_ms, "kind": e.kind.value, "payload": e.payload()}
                                                  for e in events])
 
 
@@ -217,9 +217,10 @@ def _save_breaker(s: Session, breaker: CircuitBreaker) -> None:
 
 
 def queue_command(store: Store, command: str, by: str, ts_ms: int) -> int:
-    """Queue an operator command for the daemon; returns its id."""
+    """Queue an operator command for the daemon (``<verb> [argument]``, see
+    :mod:`engine.commands`; a bare :class:`~engine.commands.Verb` is stored as its word); returns its id."""
     with store.transaction() as s:
-        row = OperatorCommandRow(ts_ms=ts_ms, command=command, requested_by=by)
+        row = OperatorCommandRow(ts_ms=ts_ms, command=str(command), requested_by=by)
         s.add(row)
         s.flush()
         return row.id

@@ -12,6 +12,7 @@ from decimal import Decimal
 
 from sqlalchemy import select
 
+from engine.events import EventKind
 from engine.models import Fill, Side
 from engine.portfolio import Portfolio
 from engine.store.account import AccountRow
@@ -20,6 +21,9 @@ from engine.store.ledger import EquitySnapshotRow, EventRow
 from engine.store.orders import FillRow
 
 DAY_MS = 86_400_000
+_START = EventKind.STARTUP.value
+_LIFECYCLE = (_START, EventKind.SHUTDOWN.value)
+"""The kinds that mark a run's start and clean stop, as the store's ``events.kind`` has them."""
 
 
 @dataclass(frozen=True)
@@ -114,9 +118,9 @@ def unclean_run(store: Store) -> tuple[int, int] | None:
     """(event id, ms UTC) of the previous run's ``startup`` event if that run never recorded
     a clean stop, else None. Call before this run records its own start."""
     with store.read() as s:
-        last = s.scalars(select(EventRow).where(EventRow.kind.in_(("startup", "shutdown")))
+        last = s.scalars(select(EventRow).where(EventRow.kind.in_(_LIFECYCLE))
                          .order_by(EventRow.id.desc()).limit(1)).first()
-        return (last.id, last.ts_ms) if last is not None and last.kind == "startup" else None
+        return (last.id, last.ts_ms) if last is not None and last.kind == EventKind.STARTUP else None
 
 
 @dataclass(frozen=True)
@@ -146,6 +150,6 @@ def unclean_stops(store: Store, since_ms: int) -> int:
     stop: a start followed by another start, or by nothing. Call before this run records its
     own start; a number above 1 is a crash loop."""
     with store.read() as s:
-        kinds = s.scalars(select(EventRow.kind).where(EventRow.kind.in_(("startup", "shutdown")),
+        kinds = s.scalars(select(EventRow.kind).where(EventRow.kind.in_(_LIFECYCLE),
                                                       EventRow.ts_ms >= since_ms).order_by(EventRow.id)).all()
-    return sum(1 for kind, after in zip(kinds, kinds[1:] + ["startup"]) if kind == "startup" and after == "startup")
+    return sum(1 for kind, after in zip(kinds, kinds[1:] + [_START]) if kind == _START and after == _START)

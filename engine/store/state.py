@@ -7,6 +7,7 @@ from decimal import Decimal
 
 from sqlalchemy import func, select
 
+from engine.events import EventKind
 from engine.models import ZERO, Fill, Order, Position, Side
 from engine.portfolio import Portfolio
 from engine.risk.breaker import BreakerState, CircuitBreaker
@@ -135,7 +136,7 @@ def status_summary(store: Store) -> dict | None:
         cursors = list(s.scalars(select(CandleCursorRow)))
         n_orders = s.scalar(select(func.count(OrderRow.id)))
         n_fills = s.scalar(select(func.count(FillRow.id)))
-        started = s.scalar(select(func.count(EventRow.id)).where(EventRow.kind == "startup"))
+        started = s.scalar(select(func.count(EventRow.id)).where(EventRow.kind == EventKind.STARTUP.value))
         last_eq = s.scalars(select(EquitySnapshotRow).order_by(EquitySnapshotRow.id.desc()).limit(1)).first()
     p = state.portfolio
     marks = {}

@@ -10,6 +10,9 @@ N candle closes: entries are refused while ``now <= exit_ms + N x timeframe``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
+
+from engine.risk.base import RuleName
 
 
 @dataclass(frozen=True)
@@ -37,7 +40,7 @@ class PairLock:
 class LockRule:
     """One protection: looks at the closed trades of a symbol after each exit."""
 
-    name = "lock"
+    name: ClassVar[RuleName]
 
     def on_exit(self, trade: ClosedTrade, history: list[ClosedTrade], tf_ms: int) -> PairLock | None:
         """A lock for ``trade.symbol`` after ``trade`` (``history``: that symbol's closed trades,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from engine.risk.base import RuleName
 from engine.risk.pairlocks.base import ClosedTrade, LockRule, PairLock
 
 
@@ -12,7 +13,7 @@ class Cooldown(LockRule):
     """``risk.cooldown_candles``: lock every exited symbol for ``candles`` candles."""
 
     candles: int
-    name = "cooldown"
+    name = RuleName.COOLDOWN
 
     def on_exit(self, trade: ClosedTrade, history: list[ClosedTrade], tf_ms: int) -> PairLock | None:
         return PairLock(trade.symbol, trade.exit_ms + self.candles * tf_ms, self.name,

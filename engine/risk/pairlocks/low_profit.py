@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from engine.risk.base import RuleName
 from engine.risk.pairlocks.base import ClosedTrade, LockRule, PairLock
 
 
@@ -17,7 +18,7 @@ class LowProfitPairs(LockRule):
     window_candles: int
     min_profit_pct: float
     lock_candles: int
-    name = "low_profit_pairs"
+    name = RuleName.LOW_PROFIT_PAIRS
 
     def on_exit(self, trade: ClosedTrade, history: list[ClosedTrade], tf_ms: int) -> PairLock | None:
         since = trade.exit_ms - self.window_candles * tf_ms

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from engine.risk.base import RuleName
 from engine.risk.pairlocks.base import ClosedTrade, LockRule, PairLock
 
 
@@ -16,7 +17,7 @@ class StoplossGuard(LockRule):
     trades: int
     window_candles: int
     lock_candles: int
-    name = "stoploss_guard"
+    name = RuleName.STOPLOSS_GUARD
 
     def on_exit(self, trade: ClosedTrade, history: list[ClosedTrade], tf_ms: int) -> PairLock | None:
         if not trade.stop_loss:
