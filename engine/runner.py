@@ -387,7 +387,8 @@ class StrategyRunner:
             return f"flatten: {self.risk.breaker.reason}"
         protection = self.risk.protections.get(self.symbol)
         stop = self.native_stop.working() if self.native_stop is not None else None
-        reason = protection.triggered(candle, check_stop=stop is None) if protection else None
+        armed = protection is not None and (protection.stop_price is not None or protection.take_profit_price is not None)
+        reason = protection.triggered(candle, check_stop=stop is None) if armed else None
         if reason is None and stop is not None and stop.price is not None and candle.close < stop.price:
             reason = (f"stop_loss: close {candle.close} is below the exchange stop's limit {stop.price}, which "
                       "cannot fill there: selling at market")

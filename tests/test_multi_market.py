@@ -131,7 +131,7 @@ def test_a_halt_on_one_market_cancels_the_working_entries_of_every_market(tmp_pa
                                 price=Decimal(str(round(eth_close * 0.9, 2))))
     assert not working.status.is_terminal
     rule = _HaltOnSymbol()
-    engine.risk.rules.append(rule)
+    engine.risk.rules = [*engine.risk.rules, rule]
     rule.armed = True
     published = []
     engine.bus.subscribe(published.append)

@@ -58,7 +58,7 @@ class RiskManager:
                  policy: ProtectionPolicy | None = None, protections: dict[str, Protection] | None = None,
                  flatten_on_halt: bool = False, day_start_hour_utc: int = 0, pair_locks: PairLocks | None = None,
                  marks: Marks | None = None):
-        self.rules = rules
+        self.rules = rules  # also sets the state rules (the property below)
         self.breaker = breaker or CircuitBreaker()
         self.policy = policy or ProtectionPolicy()
         self.protections: dict[str, Protection] = dict(protections or {})
@@ -70,6 +70,19 @@ class RiskManager:
         self.view = RiskView(marks=self.marks)
         self._spent: dict[str, Decimal] = {}  # quote paid for the open position, fees included
         self._received: dict[str, Decimal] = {}  # quote received from its partial exits, net of fees
+
+    @property
+    def rules(self) -> tuple[RiskRule, ...]:
+        """The pre-trade rules, in the order they are checked. A tuple: a config reload
+        assigns new ones, which also re-derives the rules called after every candle."""
+        return self._rules
+
+    @rules.setter
+    def rules(self, rules: list[RiskRule] | tuple[RiskRule, ...]) -> None:
+        self._rules = tuple(rules)
+        # the rules that look at the state after each candle (drawdown, daily loss); the others
+        # are not called on every candle
+        self._state_rules = tuple(r for r in self._rules if type(r).on_state is not RiskRule.on_state)
 
     def check(self, p: Proposal) -> RiskDecision:
         """Decide on a proposal. Entries need a running breaker; exits pass every rule that
@@ -129,10 +142,10 @@ class RiskManager:
         day = (ts_ms - self.day_offset_ms) // _DAY_MS
         if day != v.day:
             v.day, v.day_start_raw = day, equity_raw
-        if not self.rules:
+        if not self._state_rules:
             return []
         events: list[Event] = []
-        for rule in self.rules:
+        for rule in self._state_rules:
             verdict = rule.on_state(v)
             if verdict is not None and verdict.action == HALT:
                 events += self._trip(verdict, ts_ms)
