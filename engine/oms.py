@@ -325,7 +325,7 @@ class OrderManager:
             raise IllegalTransition(f"order {order.client_order_id}: fill {fill.trade_id} overfills {new_filled} > {order.qty}")
         status = final_status if final_status in (S.FILLED, S.PARTIALLY_FILLED) else S.PARTIALLY_FILLED
         check_transition(order, status)
-        self.portfolio.apply(fill)
+        position = self.portfolio.apply(fill)
         order.avg_fill_price = (order.avg_fill_price * order.filled_qty + fill.qty * fill.price) / new_filled
         order.filled_qty = new_filled
         order.fee_paid += fill.fee
@@ -336,7 +336,7 @@ class OrderManager:
         self.journal.fill_applied(order, fill, self.portfolio, [event])
         self.events.emit([event])
         for listener in self.fill_listeners:
-            listener(fill, self.portfolio.position(fill.symbol))
+            listener(fill, position)
 
     def _send(self, order: Order, now_ms: int) -> None:
         try:

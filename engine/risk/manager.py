@@ -14,7 +14,7 @@ from decimal import Decimal
 from engine.commands import Verb
 from engine.events import BreakerChanged, BreakerTripped, Event, PositionUnprotected, ProtectionSet, RiskDecided
 from engine.marks import Marks
-from engine.models import Fill, Side
+from engine.models import ZERO, Fill, Side
 from engine.money import PRICE_DP, QTY_DP, price_from_float, quote_float, ratio_pct, to_raw
 from engine.risk.base import APPROVE, HALT, REJECT, RESIZE, Proposal, RiskRule, RiskView, RuleName, Verdict
 from engine.risk.breaker import BreakerState, CircuitBreaker
@@ -111,7 +111,7 @@ class RiskManager:
                 if v.action == HALT:
                     events += self._trip(v, p.ts_ms)
                 break
-        approved = not any(v.action in (REJECT, HALT) for v in verdicts)
+        approved = not verdicts or all(v.action is not REJECT and v.action is not HALT for v in verdicts)
         notional = current.notional_quote
         last = verdicts[-1] if verdicts else None
         action = (RESIZE if verdicts else APPROVE) if approved else REJECT
@@ -164,11 +164,11 @@ class RiskManager:
             self.view.entry_times.append(fill.ts_ms)
             while len(self.view.entry_times) > 1000:
                 self.view.entry_times.popleft()
-            self._spent[fill.symbol] = self._spent.get(fill.symbol, Decimal(0)) + fill.notional + fill.fee
+            self._spent[fill.symbol] = self._spent.get(fill.symbol, ZERO) + fill.notional + fill.fee
             return
-        self._received[fill.symbol] = self._received.get(fill.symbol, Decimal(0)) + fill.notional - fill.fee
+        self._received[fill.symbol] = self._received.get(fill.symbol, ZERO) + fill.notional - fill.fee
         if position_qty_after == 0:
-            spent = self._spent.pop(fill.symbol, Decimal(0))
+            spent = self._spent.pop(fill.symbol, ZERO)
             pnl = self._received.pop(fill.symbol) - spent
             if spent > 0:
                 self.view.trade_returns.append(float(pnl / spent))
