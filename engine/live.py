@@ -150,7 +150,6 @@ class LiveEngine:
             history = lane.market.history(max(runner.strategy.warmup, 1) * WARMUP_FACTOR)
             runner.warmup(history)
             lane.last_candle = history[-1] if history else None
-        self.marks.refresh_raw()
         self.risk.view.equity_raw = oms.portfolio.equity_raw(self.marks.raw)  # marked at the warm-up closes
         backfills = [e for lane in self.lanes if (e := self._missed(lane)) is not None]
         for lane in self.lanes:

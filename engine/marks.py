@@ -26,12 +26,7 @@ class Marks:
         self.close: dict[str, float] = dict(close or {})
         self.raw: dict[str, int] = {s: price_from_float(c) for s, c in self.close.items()}
 
-    def set(self, symbol: str, close: float) -> int:
-        """Record ``close`` for ``symbol`` in both forms; returns the raw price."""
+    def set(self, symbol: str, close: float) -> None:
+        """Record ``close`` for ``symbol`` in both forms."""
         self.close[symbol] = close
-        raw = self.raw[symbol] = price_from_float(close)
-        return raw
-
-    def refresh_raw(self) -> None:
-        """Convert every known close (after a warm-up that wrote only the floats)."""
-        self.raw.update({s: price_from_float(c) for s, c in self.close.items()})
+        self.raw[symbol] = price_from_float(close)

@@ -47,7 +47,6 @@ from engine.ports import ExchangeGateway, Journal
 log = logging.getLogger(__name__)
 
 S = OrderStatus
-_TERMINAL = TERMINAL_STATUSES
 _ALLOWED: dict[OrderStatus, set[OrderStatus]] = {
     S.NEW: {S.OPEN, S.PARTIALLY_FILLED, S.FILLED, S.REJECTED, S.CANCELED, S.EXPIRED},
     S.OPEN: {S.PARTIALLY_FILLED, S.FILLED, S.CANCELED, S.EXPIRED},
@@ -146,7 +145,7 @@ class OrderManager:
         self.keep_terminal = keep_terminal
         self.events = events if events is not None else EventSink()
         """Persisted events waiting to be published (shared with the runners)."""
-        self._sync_quiet = not getattr(gateway, "needs_every_candle", True)
+        self._sync_quiet = not gateway.needs_every_candle
         """The venue needs :meth:`sync` only while an order works (the simulator without cost
         models); a live venue is asked on every candle."""
         self.fill_listeners: list = []
@@ -166,7 +165,7 @@ class OrderManager:
         working = self._working
         if not working:
             return []
-        done = [cid for cid, o in working.items() if o.status in _TERMINAL]
+        done = [cid for cid, o in working.items() if o.status in TERMINAL_STATUSES]
         for cid in done:
             del working[cid]
         return [o for o in working.values() if symbol is None or o.symbol == symbol]
@@ -315,7 +314,7 @@ class OrderManager:
             order.reason = update.reason or order.reason
             order.exchange_order_id = update.exchange_order_id or order.exchange_order_id
             self._commit_change(order, previous, now_ms)
-        if not self.keep_terminal and order.status in _TERMINAL:
+        if not self.keep_terminal and order.status in TERMINAL_STATUSES:
             self._forget(order)
         return booked
 
@@ -387,7 +386,7 @@ class OrderManager:
 
     def _track(self, order: Order) -> None:
         self.orders[order.client_order_id] = order
-        if order.status not in _TERMINAL:
+        if order.status not in TERMINAL_STATUSES:
             self._working[order.client_order_id] = order
         self._by_intent[intent_key(order.strategy, order.symbol, order.side, order.signal_ts_ms)] = order
 

@@ -17,6 +17,11 @@ from engine.risk.protection import Protection
 class ExchangeGateway(Protocol):
     """Where orders go: a real exchange (ccxt), the paper simulator or the backtest one."""
 
+    needs_every_candle: bool
+    """True when :meth:`sync` must run on every candle, even with no order of ours working (a
+    real venue, whose orders can change without us; the simulator's volatility and volume
+    slippage models, which read every candle). False lets the OMS skip quiet candles."""
+
     def create_order(self, order: Order) -> OrderUpdate:
         """Send a new order carrying its client order id; return the venue's answer.
 
@@ -61,6 +66,10 @@ class Journal(Protocol):
     order, so a crash at any point leaves no order unknown to the store.
     """
 
+    records_candles: bool
+    """False for a journal that keeps no candle cursor (the backtest's trade log): the runner
+    then does not call :meth:`candle_processed` on every candle."""
+
     def order_created(self, order: Order, events: list[Event]) -> None:
         """Persist a new order intent (status new) with its client order id."""
 
@@ -86,7 +95,6 @@ class Journal(Protocol):
         """Persist that an operator ended the locks of ``symbols``."""
 
     def candle_processed(self, key: str, candle: Candle, close_ms: int, portfolio: Portfolio, equity_raw: int) -> None:
-        """(A journal with a class attribute ``records_candles = False``, the backtest's trade
-        log, is not called here.) Persist that ``candle`` is done for ``key`` (strategy/symbol/timeframe), with an equity
+        """Persist that ``candle`` is done for ``key`` (strategy/symbol/timeframe), with an equity
         snapshot at its close time ``close_ms`` (ms UTC); ``equity_raw`` in raw 1e-20 quote
         (:mod:`engine.money`)."""

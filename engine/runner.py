@@ -118,7 +118,7 @@ class StrategyRunner:
         self.native_stop = NativeStop(oms, strategy.name, self.instrument, risk.policy.stop_limit_offset_pct) \
             if risk.policy.stop_on_exchange else None
         """The stop-loss resting on the venue (``risk.stop_on_exchange``), None when the engine enforces it."""
-        self._records_candles = getattr(journal, "records_candles", True)
+        self._records_candles = journal.records_candles
         self._unconstrained = not self.instrument.amount_step and not self.instrument.min_notional
         """No amount step and no minimum notional: any quantity held is sellable (backtests)."""
         oms.fill_listeners.append(self._on_fill)
@@ -387,8 +387,7 @@ class StrategyRunner:
             return f"flatten: {self.risk.breaker.reason}"
         protection = self.risk.protections.get(self.symbol)
         stop = self.native_stop.working() if self.native_stop is not None else None
-        armed = protection is not None and (protection.stop_price is not None or protection.take_profit_price is not None)
-        reason = protection.triggered(candle, check_stop=stop is None) if armed else None
+        reason = protection.triggered(candle, check_stop=stop is None) if protection else None
         if reason is None and stop is not None and stop.price is not None and candle.close < stop.price:
             reason = (f"stop_loss: close {candle.close} is below the exchange stop's limit {stop.price}, which "
                       "cannot fill there: selling at market")

@@ -74,6 +74,9 @@ class CcxtGateway:
             published default (Binance: 50). The limiter stays on either way.
     """
 
+    needs_every_candle = True
+    """The venue's orders change without us (fills, cancels by hand): asked on every candle."""
+
     def __init__(self, exchange_id: str, *, api_key: str = "", secret: str = "", sandbox: bool = False,
                  api_url: str | None = None, timeout_ms: int = 10_000, retry: RetryPolicy | None = None,
                  rate_limit_ms: int | None = None):

@@ -82,8 +82,7 @@ def test_the_drawdown_decision_is_the_exact_decimal_one(peak, equity, pct):
 
 
 def test_a_drawdown_of_exactly_the_limit_halts_without_a_tolerance():
-    # float: (1 - 0.7 / 1.0) * 100 = 30.000000000000004 and (1 - 8000 / 10000) * 100 = 19.999999999999996
-    assert (1 - 8000 / 10000) * 100 < 20
+    # in floats (1 - 8000 / 10000) * 100 is 19.999999999999996: below the limit without a tolerance
     view = RiskView(equity_raw=quote_raw("8000"), peak_raw=quote_raw("10000"))
     assert MaxDrawdown(20.0).on_state(view) is not None, "8,000 from a 10,000 peak is 20%: halt"
     view.equity_raw += 1  # 1e-20 quote less drawdown

@@ -20,6 +20,8 @@ class _Journal:
 
 
 class _NoVenue:
+    needs_every_candle = True
+
     def create_order(self, order):
         return OrderUpdate(order.client_order_id, OrderStatus.OPEN, "x-1")
 

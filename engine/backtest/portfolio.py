@@ -81,7 +81,6 @@ def run_portfolio_backtest(markets: list[Market], config: BacktestConfig) -> Bac
     for runner in runners:
         if last[runner.symbol] is not None:
             close_at_end(runner, exchange, last[runner.symbol])
-    core.marks.refresh_raw()
     equity[-1] = quote_float(portfolio.equity_raw(core.marks.raw))
     first_open = min(int(m.df["timestamp"].iloc[0]) for m in markets)
     metrics = compute_metrics(equity, float(config.cash), log.trades, in_pos, first_open,

@@ -82,7 +82,7 @@ class TradeLog:
         pass
 
     records_candles = False
-    """A backtest's log keeps no candle cursor: the runner need not call :meth:`candle_processed`."""
+    """A backtest's log keeps no candle cursor (:class:`engine.ports.Journal`)."""
 
     def candle_processed(self, key: str, candle: Candle, close_ms: int, portfolio: Portfolio, equity_raw: int) -> None:
         pass

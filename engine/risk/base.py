@@ -57,7 +57,6 @@ class RuleName(StrEnum):
     LOW_PROFIT_PAIRS = "low_profit_pairs"
 
 
-
 class Proposal(NamedTuple):
     """An order a strategy wants, before risk.
 
@@ -127,16 +126,6 @@ class RiskView:
     spread_bps: dict[str, float] = field(default_factory=dict)
     market_open: dict[str, bool] = field(default_factory=dict)
 
-    @property
-    def equity(self) -> Decimal:
-        """Equity now, quote currency (the edge: events, snapshots, messages)."""
-        return quote_decimal(self.equity_raw)
-
-    @property
-    def peak_equity(self) -> Decimal:
-        """The running maximum of equity, quote currency."""
-        return quote_decimal(self.peak_raw)
-
     def exposure(self, symbol: str) -> int:
         """Raw quote held in ``symbol`` plus its working entry orders."""
         return self.position_raw.get(symbol, 0) + self.pending_raw.get(symbol, 0)
@@ -172,7 +161,7 @@ class RiskRule:
         return self.name
 
 
-def headroom_verdict(rule: str, text: str, value: float, threshold: float, headroom_raw: int) -> Verdict:
+def headroom_verdict(rule: RuleName, text: str, value: float, threshold: float, headroom_raw: int) -> Verdict:
     """Resize to ``headroom_raw`` (raw quote) when there is some, else reject."""
     if headroom_raw <= 0:
         return Verdict(rule, REJECT, text, value, threshold)

@@ -31,6 +31,9 @@ ACCOUNT_ID = "main"
 class SqlJournal:
     """Writes the OMS's and runner's state changes to a :class:`Store`."""
 
+    records_candles = True
+    """Every candle advances its cursor and writes an equity snapshot."""
+
     def __init__(self, store: Store):
         self.store = store
         self._group: list[tuple] | None = None
