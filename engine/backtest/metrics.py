@@ -103,7 +103,10 @@ def metrics_from_arrays(equity: np.ndarray, initial_cash: float, pnls: np.ndarra
     n_per_year = MS_PER_YEAR / tf_ms
     final = float(curve[-1])
     years = (last_ts_ms - first_ts_ms + tf_ms) / MS_PER_YEAR
-    cagr = (final / initial_cash) ** (1.0 / years) - 1.0 if years > 0 and final > 0 else -1.0
+    try:
+        cagr = (final / initial_cash) ** (1.0 / years) - 1.0 if years > 0 and final > 0 else -1.0
+    except OverflowError:  # a gain over minutes, annualised, exceeds a float: unbounded
+        cagr = math.inf
     mdd = max_drawdown(curve)
     wins = float(pnls[pnls > 0].sum())
     losses = -float(pnls[pnls < 0].sum())
