@@ -31,6 +31,7 @@ from engine.data import load_ohlcv
 from engine.data.ohlcv import symbol_timeframe_from_name
 from engine.errors import ConfigError
 from engine.events import EventKind
+from engine.futures import FundingRates
 from engine.risk.limits import RiskLimits
 from engine.strategy import create
 from engine.timeframes import iso_utc, timeframe_to_ms
@@ -79,6 +80,14 @@ def add_cost_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stake", default="all", help="'all', a quote amount or 'N%%' of equity per entry (default all)")
     p.add_argument("--risk", action="append", default=[], metavar="KEY=VALUE",
                    help="risk limit, repeatable, e.g. max_drawdown_pct=20 (keys as in the config's risk section)")
+    p.add_argument("--market", choices=("spot", "futures"), default="spot",
+                   help="spot (long-only, default) or futures: a USDT-margined perpetual with shorts, leverage, "
+                        "funding and liquidation; the stake is then the margin per entry")
+    p.add_argument("--leverage", default="1", help="futures: position notional per unit of margin (default 1)")
+    p.add_argument("--funding", default=None, metavar="FILE",
+                   help="futures: funding rates CSV (timestamp,funding_rate) charged at their times")
+    p.add_argument("--maintenance-rate", default="0.004", metavar="FRAC",
+                   help="futures: maintenance margin rate of the liquidation price (default 0.004, Binance's first tier)")
 
 
 def add_strategy_module_argument(p: argparse.ArgumentParser) -> None:
@@ -107,7 +116,10 @@ def config_from_args(args: argparse.Namespace, symbol: str, timeframe: str,
         slippage_bps=_decimal(given["slippage_bps"], "--slippage-bps", Decimal(0)),
         slippage_range_frac=_decimal(args.slippage_range, "--slippage-range", Decimal(0)),
         impact_k=_decimal(args.impact, "--impact", Decimal(0)), latency_candles=args.latency_candles,
-        stake=args.stake, limits=parse_limits(args.risk))
+        stake=args.stake, limits=parse_limits(args.risk), market=args.market,
+        leverage=_decimal(args.leverage, "--leverage", Decimal(1)),
+        maintenance_rate=_decimal(args.maintenance_rate, "--maintenance-rate", Decimal(0)),
+        funding=FundingRates.read_csv(args.funding) if args.funding else None)
     if config.latency_candles < 0:
         raise ConfigError(f"--latency-candles {args.latency_candles}: a number of candles, 0 or more")
     if config.fee_rate >= 1:

@@ -63,7 +63,7 @@ def _html(metrics: dict, png: bytes, monthly: pd.DataFrame, trades: pd.DataFrame
     (inline PNG), monthly returns and the trades."""
     esc = html.escape
     rows = "".join(f"<tr><th>{esc(label)}</th><td>{esc(human(key, metrics[key], quote))}</td></tr>"
-                   for key, label in LABELS.items())
+                   for key, label in LABELS.items() if key in metrics)  # futures figures only on futures
     costs = ", ".join(f"{esc(k.replace('_', ' '))} {esc(str(v))}" for k, v in metrics["costs"].items())
     risk = "".join(f"<li>rejected by {esc(rule)}: {n}" + (f" ({esc(REJECTION_HINTS[rule])})" if rule in REJECTION_HINTS
                                                           else "") + "</li>"

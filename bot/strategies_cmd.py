@@ -55,7 +55,8 @@ def main(args: argparse.Namespace) -> int:
             for key, values in info["search_space"].items():
                 print(f"  {key}: {', '.join(str(v) for v in values)}")
         print(f"\nvectorised backtest (--vectorized): {'yes' if info['vectorized'] else 'no'}")
-        example = " ".join(f"--param {p['name']}={p['default']}" for p in info["params"])
+        example = " ".join(f"--param {p['name']}={p['default']}" for p in info["params"]
+                           if p["default"] is not False)  # a switch that is off by default needs no flag
         print(f"\ntry: quantd backtest --strategy {info['name']} {example}".rstrip())
         return 0
     infos = [strategy_info(name) for name in available()]

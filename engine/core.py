@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from engine.errors import ConfigError
 from engine.events import EventSink
 from engine.marks import Marks
 from engine.models import Instrument, Order
@@ -89,20 +90,28 @@ def build_core(markets: list[MarketSpec], venue: ExchangeGateway, journal: Journ
     of ``limits`` and one runner per market, in ``markets`` order.
 
     Args:
-        fee_rate: fraction of notional per fill, used by stakes that size fees in ('all').
+        fee_rate: fraction of notional per fill, used by stakes that size fees in ('all'); on a
+            futures account the stake is margin, so its cap counts ``fee_rate x leverage``.
         resumed: orders and risk state restored from the store (a daemon's restart).
         id_prefix: client order id prefix (``qd-<instance tag>`` for a store's daemon).
         keep_history: False for a backtest: its trade log holds the events and round trips,
             so no event waits for a bus and the OMS forgets an order once it is terminal.
 
     Raises:
-        ConfigError: a bad stake or timeframe.
+        ConfigError: a bad stake or timeframe, or a strategy with ``allow_short`` on spot.
     """
+    for m in markets:
+        if m.strategy.allows_short and not portfolio.allows_short:
+            raise ConfigError(f"{m.strategy.describe()} on {m.symbol}: allow_short needs market futures "
+                              "(spot is long-only)")
     r = resumed or Resumed()
     marks, events = Marks(), EventSink(keep_history)
     oms = OrderManager(venue, journal, portfolio, r.orders, id_prefix=id_prefix, events=events,
                        keep_terminal=keep_history)
     risk = build_risk(limits, min(timeframe_to_ms(m.timeframe) for m in markets), r, marks)
-    runners = [StrategyRunner(m.strategy, m.symbol, m.timeframe, oms, parse_stake(m.stake, fee_rate), journal, risk,
+    if portfolio.allows_short:  # a futures account: the liquidation rule reads its terms
+        risk.view.leverage, risk.view.maintenance_rate = portfolio.leverage, portfolio.maintenance_rate
+    fee_per_margin = fee_rate * portfolio.leverage if portfolio.allows_short else fee_rate  # futures: stake is margin
+    runners = [StrategyRunner(m.strategy, m.symbol, m.timeframe, oms, parse_stake(m.stake, fee_per_margin), journal, risk,
                               m.instrument, marks, events) for m in markets]
     return Core(oms, risk, runners, marks, events)

@@ -34,6 +34,9 @@ class OrderType(enum.StrEnum):
     MARKET = "market"
     LIMIT = "limit"
     STOP_LIMIT = "stop_limit"
+    LIQUIDATION = "liquidation"
+    """A futures position's forced close at its liquidation price; the backtest's venue fills
+    it at that price on the candle that reached it (a live venue liquidates by itself)."""
 
 
 class OrderStatus(enum.StrEnum):
@@ -58,10 +61,20 @@ TERMINAL_STATUSES = frozenset({OrderStatus.FILLED, OrderStatus.CANCELED, OrderSt
 
 
 class Signal(enum.StrEnum):
-    """What a strategy wants after a candle closes: enter long (BUY) or leave (SELL)."""
+    """What a strategy wants after a candle closes.
+
+    ``BUY``/``SELL`` are the long-only names of ``ENTER_LONG``/``EXIT_LONG`` (the same
+    members). ``ENTER_SHORT``/``EXIT_SHORT`` need a futures account (ADR 0017); on spot the
+    runner refuses them. An entry against an open position of the other side reverses it in two
+    orders: the position is closed first, and the new side is entered once it is flat.
+    """
 
     BUY = "buy"
     SELL = "sell"
+    ENTER_LONG = "buy"
+    EXIT_LONG = "sell"
+    ENTER_SHORT = "enter_short"
+    EXIT_SHORT = "exit_short"
 
 
 class Candle(NamedTuple):
@@ -124,8 +137,8 @@ class Instrument:
 class Order:
     """An order and its lifecycle state, keyed by its client order id.
 
-    Exactly one of ``qty`` (base currency) and ``quote_qty`` (quote currency to spend, a
-    market buy "with cost", as Binance's ``quoteOrderQty``) is set.
+    Exactly one of ``qty`` (base currency) and ``quote_qty`` (quote currency notional: a
+    market buy "with cost", as Binance's ``quoteOrderQty``, or a simulated short entry) is set.
 
     Attributes:
         client_order_id: ``qd-<instance tag>-<strategy>-<seq>``, unique (ADR 0012).
@@ -194,10 +207,11 @@ class Fill(NamedTuple):
 
 @dataclass(slots=True)
 class Position:
-    """A spot position in one symbol.
+    """A position in one symbol (one-way mode: one net position per symbol).
 
     Attributes:
-        qty: base currency held (>= 0, long-only for now).
+        qty: base currency, signed: above 0 long, below 0 short (futures only; a spot
+            position is never below 0), 0 flat.
         avg_price: volume-weighted entry price in quote per base (fees excluded).
         realized_pnl: quote currency, gross of fees, from closed quantity.
         opened_ts_ms: time of the fill that opened the current position, 0 when flat.
@@ -211,8 +225,8 @@ class Position:
 
     @property
     def is_open(self) -> bool:
-        """True while qty > 0."""
-        return self.qty > 0
+        """True while qty is not 0 (long or short)."""
+        return self.qty != 0
 
 
 @dataclass(slots=True)

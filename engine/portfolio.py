@@ -33,6 +33,10 @@ class Portfolio:
             position with a quantity (the fixed-point image of the ledger, see the module).
     """
 
+    allows_short = False
+    """Spot is long-only: a sell larger than the position is refused (see
+    :class:`~engine.futures.FuturesAccount` for shorts)."""
+
     def __init__(self, cash: Decimal, quote: str = "USDT", initial_cash: Decimal | None = None,
                  fees_paid: Decimal = ZERO, positions: dict[str, Position] | None = None):
         self.cash = Decimal(cash)
@@ -41,6 +45,8 @@ class Portfolio:
         self.fees_paid = Decimal(fees_paid)
         self.positions: dict[str, Position] = dict(positions or {})
         self.cash_raw = quote_raw(self.cash)
+        self.funding_by_symbol: dict[str, Decimal] = {}
+        """symbol -> funding its open position paid, quote (futures; spot pays none)."""
         self.held: dict[str, int] = {}
         for pos in self.positions.values():
             self._refresh(pos)

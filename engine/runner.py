@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from enum import StrEnum
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from engine.approvals import EntryApprovals
 from engine.events import EventSink, PairLocked, ProtectionSet
@@ -37,6 +37,9 @@ from engine.risk.sizing import FixedQuote, SizingContext, StakeSizer
 from engine.strategy.base import Strategy, StrategyContext
 from engine.strategy.indicators import ATR
 from engine.timeframes import timeframe_to_ms
+
+if TYPE_CHECKING:
+    from engine.futures import FundingRates
 
 
 class Outcome(StrEnum):
@@ -121,6 +124,13 @@ class StrategyRunner:
         self._records_candles = journal.records_candles
         self._unconstrained = not self.instrument.amount_step and not self.instrument.min_notional
         """No amount step and no minimum notional: any quantity held is sellable (backtests)."""
+        self._futures = oms.portfolio.allows_short
+        """A futures account (:class:`~engine.futures.FuturesAccount`): shorts, leverage, funding
+        and liquidation; False on spot, whose candles skip all of it."""
+        self.funding: FundingRates | None = None
+        """Funding rates the backtest charges at each funding time (futures only; None: none)."""
+        self._reverse_to: Signal | None = None
+        """The side to enter once flat: an entry signal against an open position closes it first."""
         oms.fill_listeners.append(self._on_fill)
 
     def warmup(self, candles: list[Candle]) -> None:
@@ -153,6 +163,14 @@ class StrategyRunner:
                 oms.sync(self.symbol, candle, now)  # a stop placed right after this candle's entry fill may trigger on it
             working = self._working()
         portfolio = oms.portfolio
+        if self._futures and self.symbol in portfolio.held:
+            liquidated = self._futures_candle(candle, now)
+            if liquidated is not None:  # the strategy still sees the candle (its indicators stay in step)
+                self._ctx.position_qty, self._ctx.has_open_order = 0.0, working
+                if self._keep_atr:
+                    self.atr.update(candle.high, candle.low, candle.close)
+                self.strategy.on_candle(candle, self._ctx)
+                return liquidated
         qty_raw = portfolio.held.get(self.symbol)
         ctx = self._ctx
         ctx.position_qty = qty_raw / QTY_ONE if qty_raw else 0.0
@@ -166,14 +184,19 @@ class StrategyRunner:
             holding = True
         else:
             holding = self.sellable(portfolio.position(self.symbol), candle.close) > 0
-        if signal is None:  # check_signal passes None: only a forced exit can act
+        if signal is None:  # check_signal passes None: only a forced exit or a reversal can act
             if holding and not working:
                 reason = self._forced_exit(candle)
                 if reason:
                     return self._exit(candle, now, portfolio.position(self.symbol), reason)
+            elif self._reverse_to is not None and not working:
+                side, self._reverse_to = self._reverse_to, None
+                return self._enter(candle, now) if side is Signal.BUY else self._enter_short(candle, now)
             return None
+        self._reverse_to = None  # the latest signal wins
+        short = holding and qty_raw < 0
         previous = self._last_signal
-        verdict = check_signal(signal, holding, previous, self._repeat_reported)
+        verdict = check_signal(signal, holding, previous, self._repeat_reported, short)
         self._repeat_reported = signal is previous and (self._repeat_reported or verdict is not None)
         self._last_signal = signal
         if verdict is not None:
@@ -188,11 +211,58 @@ class StrategyRunner:
                 return self._exit(candle, now, portfolio.position(self.symbol), reason)
         if working:
             return Decision(signal, Outcome.IGNORED, "an order is working")
-        if signal is Signal.BUY and not holding:
-            return self._enter(candle, now)
-        if signal is Signal.SELL and holding:
+        if signal is Signal.BUY:
+            if not holding:
+                return self._enter(candle, now)
+            if short:
+                return self._reverse(candle, now, signal)
+        elif signal is Signal.SELL:
+            if holding and not short:
+                return self._exit(candle, now, portfolio.position(self.symbol))
+        elif not self._futures:
+            return Decision(signal, Outcome.REJECTED, f"{signal.name}: spot cannot short (market.type futures does)")
+        elif signal is Signal.ENTER_SHORT:
+            if not holding:
+                return self._enter_short(candle, now)
+            if not short:
+                return self._reverse(candle, now, signal)
+        elif short:  # EXIT_SHORT
             return self._exit(candle, now, portfolio.position(self.symbol))
-        return Decision(signal, Outcome.IGNORED, "position already " + ("open" if holding else "flat"))
+        return Decision(signal, Outcome.IGNORED,
+                        "position already " + (("short" if short else "open") if holding else "flat"))
+
+    def _reverse(self, candle: Candle, now: int, signal: Signal) -> Decision:
+        """An entry against the open position: close it now; the new side is entered on the
+        first candle this runner sees it flat (two orders, never a flip in one)."""
+        decision = self._exit(candle, now, self.oms.portfolio.position(self.symbol),
+                              f"{self.strategy.describe()} {signal.name}: reverse")
+        if decision.outcome is Outcome.ORDERED:
+            self._reverse_to = signal
+        return decision
+
+    def _futures_candle(self, candle: Candle, now: int) -> Decision | None:
+        """A futures position's candle after the open's fills: liquidated when the range
+        reached its liquidation price (a forced close at that price, keyed just before the
+        candle so the venue fills it on it), else charged the funding due in the candle
+        (``qty x open x rate``: the candle's open stands for the mark price)."""
+        account = self.oms.portfolio
+        pos = account.position(self.symbol)
+        lp = account.liquidation_price(self.symbol)
+        if lp is not None and (candle.low <= lp if pos.qty > 0 else candle.high >= lp):
+            side = Side.SELL if pos.qty > 0 else Side.BUY
+            intent = (f"liquidation: {'low' if pos.qty > 0 else 'high'} "
+                      f"{candle.low if pos.qty > 0 else candle.high} reached {lp:.8f}")
+            order = self.oms.submit(strategy=self.strategy.name, symbol=self.symbol, side=side,
+                                    signal_ts_ms=candle.ts_ms - 1, now_ms=now, qty=abs(pos.qty), intent=intent,
+                                    order_type=OrderType.LIQUIDATION, price=lp)
+            self.oms.sync(self.symbol, candle, now)
+            self._reverse_to = None
+            return Decision(self._last_signal, Outcome.ORDERED, order.status.value, order.client_order_id)
+        if self.funding is not None:
+            rate = self.funding.due(candle.ts_ms, candle.ts_ms + self.tf_ms)
+            if rate is not None:
+                account.apply_funding(self.symbol, rate, Decimal(repr(candle.open)))
+        return None
 
     def _working(self) -> bool:
         """True while an order other than the venue-side stop is working on this symbol."""
@@ -216,11 +286,13 @@ class StrategyRunner:
         return fresh and self.native_stop.working() is not None
 
     def sellable(self, pos: Position, price: float | Decimal) -> Decimal:
-        """Base quantity of ``pos`` that can be sold: rounded down to the amount step, and 0
-        when worth less than the minimum notional at ``price`` (dust)."""
-        if pos.qty <= 0:
+        """Base quantity of ``pos`` that can be closed (sold when long, bought back when
+        short), unsigned: rounded down to the amount step, and 0 when worth less than the
+        minimum notional at ``price`` (dust)."""
+        if not pos.qty:
             return ZERO
-        qty = self.instrument.round_qty(pos.qty) if self.instrument.amount_step else pos.qty
+        qty = abs(pos.qty)
+        qty = self.instrument.round_qty(qty) if self.instrument.amount_step else qty
         if qty <= 0:
             return ZERO
         if self.instrument.min_notional and qty * (Decimal(repr(price)) if isinstance(price, float) else price) \
@@ -239,8 +311,10 @@ class StrategyRunner:
         marks.close[self.symbol] = close
         if qty_raw:
             mark = marks.raw[self.symbol] = round(close * PRICE_ONE)  # money.price_from_float, inlined
-            position_raw = qty_raw * mark
+            position_raw = qty_raw * mark  # signed: below 0 for a short
             equity = portfolio.cash_raw + position_raw if len(held) == 1 else portfolio.equity_raw(marks.raw)
+            if position_raw < 0:  # a short: risk limits read the exposure
+                position_raw = -position_raw
         else:  # the raw form is needed only while held
             position_raw = 0
             equity = portfolio.equity_raw(marks.raw) if held else portfolio.cash_raw
@@ -281,7 +355,7 @@ class StrategyRunner:
         pending: dict[str, int] = {}
         closes = self.marks.close
         for order in self.oms.open_orders():
-            if order.side is not Side.BUY:
+            if order.side is not Side.BUY and order.quote_qty is None:  # a sell by quantity exits
                 continue
             if order.quote_qty is not None:
                 value = max(0, quote_raw(order.quote_qty - order.avg_fill_price * order.filled_qty))
@@ -328,6 +402,8 @@ class StrategyRunner:
                                self.atr.value, self.risk.view.trade_returns)
         sizer = self.sizer if quote is None else FixedQuote(self.sizer.fee_rate, quote)
         notional = sizer.entry_notional(sizing)
+        if self._futures:  # the stake is margin: the position is leverage times it
+            notional *= portfolio.leverage
         if notional <= Decimal(0):
             return Decision(Signal.BUY, Outcome.IGNORED, "no cash")
         decision = self._decide(Side.BUY, notional, candle, now, is_entry=True)
@@ -346,6 +422,25 @@ class StrategyRunner:
         if self.native_stop is not None and order.filled_qty > 0:  # a live venue filled it at once: protect now
             self._keep_native_stop(candle, now)
         return Decision(Signal.BUY, Outcome.ORDERED, order.status.value, order.client_order_id)
+
+    def _enter_short(self, candle: Candle, now: int) -> Decision:
+        """Open a short on a futures account: a sell of the sized notional (stake x leverage),
+        through risk as an entry; the venue sizes the quantity at its fill price."""
+        if self.entries_blocked:
+            return Decision(Signal.ENTER_SHORT, Outcome.IGNORED, self.entries_blocked)
+        portfolio = self.oms.portfolio
+        sizing = SizingContext(portfolio.cash, self.equity_at(candle.close), candle.close,
+                               self.atr.value, self.risk.view.trade_returns)
+        notional = self.sizer.entry_notional(sizing) * portfolio.leverage
+        if notional <= 0:
+            return Decision(Signal.ENTER_SHORT, Outcome.IGNORED, "no margin available")
+        decision = self._decide(Side.SELL, notional, candle, now, is_entry=True)
+        if not decision.approved:
+            return Decision(Signal.ENTER_SHORT, Outcome.REJECTED, decision.reason)
+        order = self.oms.submit(strategy=self.strategy.name, symbol=self.symbol, side=Side.SELL,
+                                signal_ts_ms=candle.ts_ms, now_ms=now, quote_qty=decision.notional_quote,
+                                intent=f"{self.strategy.describe()} ENTER_SHORT", events=decision.events)
+        return Decision(Signal.ENTER_SHORT, Outcome.ORDERED, order.status.value, order.client_order_id)
 
     def close_position(self, candle: Candle, now: int, intent: str, key_ts: int | None = None) -> Decision | None:
         """Close the whole position at market, through risk like any exit (the backtest's
@@ -366,20 +461,22 @@ class StrategyRunner:
             if self.sellable(pos, candle.close) <= 0:
                 return Decision(Signal.SELL, Outcome.IGNORED, "the stop on the exchange filled first")
         qty = self.sellable(pos, candle.close)
+        side = Side.BUY if pos.qty < 0 else Side.SELL  # a short is closed by buying back
         if share is not None and share < 1:  # a partial exit, on the amount step
             qty = self.instrument.round_qty(qty * share) if self.instrument.amount_step else qty * share
             if qty <= 0:
                 return Decision(Signal.SELL, Outcome.IGNORED, f"{share:%} of the position is less than one amount step")
         notional = qty * Decimal(repr(candle.close))
-        decision = self._decide(Side.SELL, notional, candle, now, is_entry=False)
+        decision = self._decide(side, notional, candle, now, is_entry=False)
+        signal = Signal.SELL if side is Side.SELL else Signal.EXIT_SHORT
         if not decision.approved:
-            return Decision(Signal.SELL, Outcome.REJECTED, decision.reason)
-        order = self.oms.submit(strategy=self.strategy.name, symbol=self.symbol, side=Side.SELL,
+            return Decision(signal, Outcome.REJECTED, decision.reason)
+        order = self.oms.submit(strategy=self.strategy.name, symbol=self.symbol, side=side,
                                 signal_ts_ms=candle.ts_ms if key_ts is None else key_ts, now_ms=now, qty=qty,
-                                intent=intent or f"{self.strategy.describe()} SELL", events=decision.events,
+                                intent=intent or f"{self.strategy.describe()} {signal.name}", events=decision.events,
                                 order_type=OrderType.LIMIT if limit_price is not None else OrderType.MARKET,
                                 price=limit_price)
-        return Decision(Signal.SELL, Outcome.ORDERED, order.status.value, order.client_order_id)
+        return Decision(signal, Outcome.ORDERED, order.status.value, order.client_order_id)
 
     def _forced_exit(self, candle: Candle) -> str | None:
         """Why the position must be closed now regardless of the strategy, or None."""
@@ -423,11 +520,14 @@ class StrategyRunner:
     def _on_fill(self, fill: Fill, position: Position) -> None:
         if fill.symbol != self.symbol:
             return
-        flat = fill.side is Side.SELL and self.sellable(position, fill.price) <= 0
+        opening = position.qty > 0 if fill.side is Side.BUY else position.qty < 0
+        flat = not opening and self.sellable(position, fill.price) <= 0
         self.risk.on_fill(fill, ZERO if flat else position.qty)  # dust a base-currency fee left is flat
         if flat and self.risk.pair_locks.rules:
             self._lock_after_exit(fill)
-        if fill.side is Side.BUY and self.symbol not in self.risk.protections:
+        if position.qty < 0:  # levels are for longs; a futures config with them is refused
+            return
+        if opening and self.symbol not in self.risk.protections:
             events = self.risk.protect(self.symbol, position.avg_price, self.atr.value, fill.ts_ms)
             events += self.risk.verify(self.symbol, fill.ts_ms)
             self.journal.protection_changed(self.symbol, self.risk.protections[self.symbol], events)

@@ -25,6 +25,11 @@ Rules (the backtest must not lie):
   gap: the worse price), with slippage and fee; never on the candle of its signal (a stop
   placed right after an entry fill is keyed just before the fill's candle, so it can
   trigger on that candle after the open it was placed at).
+* A futures **liquidation** order (:attr:`~engine.models.OrderType.LIQUIDATION`) fills at its
+  price, without slippage, with the fee; the runner places it on the candle whose range
+  reached the position's liquidation price (keyed just before that candle).
+* An order given as quote notional on the sell side (a short entry on a futures account)
+  gets ``qty = notional / fill_price`` like a buy.
 * :meth:`SimulatedExchange.fill_at_close` fills resting orders at a candle's close
   (slippage and fee applied): used to close an open position when a backtest ends.
 """
@@ -215,6 +220,8 @@ class SimulatedExchange:
                 reference = _limit_reference(order, candle)
             elif order.type is OrderType.STOP_LIMIT:
                 reference = _stop_reference(order, candle)
+            elif order.type is OrderType.LIQUIDATION:
+                reference = float(order.price)
             else:
                 reference = candle.open
             if reference is not None:
@@ -238,7 +245,8 @@ class SimulatedExchange:
             notional = order.quote_qty if order.quote_qty is not None else \
                 (order.qty - order.filled_qty) * Decimal(repr(reference))
             slip = self.model.slippage(self._previous.get(order.symbol), notional)
-        price = self.model.price(order.side, reference, inst, slip)
+        price = order.price if order.type is OrderType.LIQUIDATION else \
+            self.model.price(order.side, reference, inst, slip)
         if order.type is OrderType.LIMIT and order.price is not None:  # slippage never past the limit (a stop's may)
             price = min(price, order.price) if order.side is Side.BUY else max(price, order.price)
         remaining = None if order.qty is None else order.qty - order.filled_qty
@@ -263,11 +271,11 @@ class SimulatedExchange:
                 return "only stop-limit sells (protective stops of long positions) are simulated"
             if order.stop_price is None or order.stop_price <= 0:
                 return "a stop_limit order needs a positive stop_price"
-        if order.side is Side.BUY and order.quote_qty is not None:
+        if order.quote_qty is not None:
             if order.quote_qty < inst.min_notional:
                 return f"notional {order.quote_qty} is below the minimum {inst.min_notional} {inst.quote}"
         elif order.qty is None or order.qty <= 0:
             return "quantity must be positive"
-        if order.type is OrderType.LIMIT and (order.price is None or order.price <= 0):
-            return "a limit order needs a positive price"
+        if order.type in (OrderType.LIMIT, OrderType.LIQUIDATION) and (order.price is None or order.price <= 0):
+            return f"a {order.type.value} order needs a positive price"
         return ""

@@ -35,7 +35,8 @@ def test_one_strategy_shows_types_defaults_ranges_and_its_docstring(capsys):
     assert "signal_sanity" in info["description"] and info["vectorized"] is True
     assert cli(["strategies", "sma_cross"]) == 0
     text = capsys.readouterr().out
-    assert "fast  int  default 10  from 1 to 1000  fast SMA period, candles" in text
+    assert "fast int default 10 from 1 to 1000 fast SMA period, candles" in " ".join(text.split())  # columns
+    assert "allow_short bool default False" in " ".join(text.split())
     assert "try: quantd backtest --strategy sma_cross --param fast=10 --param slow=30" in text
 
 
@@ -74,7 +75,7 @@ def test_the_example_runs_from_a_daemon_config_and_a_sweep(tmp_path, capsys):
                                          "must be above 0 and at most 100, got 500"),
     ("strategy:\n  name: sma_cross\n symbol: [BTC\n", "is not valid YAML: line 3, column 2: expected <block end>"),
     ("strategy:\n  params: {fsat: 5}\n", "invalid setting strategy: sma_cross: unknown key 'fsat' (did you mean "
-                                        "'fast'?); valid keys: fast, slow"),
+                                        "'fast'?); valid keys: allow_short, fast, slow"),
 ])
 def test_config_mistakes_get_the_fix_in_one_line(tmp_path, yaml_text, fragment):
     path = tmp_path / "c.yaml"
@@ -85,7 +86,7 @@ def test_config_mistakes_get_the_fix_in_one_line(tmp_path, yaml_text, fragment):
 
 
 @pytest.mark.parametrize("args, fragment", [
-    (["backtest", "--param", "fsat=3"], "sma_cross: unknown key 'fsat' (did you mean 'fast'?); valid keys: fast, slow"),
+    (["backtest", "--param", "fsat=3"], "sma_cross: unknown key 'fsat' (did you mean 'fast'?); valid keys: allow_short, fast, slow"),
     (["backtest", "--param", "fast=0"], "sma_cross: parameter fast: must be from 1 to 1000 (got '0')"),
     (["backtest", "--risk", "max_drawdwn_pct=3"], "--risk: unknown key 'max_drawdwn_pct' (did you mean "
                                                  "'max_drawdown_pct'?)"),

@@ -17,7 +17,7 @@ from engine.strategy.indicators import RSI, SMA
     ({"fast": 50, "slow": 10}, "fast (50) must be smaller than slow (10)"),
     ({"fast": 0}, "parameter fast: must be from 1 to 1000 (got 0)"),
     ({"fast": "ten"}, "parameter fast: Input should be a valid integer"),
-    ({"fsat": 5}, "unknown key 'fsat' (did you mean 'fast'?); valid keys: fast, slow"),
+    ({"fsat": 5}, "unknown key 'fsat' (did you mean 'fast'?); valid keys: allow_short, fast, slow"),
 ])
 def test_sma_cross_params_are_validated(params, fragment):
     with pytest.raises(StrategyError) as err:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from decimal import Decimal
 from statistics import median
 
 import numpy as np
@@ -147,6 +148,10 @@ def summary(result, benchmark: Benchmark | None) -> dict:
         "buy_and_hold_max_drawdown_pct": None if benchmark is None else benchmark.max_drawdown_pct,
     }
     trades = result.trades
+    if result.config.market == "futures":  # both sides, funding and liquidations (ADR 0017)
+        flat |= {"short_trades": sum(1 for t in trades if t.short),
+                 "liquidations": sum(1 for t in trades if t.exit_reason.startswith("liquidation")),
+                 "funding_paid_quote": float(sum((t.funding for t in trades), Decimal(0)))}
     return flat | trade_figures(trades) | {
         "by_exit_reason": breakdown(trades, "exit_reason"),
         "by_entry_signal": breakdown(trades, "entry_signal"),
@@ -171,6 +176,8 @@ REJECTION_HINTS = {
                      "returned something that is not a signal; nothing was traded, one per streak is counted",
     "stale_data": "the last candle was too old when the order was proposed",
     "pair_lock": "the symbol was locked by a protection rule (cooldown, stoploss guard, low profit)",
+    "min_liquidation_distance": "at this leverage the entry's liquidation price was closer to the price than "
+                                "min_liquidation_distance_pct",
 }
 """One sentence per risk rule whose name alone does not say why an order was refused."""
 
@@ -184,6 +191,7 @@ LABELS: dict[str, str] = {
     "mean_holding_s": "mean holding time", "median_holding_s": "median holding time",
     "best_trade_pct": "best trade", "worst_trade_pct": "worst trade",
     "best_trade_quote": "best trade pnl", "worst_trade_quote": "worst trade pnl",
+    "short_trades": "short trades", "liquidations": "liquidations", "funding_paid_quote": "funding paid",
 }
 """A person's label for each summary key."""
 

@@ -19,8 +19,9 @@ import pandas as pd
 from engine.backtest.metrics import Metrics, compute_metrics
 from engine.backtest.trades import END_OF_DATA, Trade, TradeLog
 from engine.core import MarketSpec, build_core
-from engine.errors import BacktestCanceled, DataError
+from engine.errors import BacktestCanceled, ConfigError, DataError
 from engine.events import EventKind
+from engine.futures import FundingRates, FuturesAccount
 from engine.models import Candle, Instrument
 from engine.money import QUOTE_ONE
 from engine.portfolio import Portfolio
@@ -44,6 +45,11 @@ class BacktestConfig:
         limits: risk limits, as in the daemon.
         slippage_range_frac, impact_k: volatility- and volume-dependent slippage, and
         latency_candles: orders fill N candles later (see :class:`FillModel`).
+        market: ``spot`` (long-only) or ``futures`` (a USDT-margined perpetual: shorts,
+            ``leverage``, isolated margin, ``funding`` rates charged at their times, and
+            liquidation at the price :func:`~engine.futures.liquidation_price` gives with
+            ``maintenance_rate``; ADR 0017). On futures the stake is the margin committed,
+            and the position is ``leverage`` times it.
     """
 
     symbol: str = "BTC/USDT"
@@ -56,6 +62,30 @@ class BacktestConfig:
     slippage_range_frac: Decimal = Decimal(0)
     impact_k: Decimal = Decimal(0)
     latency_candles: int = 0
+    market: str = "spot"
+    leverage: Decimal = Decimal(1)
+    maintenance_rate: Decimal = Decimal("0.004")
+    funding: FundingRates | None = None
+
+    def __post_init__(self) -> None:
+        if self.market not in ("spot", "futures"):
+            raise ConfigError(f"market: must be spot or futures, got {self.market!r}")
+        if self.market == "spot" and (self.leverage != 1 or self.funding is not None):
+            raise ConfigError("leverage and funding apply to market futures only")
+        if self.market == "futures":
+            p = self.limits.protection()
+            if p.wants_stop or p.take_profit_pct is not None or p.take_profit_atr is not None or p.stop_on_exchange \
+                    or p.trailing_stop_pct is not None:
+                raise ConfigError("risk: stop-loss, take-profit and trailing levels are long-only for now; "
+                                  "on market futures use max_holding_candles, or no levels")
+
+    def account(self, quote: str | None = None) -> Portfolio:
+        """The starting account in ``quote`` (default: :attr:`symbol`'s): a spot
+        :class:`Portfolio` or a :class:`FuturesAccount`."""
+        quote = quote or Instrument(self.symbol).quote
+        if self.market == "futures":
+            return FuturesAccount(self.cash, quote, self.leverage, self.maintenance_rate)
+        return Portfolio(self.cash, quote)
 
 
 @dataclass(frozen=True)
@@ -127,11 +157,12 @@ def run_backtest(df: pd.DataFrame, strategy: Strategy, config: BacktestConfig,
     inst = Instrument(config.symbol)
     tf_ms = timeframe_to_ms(config.timeframe)
     exchange = SimulatedExchange({config.symbol: inst}, fill_model(config), keep_history=False)
-    portfolio = Portfolio(config.cash, inst.quote)
+    portfolio = config.account()
     log = TradeLog()
     core = build_core([MarketSpec(strategy, config.symbol, config.timeframe, config.stake)], exchange, log, portfolio,
                       config.limits, config.fee_rate, keep_history=False)
     runner = core.runners[0]
+    runner.funding = config.funding
     cols = [df[k].to_numpy() for k in ("timestamp", "open", "high", "low", "close", "volume")]
     equity = np.empty(n)
     in_pos = np.zeros(n, dtype=bool)

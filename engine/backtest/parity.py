@@ -18,14 +18,14 @@ import pandas as pd
 
 from engine.backtest.engine import BacktestConfig, run_backtest
 from engine.backtest.vectorized import run_vectorized, supports_vectorized
-from engine.models import Candle, Signal
+from engine.models import Candle
 from engine.strategy.base import Strategy, StrategyContext
+from engine.strategy.builtin._vector import CODE
 from engine.timeframes import iso_utc
 
 REL = 1e-9
 """Relative tolerance on prices, quantities and fees (float64 there, Decimal here)."""
 
-_CODE = {Signal.BUY: 1, Signal.SELL: -1, None: 0}
 
 
 @dataclass
@@ -68,18 +68,19 @@ def signal_stream(strategy: Strategy, df: pd.DataFrame, symbol: str, timeframe: 
     """``on_candle`` over every candle of ``df`` as int8 codes (+1 BUY, -1 SELL, 0 None), flat
     and with no working order throughout (what the signal depends on is the candles only)."""
     ctx = StrategyContext(symbol, timeframe)
-    return np.array([_CODE[strategy.on_candle(Candle(*row), ctx)] for row in
+    return np.array([CODE[strategy.on_candle(Candle(*row), ctx)] for row in
                      df[["timestamp", "open", "high", "low", "close", "volume"]].itertuples(index=False)],
                     dtype=np.int8)
 
 
 def _trade_key(t) -> tuple:
-    kind = "end" if t.exit_reason.startswith("end") else "signal"
-    return (t.entry_ts_ms, t.exit_ts_ms, kind)
+    kind = "end" if t.exit_reason.startswith("end") else "liquidation" if t.exit_reason.startswith("liquidation") \
+        else "signal"
+    return (t.entry_ts_ms, t.exit_ts_ms, t.short, kind)
 
 
 def _money_equal(a, b) -> str:
-    for attr in ("entry_price", "exit_price", "qty", "entry_fee", "exit_fee"):
+    for attr in ("entry_price", "exit_price", "qty", "entry_fee", "exit_fee", "funding"):
         x, y = float(getattr(a, attr)), float(getattr(b, attr))
         if abs(x - y) > REL * max(abs(x), abs(y), 1e-300):
             return f"{attr} event {x!r} vs vectorised {y!r}"

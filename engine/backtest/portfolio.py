@@ -72,7 +72,9 @@ def run_portfolio_backtest(markets: list[Market], config: BacktestConfig) -> Bac
     instruments = {m.symbol: m.instrument or Instrument(m.symbol) for m in markets}
     quote = next(iter(instruments.values())).quote
     exchange = SimulatedExchange(instruments, fill_model(config), keep_history=False)
-    portfolio = Portfolio(config.cash, quote)
+    if config.funding is not None:
+        raise ConfigError("funding rates are one market's: a portfolio backtest charges none yet (drop --funding)")
+    portfolio = config.account(quote)
     log = TradeLog()
     core = build_core([MarketSpec(m.strategy, m.symbol, m.timeframe, m.stake, instruments[m.symbol]) for m in markets],
                       exchange, log, portfolio, config.limits, config.fee_rate, keep_history=False)

@@ -17,8 +17,10 @@ END_OF_DATA = "end_of_data"
 
 @dataclass
 class Trade:
-    """One round trip (long entry then exit). Times ms UTC, prices quote per base,
-    qty base, fees and pnl quote; ``pnl`` is net of both fees."""
+    """One round trip: an entry, then the exit that closed it. Times ms UTC, prices quote
+    per base, qty base (unsigned), fees, funding and pnl quote; ``short`` for a short
+    (futures); ``funding`` is what the position paid (negative: received); ``pnl`` is net
+    of both fees and the funding."""
 
     symbol: str
     entry_ts_ms: int
@@ -30,6 +32,8 @@ class Trade:
     exit_price: Decimal = ZERO
     exit_fee: Decimal = ZERO
     exit_reason: str = ""
+    short: bool = False
+    funding: Decimal = ZERO
 
     @property
     def fees(self) -> Decimal:
@@ -38,8 +42,10 @@ class Trade:
 
     @property
     def pnl(self) -> Decimal:
-        """Exit proceeds minus entry cost, both net of fees, quote."""
-        return self.qty * (self.exit_price - self.entry_price) - self.fees
+        """``qty x (exit - entry)`` for a long, ``qty x (entry - exit)`` for a short, less fees and
+        funding, quote."""
+        gross = self.qty * (self.exit_price - self.entry_price)
+        return (-gross if self.short else gross) - self.fees - self.funding
 
 
 class TradeLog:
@@ -58,12 +64,15 @@ class TradeLog:
 
     def fill_applied(self, order: Order, fill: Fill, portfolio: Portfolio, events: list[Event]) -> None:
         self.events.extend(events)
-        if fill.side is Side.BUY:
-            self._open[fill.symbol] = Trade(fill.symbol, fill.ts_ms, fill.price, fill.qty, fill.fee, order.intent)
+        trade = self._open.get(fill.symbol)
+        if trade is None or trade.short == (fill.side is Side.SELL):  # an entry (a long's buy, a short's sell)
+            self._open[fill.symbol] = Trade(fill.symbol, fill.ts_ms, fill.price, fill.qty, fill.fee, order.intent,
+                                            short=fill.side is Side.SELL)
             return
-        trade = self._open.pop(fill.symbol)
+        del self._open[fill.symbol]
         trade.exit_ts_ms, trade.exit_price, trade.exit_fee = fill.ts_ms, fill.price, fill.fee
         trade.exit_reason = order.intent
+        trade.funding = portfolio.funding_by_symbol.get(fill.symbol, ZERO)
         self.trades.append(trade)
 
     def risk_recorded(self, events: list[Event], breaker) -> None:
@@ -98,13 +107,15 @@ def money_text(value: Decimal) -> str:
 
 
 def write_trades_csv(trades: list[Trade], path: str | Path) -> None:
-    """Write ``entry_time,entry_price,exit_time,exit_price,qty,fees,pnl,exit_reason,entry_signal,symbol``
-    (times ISO-8601 UTC, prices quote per base, qty base, fees and pnl quote rounded by
-    :func:`money_text`; ``symbol`` last, so readers of the older nine columns are unaffected)."""
+    """Write ``entry_time,entry_price,exit_time,exit_price,qty,fees,pnl,exit_reason,entry_signal,symbol,side,funding``
+    (times ISO-8601 UTC, prices quote per base, qty base, fees, pnl and funding quote rounded
+    by :func:`money_text`; ``side`` is long or short; the columns after ``exit_reason`` were
+    added last, so readers of the older columns are unaffected)."""
     with open(path, "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["entry_time", "entry_price", "exit_time", "exit_price", "qty", "fees", "pnl",
-                    "exit_reason", "entry_signal", "symbol"])
+                    "exit_reason", "entry_signal", "symbol", "side", "funding"])
         for t in trades:
             w.writerow([iso_utc(t.entry_ts_ms), t.entry_price, iso_utc(t.exit_ts_ms), t.exit_price, t.qty,
-                        money_text(t.fees), money_text(t.pnl), t.exit_reason, t.entry_signal, t.symbol])
+                        money_text(t.fees), money_text(t.pnl), t.exit_reason, t.entry_signal, t.symbol,
+                        "short" if t.short else "long", money_text(t.funding)])

@@ -1,7 +1,9 @@
 """Vectorised backtest: the event-driven engine's fill rules, array-at-a-time, in float64.
 
 For research speed on strategies that define ``signals(df)`` (an int8 array, +1 = BUY and
--1 = SELL at a candle's close, 0 = nothing). Signals are computed for every candle at once;
+-1 = SELL at a candle's close, 0 = nothing; on a futures account also +2 = ENTER_SHORT and
+-2 = EXIT_SHORT, run by :mod:`engine.backtest.vectorized_futures`; the rest of this
+docstring is the spot path). Signals are computed for every candle at once;
 the position's state machine and the sizing then run over the **trades only**, and the
 equity curve is built with numpy. The rules are those of :mod:`engine.simulator`
 and :class:`engine.runner.StrategyRunner`, restricted to what this path supports:
@@ -35,6 +37,7 @@ import pandas as pd
 from engine.backtest.engine import BacktestConfig, has_cost_models
 from engine.backtest.metrics import Metrics, metrics_from_arrays
 from engine.backtest.trades import END_OF_DATA, Trade
+from engine.backtest.vectorized_futures import futures_round_trips
 from engine.errors import ConfigError, DataError, StrategyError
 from engine.risk.limits import RiskLimits
 from engine.risk.sizing import AllCash, FixedQuote, PercentOfEquity, parse_stake
@@ -50,7 +53,9 @@ def supports_vectorized(strategy: Strategy) -> bool:
 @dataclass
 class TradeTable:
     """Round trips as columns (one row per trade): candle indices into the data, times ms
-    UTC, prices quote per base, qty base, fees and pnl quote (pnl net of both fees)."""
+    UTC, prices quote per base, qty base, fees, funding and pnl quote (pnl net of both fees
+    and the funding). ``side`` (+1 long, -1 short), ``funding`` and ``liquidated`` are set on
+    a futures account only (None: long, no funding, none liquidated)."""
 
     entry_idx: np.ndarray
     exit_idx: np.ndarray
@@ -62,10 +67,16 @@ class TradeTable:
     entry_fee: np.ndarray
     exit_fee: np.ndarray
     end_of_data: np.ndarray
+    side: np.ndarray | None = None
+    funding: np.ndarray | None = None
+    liquidated: np.ndarray | None = None
 
     @property
     def pnl(self) -> np.ndarray:
-        return self.qty * (self.exit_price - self.entry_price) - self.entry_fee - self.exit_fee
+        gross = self.qty * (self.exit_price - self.entry_price)
+        if self.side is None:
+            return gross - self.entry_fee - self.exit_fee
+        return self.side * gross - self.entry_fee - self.exit_fee - self.funding
 
     def __len__(self) -> int:
         return int(self.entry_idx.size)
@@ -90,11 +101,19 @@ class VectorizedResult:
         t = self.table
         out = []
         for k in range(len(t)):
+            short = t.side is not None and t.side[k] < 0
             trade = Trade(self.config.symbol, int(t.entry_ts_ms[k]), _dec(t.entry_price[k]), _dec(t.qty[k]),
-                          _dec(t.entry_fee[k]), f"{self.strategy} BUY")
+                          _dec(t.entry_fee[k]), f"{self.strategy} {'ENTER_SHORT' if short else 'BUY'}", short=short)
             trade.exit_ts_ms, trade.exit_price, trade.exit_fee = int(t.exit_ts_ms[k]), _dec(t.exit_price[k]), \
                 _dec(t.exit_fee[k])
-            trade.exit_reason = END_OF_DATA if t.end_of_data[k] else f"{self.strategy} SELL"
+            if t.funding is not None:
+                trade.funding = _dec(t.funding[k])
+            if t.end_of_data[k]:
+                trade.exit_reason = END_OF_DATA
+            elif t.liquidated is not None and t.liquidated[k]:
+                trade.exit_reason = "liquidation"
+            else:
+                trade.exit_reason = f"{self.strategy} {'EXIT_SHORT' if short else 'SELL'}"
             out.append(trade)
         return out
 
@@ -138,16 +157,38 @@ def run_vectorized(df: pd.DataFrame, strategy: Strategy, config: BacktestConfig)
     signals = np.asarray(strategy.signals(df))
     if signals.shape != (n,):
         raise StrategyError(f"{strategy.name}.signals(df) returned shape {signals.shape}, expected ({n},)")
+    if config.market == "spot" and np.any(np.abs(signals) == 2):
+        raise StrategyError(f"{strategy.name} signals shorts: spot is long-only (use market futures)")
     ts = df["timestamp"].to_numpy()
     op = df["open"].to_numpy(dtype=float)
     cl = df["close"].to_numpy(dtype=float)
-    entry, exit_ = round_trips(signals)
-    table = _fill(entry, exit_, ts, op, cl, sizer, config)
     cash0 = float(config.cash)
-    equity, in_pos = _equity(table, cl, cash0)
+    if config.market == "futures":
+        table, equity, in_pos = _futures(signals, ts, op, df, cl, sizer, config)
+    else:
+        entry, exit_ = round_trips(signals)
+        table = _fill(entry, exit_, ts, op, cl, sizer, config)
+        equity, in_pos = _equity(table, cl, cash0)
     metrics = metrics_from_arrays(equity, cash0, table.pnl, float((table.entry_fee + table.exit_fee).sum()),
                                   in_pos, int(ts[0]), int(ts[-1]), timeframe_to_ms(config.timeframe))
     return VectorizedResult(config, strategy.describe(), metrics, table, ts, equity)
+
+
+def _futures(signals, ts, op, df, cl, sizer, config: BacktestConfig):
+    """The futures account's round trips (:mod:`engine.backtest.vectorized_futures`) as a
+    :class:`TradeTable`, with the equity and the candles held."""
+    hi, lo = df["high"].to_numpy(dtype=float), df["low"].to_numpy(dtype=float)
+    c, equity, in_pos = futures_round_trips(signals, ts, op, hi, lo, cl, sizer, config,
+                                            timeframe_to_ms(config.timeframe))
+    m = c["qty"].size
+    if m == 0:
+        c = {k: np.zeros(0, dtype=np.int64 if k.endswith("idx") else float) for k in c}
+    entry_idx, exit_idx = c["entry_idx"].astype(np.int64), c["exit_idx"].astype(np.int64)
+    table = TradeTable(entry_idx, exit_idx, ts[entry_idx], ts[exit_idx], c["entry_price"].astype(float),
+                       c["exit_price"].astype(float), c["qty"].astype(float), c["entry_fee"].astype(float),
+                       c["exit_fee"].astype(float), c["end_of_data"].astype(bool), c["side"].astype(float),
+                       c["funding"].astype(float), c["liquidated"].astype(bool))
+    return table, equity, in_pos
 
 
 def round_trips(signals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

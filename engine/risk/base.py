@@ -55,6 +55,7 @@ class RuleName(StrEnum):
     COOLDOWN = "cooldown"
     STOPLOSS_GUARD = "stoploss_guard"
     LOW_PROFIT_PAIRS = "low_profit_pairs"
+    MIN_LIQUIDATION_DISTANCE = "min_liquidation_distance"
 
 
 class Proposal(NamedTuple):
@@ -110,6 +111,8 @@ class RiskView:
         trade_returns: net return on cost of each closed round trip, oldest first (for sizing).
         spread_bps, market_open: from the venue's ticker and market status where a gateway
             provides them (absent in replays: those checks then pass).
+        leverage, maintenance_rate: a futures account's (:class:`~engine.futures.FuturesAccount`);
+            leverage None on spot.
     """
 
     equity_raw: int = 0
@@ -125,6 +128,8 @@ class RiskView:
     trade_returns: list[float] = field(default_factory=list)
     spread_bps: dict[str, float] = field(default_factory=dict)
     market_open: dict[str, bool] = field(default_factory=dict)
+    leverage: Decimal | None = None
+    maintenance_rate: Decimal = Decimal("0.004")
 
     def exposure(self, symbol: str) -> int:
         """Raw quote held in ``symbol`` plus its working entry orders."""

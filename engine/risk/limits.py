@@ -13,6 +13,7 @@ from engine.risk.consecutive_losses import MaxConsecutiveLosses
 from engine.risk.daily_loss import DailyLossLimit
 from engine.risk.drawdown import MaxDrawdown
 from engine.risk.exposure import MaxGrossExposure
+from engine.risk.liquidation_distance import MinLiquidationDistance
 from engine.risk.market_state import MarketClosed, MaxSpread
 from engine.risk.open_positions import MaxOpenPositions
 from engine.risk.order_notional import MaxOrderNotional
@@ -68,6 +69,8 @@ class RiskLimits(BaseModel):
     low_profit_window_candles: int = Field(288, ge=1, description="look-back of low_profit_trades, candles")
     low_profit_min_pct: float = Field(0.0, description="summed net return (percent) below which a symbol is locked")
     low_profit_lock_candles: int = Field(144, ge=1, description="how long the low-profit rule locks, candles")
+    min_liquidation_distance_pct: float | None = Field(None, gt=0, lt=100, description="futures: refuse entries "
+                                                       "whose liquidation price is closer than this % to the price")
 
     def protection(self) -> ProtectionPolicy:
         """The protective-exit policy these limits configure."""
@@ -115,4 +118,6 @@ class RiskLimits(BaseModel):
             rules.append(MaxGrossExposure(self.max_gross_exposure_pct))
         if self.max_asset_concentration_pct is not None:
             rules.append(MaxAssetConcentration(self.max_asset_concentration_pct))
+        if self.min_liquidation_distance_pct is not None:
+            rules.append(MinLiquidationDistance(self.min_liquidation_distance_pct))
         return rules

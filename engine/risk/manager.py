@@ -152,26 +152,33 @@ class RiskManager:
         return events
 
     def on_fill(self, fill: Fill, position_qty_after: Decimal) -> None:
-        """Track entries (for the trade-rate rule), round-trip results (for the losing streak and
-        sizing) and the position's value at its mark (the last close, else the fill's price),
+        """Track entries (for the trade-rate rule; a long's buy or a short's sell), round-trip
+        results (for the losing streak and sizing; a short's return is on its entry proceeds)
+        and the position's absolute value at its mark (the last close, else the fill's price),
         which later checks in the same candle must see."""
         v = self.view
         close = self.marks.close.get(fill.symbol)
         mark = price_from_float(close) if close is not None else to_raw(fill.price, PRICE_DP)
         self.marks.raw[fill.symbol] = mark
-        v.position_raw[fill.symbol] = to_raw(position_qty_after, QTY_DP) * mark
+        v.position_raw[fill.symbol] = abs(to_raw(position_qty_after, QTY_DP)) * mark
         if fill.side is Side.BUY:
+            self._spent[fill.symbol] = self._spent.get(fill.symbol, ZERO) + fill.notional + fill.fee
+            opening = position_qty_after > 0
+        else:
+            self._received[fill.symbol] = self._received.get(fill.symbol, ZERO) + fill.notional - fill.fee
+            opening = position_qty_after < 0  # a short's entry
+        if opening:
             self.view.entry_times.append(fill.ts_ms)
             while len(self.view.entry_times) > 1000:
                 self.view.entry_times.popleft()
-            self._spent[fill.symbol] = self._spent.get(fill.symbol, ZERO) + fill.notional + fill.fee
             return
-        self._received[fill.symbol] = self._received.get(fill.symbol, ZERO) + fill.notional - fill.fee
         if position_qty_after == 0:
             spent = self._spent.pop(fill.symbol, ZERO)
-            pnl = self._received.pop(fill.symbol) - spent
-            if spent > 0:
-                self.view.trade_returns.append(float(pnl / spent))
+            received = self._received.pop(fill.symbol, ZERO)
+            pnl = received - spent
+            base = spent if fill.side is Side.SELL else received  # the entry's value: a long's cost, a short's proceeds
+            if base > 0:
+                self.view.trade_returns.append(float(pnl / base))
             if fill.ts_ms >= self.view.streak_since_ms:
                 self.view.consecutive_losses = self.view.consecutive_losses + 1 if pnl < 0 else 0
 

@@ -138,12 +138,19 @@ class Strategy:
         """
         raise NotImplementedError(f"{self.name} has no vectorised signals")
 
+    @property
+    def allows_short(self) -> bool:
+        """True when the parameters enable shorts (``allow_short``): only a futures account
+        can trade such a strategy (spot would refuse every short entry and keep the long)."""
+        return bool(self.params.model_dump().get("allow_short", False))
+
     def describe(self) -> str:
         """``name(k=v, ...)`` for logs and reports (kept per parameter object: they are frozen)."""
         cached = getattr(self, "_described", None)
         if cached is not None and cached[0] is self.params:
             return cached[1]
-        args = ", ".join(f"{k}={v}" for k, v in self.params.model_dump().items())
+        args = ", ".join(f"{k}={v}" for k, v in self.params.model_dump().items()
+                         if not (k == "allow_short" and v is False))  # long-only names read as they always did
         text = f"{self.name}({args})"
         self._described = (self.params, text)
         return text

@@ -13,6 +13,7 @@ from typing import Callable
 
 import numpy as np
 import pandas as pd
+from pydantic import Field
 
 from engine.models import Candle, Signal
 from engine.strategy.base import Strategy, StrategyContext
@@ -21,7 +22,8 @@ from engine.strategy.indicators import replay
 TIE = 1e-9
 """Relative gap below which a decision is recomputed exactly."""
 
-CODE = {Signal.BUY: 1, Signal.SELL: -1, None: 0}
+CODE = {Signal.BUY: 1, Signal.SELL: -1, Signal.ENTER_SHORT: 2, Signal.EXIT_SHORT: -2, None: 0}
+"""The vectorised codes: +1/-1 enter/exit long, +2/-2 enter/exit short, 0 nothing."""
 
 
 def exact_diff(a: np.ndarray, b: np.ndarray | float,
@@ -85,8 +87,18 @@ def levels(buy: np.ndarray, sell: np.ndarray) -> np.ndarray:
 
 
 def as_signal(code: int) -> Signal | None:
-    """+1 -> BUY, -1 -> SELL, 0 -> None."""
-    return Signal.BUY if code > 0 else Signal.SELL if code < 0 else None
+    """The signal of a vectorised code (:data:`CODE`): +1 BUY, -1 SELL, +2 ENTER_SHORT,
+    -2 EXIT_SHORT, 0 None."""
+    return _SIGNAL_OF[int(code)]
+
+
+_SIGNAL_OF = {v: k for k, v in CODE.items()}
+
+
+def allow_short_field():
+    """The ``allow_short`` parameter every crossover strategy has (last in its ``Params``)."""
+    return Field(False, description="a cross below enters a short (needs market futures); off: it only exits "
+                                    "the long")
 
 
 class Crossover(Strategy):
@@ -102,6 +114,9 @@ class Crossover(Strategy):
     def __init__(self, params):
         super().__init__(params)
         self._prev_diff: float | None = None
+        self._down = Signal.ENTER_SHORT if params.allow_short else Signal.SELL
+        """The signal of a cross below: SELL (exit the long), or ENTER_SHORT with ``allow_short``
+        (a cross above is BUY either way: it enters a long, or closes the short and then enters)."""
 
     def lines(self, candle: Candle) -> tuple[float, float] | None:
         raise NotImplementedError
@@ -120,10 +135,13 @@ class Crossover(Strategy):
         if a > b and prev <= 0:
             return Signal.BUY
         if a < b and prev >= 0:
-            return Signal.SELL
+            return self._down
         return None
 
     def signals(self, df: pd.DataFrame) -> np.ndarray:
         """Vectorised :meth:`on_candle`: +1 BUY, -1 SELL, candle for candle."""
         a, b, exact = self.line_arrays(df)
-        return crossings(exact_diff(a, b, exact))
+        out = crossings(exact_diff(a, b, exact))
+        if self.params.allow_short:
+            out[out < 0] = CODE[Signal.ENTER_SHORT]
+        return out

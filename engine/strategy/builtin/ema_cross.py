@@ -6,7 +6,7 @@ from pydantic import Field, model_validator
 
 from engine.models import Candle
 from engine.strategy.base import StrategyParams
-from engine.strategy.builtin._vector import Crossover, replayed
+from engine.strategy.builtin._vector import Crossover, allow_short_field, replayed
 from engine.strategy.indicators import EMA, ema
 from engine.strategy.registry import register
 
@@ -22,6 +22,7 @@ class EmaCross(Crossover):
     class Params(StrategyParams):
         fast: int = Field(12, ge=1, le=1000, description="fast EMA period, candles")
         slow: int = Field(26, ge=2, le=5000, description="slow EMA period, candles")
+        allow_short: bool = allow_short_field()
 
         @model_validator(mode="after")
         def _fast_below_slow(self) -> "EmaCross.Params":

@@ -6,7 +6,7 @@ from pydantic import Field, model_validator
 
 from engine.models import Candle
 from engine.strategy.base import StrategyParams
-from engine.strategy.builtin._vector import Crossover, replayed
+from engine.strategy.builtin._vector import Crossover, allow_short_field, replayed
 from engine.strategy.indicators import MACD, macd
 from engine.strategy.registry import register
 
@@ -22,6 +22,7 @@ class MacdTrend(Crossover):
         fast: int = Field(12, ge=1, le=1000, description="fast EMA period, candles")
         slow: int = Field(26, ge=2, le=5000, description="slow EMA period, candles")
         signal: int = Field(9, ge=1, le=1000, description="signal EMA period, candles")
+        allow_short: bool = allow_short_field()
 
         @model_validator(mode="after")
         def _fast_below_slow(self) -> "MacdTrend.Params":

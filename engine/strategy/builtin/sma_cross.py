@@ -6,7 +6,7 @@ from pydantic import Field, model_validator
 
 from engine.models import Candle
 from engine.strategy.base import StrategyParams
-from engine.strategy.builtin._vector import Crossover
+from engine.strategy.builtin._vector import Crossover, allow_short_field
 from engine.strategy.indicators import SMA, sma, sma_exact
 from engine.strategy.registry import register
 
@@ -23,6 +23,7 @@ class SmaCross(Crossover):
     class Params(StrategyParams):
         fast: int = Field(10, ge=1, le=1000, description="fast SMA period, candles")
         slow: int = Field(30, ge=2, le=5000, description="slow SMA period, candles")
+        allow_short: bool = allow_short_field()
 
         @model_validator(mode="after")
         def _fast_below_slow(self) -> "SmaCross.Params":

@@ -1,0 +1,226 @@
+"""A USDT-margined perpetual futures account: long and short positions, leverage, isolated
+margin, funding and the liquidation price (ADR 0017).
+
+One-way mode: one signed net position per symbol (above 0 long, below 0 short). An order
+opens from flat, adds to the position's side or reduces it towards flat; it never crosses
+zero (a reversal is two orders, as in freqtrade). Linear contracts of one base unit: the
+position's PnL is ``qty x (price - entry)`` in quote currency.
+
+The ledger, in quote currency (``Decimal``, like :class:`~engine.portfolio.Portfolio`):
+
+* ``wallet``: deposits plus realized PnL, minus fees and funding;
+* each position's isolated ``margin``: ``|qty| x entry / leverage`` when opened, reduced in
+  proportion when the position is, and by the funding it pays (isolated margin pays its own
+  funding, as on Binance);
+* ``cash``: the available balance ``wallet - sum(margin)``, which funds new margin and fees.
+
+Equity is ``wallet + sum(qty x (mark - entry))``. Its fixed-point image keeps the spot form
+``cash_raw + sum(held x mark)`` (:mod:`engine.money`), so the runner marks both accounts the
+same way: here ``cash_raw`` is ``wallet - sum(qty x entry)`` (the wallet less the signed
+cost basis), not the available balance.
+"""
+
+from __future__ import annotations
+
+import csv
+from bisect import bisect_left
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+from engine.errors import ConfigError, DataError, OrderError
+from engine.models import ZERO, Fill, Position, Side
+from engine.money import quote_raw
+from engine.portfolio import Portfolio
+
+FUNDING_INTERVAL_MS = 8 * 3_600_000
+"""Binance USD-M funding every 8 hours (00:00, 08:00, 16:00 UTC)."""
+
+
+def liquidation_price(qty: Decimal, entry: Decimal, margin: Decimal, mmr: Decimal, cum: Decimal = ZERO) -> Decimal:
+    """Isolated-margin liquidation price of one position, quote per base.
+
+    The position is liquidated when its margin balance ``margin + s x Q x (P - entry)`` falls to
+    the maintenance margin ``Q x P x mmr - cum`` (``s`` = +1 long, -1 short, ``Q = |qty|``).
+    Solving for ``P`` gives ``(margin + cum - s x Q x entry) / (Q x (mmr - s))``; source:
+    Binance, "How to Calculate Liquidation Price of USDⓈ-M Contracts" (isolated mode, one
+    position), with ``mmr``/``cum`` the maintenance rate and amount of the notional's tier
+    (ccxt ``fetch_leverage_tiers``: ``maintenanceMarginRate`` and the tier's ``cum``).
+
+    Args:
+        qty: signed base quantity (not 0); entry: average entry price; margin: the position's
+            isolated margin, quote. Returns 0 for a long whose margin covers any fall.
+
+    Raises:
+        ValueError: ``qty`` is 0.
+    """
+    if not qty:
+        raise ValueError("a flat position has no liquidation price")
+    s = 1 if qty > 0 else -1
+    q = abs(qty)
+    price = (margin + cum - s * q * entry) / (q * (mmr - s))
+    return max(price, ZERO)
+
+
+class FuturesAccount(Portfolio):
+    """A perpetual futures account (see the module docstring); :meth:`apply` is its only
+    writer besides :meth:`apply_funding`.
+
+    Args:
+        wallet: starting wallet balance, quote.
+        leverage: position notional per unit of margin (1 to 125 on Binance).
+        maintenance_rate, maintenance_amount: the maintenance tier used for the liquidation
+            price (Binance BTCUSDT's first tier: 0.004 and 0).
+
+    Raises:
+        ConfigError: leverage below 1.
+    """
+
+    allows_short = True
+
+    def __init__(self, wallet: Decimal, quote: str = "USDT", leverage: Decimal = Decimal(1),
+                 maintenance_rate: Decimal = Decimal("0.004"), maintenance_amount: Decimal = ZERO):
+        if leverage < 1:
+            raise ConfigError(f"futures.leverage: must be at least 1, got {leverage}")
+        self.leverage = Decimal(leverage)
+        self.maintenance_rate = Decimal(maintenance_rate)
+        self.maintenance_amount = Decimal(maintenance_amount)
+        self.wallet = Decimal(wallet)
+        self.margin: dict[str, Decimal] = {}
+        """symbol -> isolated margin of its open position, quote."""
+        self.cost: dict[str, Decimal] = {}
+        """symbol -> signed cost basis of its open position (``qty x entry``), quote."""
+        self.funding_paid = ZERO
+        """Funding paid over the account's life, quote (negative when received)."""
+        super().__init__(wallet, quote)
+
+    def _rebalance(self) -> None:
+        self.cash = self.wallet - sum(self.margin.values(), ZERO)
+        self.cash_raw = quote_raw(self.wallet - sum(self.cost.values(), ZERO))
+
+    def apply(self, fill: Fill) -> Position:
+        """Book a fill: open or add (margin ``qty x price / leverage`` and the fee must fit the
+        available balance) or reduce (realize ``(price - entry) x qty`` for a long,
+        ``(entry - price) x qty`` for a short, release margin in proportion). The fee is quote.
+
+        Raises:
+            OrderError: a fill that would cross zero (a flip in one order), or margin plus fee
+                above the available balance. Nothing is changed then.
+        """
+        pos = self.position(fill.symbol)
+        sym = fill.symbol
+        step = fill.qty if fill.side is Side.BUY else -fill.qty
+        fee = fill.fee if fill.fee_asset in ("", self.quote) else ZERO
+        if not pos.qty or (pos.qty > 0) == (step > 0):  # open or add
+            margin = fill.qty * fill.price / self.leverage
+            if margin + fee > self.cash:
+                raise OrderError(f"fill {fill.trade_id} needs {margin + fee} {self.quote} of margin and fee, "
+                                 f"available is {self.cash}")
+            if not pos.qty:
+                pos.opened_ts_ms = fill.ts_ms
+                self.funding_by_symbol[sym] = ZERO
+            self.cost[sym] = self.cost.get(sym, ZERO) + step * fill.price
+            self.margin[sym] = self.margin.get(sym, ZERO) + margin
+            pos.qty += step
+            pos.avg_price = self.cost[sym] / pos.qty
+        else:  # reduce towards flat
+            if fill.qty > abs(pos.qty):
+                raise OrderError(f"fill {fill.trade_id} {fill.side.value}s {fill.qty} {sym} against a position of "
+                                 f"{pos.qty}: an order may not cross zero (close, then open the other side)")
+            if fill.qty == abs(pos.qty):
+                released_cost, released_margin = self.cost.pop(sym), self.margin.pop(sym)
+            else:
+                share = fill.qty / abs(pos.qty)
+                released_cost, released_margin = self.cost[sym] * share, self.margin[sym] * share
+                self.cost[sym] -= released_cost
+                self.margin[sym] -= released_margin
+            pnl = -step * fill.price - released_cost  # closing -step at price: proceeds less cost basis
+            pos.realized_pnl += pnl
+            self.wallet += pnl
+            pos.qty += step
+            if not pos.qty:
+                pos.avg_price = ZERO
+                pos.opened_ts_ms = 0
+        self.wallet -= fee
+        self.fees_paid += fee
+        self._rebalance()
+        self._refresh(pos)
+        return pos
+
+    def apply_funding(self, symbol: str, rate: Decimal, mark: Decimal) -> Decimal:
+        """Book one funding payment on ``symbol``'s position: it pays ``qty x mark x rate``
+        (quote; a long pays a positive rate, a short receives it), from its isolated margin
+        and the wallet. Returns the amount paid (0 when flat)."""
+        pos = self.positions.get(symbol)
+        if pos is None or not pos.qty:
+            return ZERO
+        paid = pos.qty * mark * rate
+        self.wallet -= paid
+        self.margin[symbol] -= paid
+        self.funding_paid += paid
+        self.funding_by_symbol[symbol] = self.funding_by_symbol.get(symbol, ZERO) + paid
+        self._rebalance()
+        return paid
+
+    def liquidation_price(self, symbol: str) -> Decimal | None:
+        """The open position's isolated liquidation price (:func:`liquidation_price`), None when flat."""
+        pos = self.positions.get(symbol)
+        if pos is None or not pos.qty:
+            return None
+        return liquidation_price(pos.qty, pos.avg_price, self.margin[symbol], self.maintenance_rate,
+                                 self.maintenance_amount)
+
+
+@dataclass(frozen=True)
+class FundingRates:
+    """Funding rates of one perpetual market: ``times`` ms UTC (ascending), ``rates`` as
+    fractions of the notional (0.0001 = 0.01%) paid by longs to shorts when positive."""
+
+    times: tuple[int, ...]
+    rates: tuple[Decimal, ...]
+
+    def due(self, start_ms: int, end_ms: int) -> Decimal | None:
+        """The rate of a funding time in ``[start_ms, end_ms)`` (one candle), None when none
+        falls in it (a candle longer than 8 h with several: their sum)."""
+        i = bisect_left(self.times, start_ms)
+        total, found = ZERO, False
+        while i < len(self.times) and self.times[i] < end_ms:
+            total += self.rates[i]
+            found = True
+            i += 1
+        return total if found else None
+
+    @classmethod
+    def read_csv(cls, path: str | Path) -> FundingRates:
+        """Read a CSV of ``timestamp,funding_rate`` (ms UTC, a fraction of the notional), one
+        row per funding time, ascending (``tests/fixtures/futures`` has a real one).
+
+        Raises:
+            DataError: an unreadable file, a missing column, a row whose time or rate is not a
+                number (named by its line), or times out of order.
+        """
+        try:
+            return cls._read(path)
+        except OSError as exc:
+            raise DataError(f"{path}: cannot read the funding file: {exc.strerror}") from None
+
+    @classmethod
+    def _read(cls, path: str | Path) -> FundingRates:
+        with open(path, newline="") as fh:
+            reader = csv.DictReader(fh)
+            for col in ("timestamp", "funding_rate"):
+                if col not in (reader.fieldnames or []):
+                    raise DataError(f"{path}: no '{col}' column (expected timestamp,funding_rate)")
+            times, rates = [], []
+            for row in reader:
+                ts, rate = row["timestamp"], row["funding_rate"]
+                try:
+                    times.append(int(ts))
+                    rates.append(Decimal(rate))
+                    if not rates[-1].is_finite():
+                        raise ValueError(rate)
+                except (ValueError, TypeError, ArithmeticError):
+                    raise DataError(f"{path} line {reader.line_num}: bad funding row {ts!r},{rate!r}") from None
+        if any(b <= a for a, b in zip(times, times[1:])):
+            raise DataError(f"{path}: funding times must be strictly increasing")
+        return cls(tuple(times), tuple(rates))
