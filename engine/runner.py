@@ -220,7 +220,8 @@ class StrategyRunner:
             if holding and not short:
                 return self._exit(candle, now, portfolio.position(self.symbol))
         elif not self._futures:
-            return Decision(signal, Outcome.REJECTED, f"{signal.name}: spot cannot short (market.type futures does)")
+            return Decision(signal, Outcome.REJECTED, f"{signal.name}: spot is long-only; shorts need a futures "
+                                                      "account (backtest --market futures)")
         elif signal is Signal.ENTER_SHORT:
             if not holding:
                 return self._enter_short(candle, now)
@@ -337,7 +338,7 @@ class StrategyRunner:
         """Raise a trailing stop from this candle's high (it acts from the next candle on);
         the venue-side stop is moved with it."""
         current = self.risk.protections.get(self.symbol)
-        moved = self.risk.policy.trailed(current, candle.high) if current is not None else None
+        moved = self.risk.policy.trailed(current, candle) if current is not None else None
         if moved is None:
             return
         self.risk.protections[self.symbol] = moved
@@ -513,7 +514,7 @@ class StrategyRunner:
             return
         missing = self.risk.verify(self.symbol, now_ms)
         if missing:
-            events = missing + self.risk.protect(self.symbol, pos.avg_price, self.atr.value, now_ms)
+            events = missing + self.risk.protect(self.symbol, pos.avg_price, self.atr.value, now_ms, short=pos.qty < 0)
             self.journal.protection_changed(self.symbol, self.risk.protections[self.symbol], events)
             self.events.emit(events)
 
@@ -525,10 +526,9 @@ class StrategyRunner:
         self.risk.on_fill(fill, ZERO if flat else position.qty)  # dust a base-currency fee left is flat
         if flat and self.risk.pair_locks.rules:
             self._lock_after_exit(fill)
-        if position.qty < 0:  # levels are for longs; a futures config with them is refused
-            return
         if opening and self.symbol not in self.risk.protections:
-            events = self.risk.protect(self.symbol, position.avg_price, self.atr.value, fill.ts_ms)
+            events = self.risk.protect(self.symbol, position.avg_price, self.atr.value, fill.ts_ms,
+                                       short=position.qty < 0)
             events += self.risk.verify(self.symbol, fill.ts_ms)
             self.journal.protection_changed(self.symbol, self.risk.protections[self.symbol], events)
             self.events.emit(events)

@@ -24,7 +24,7 @@ from engine.backtest.vectorized import run_vectorized
 from engine.data import load_ohlcv
 from engine.errors import ConfigError, DataError, OrderError
 from engine.futures import FundingRates, FuturesAccount, liquidation_price
-from engine.models import Fill, Instrument, Side, Signal
+from engine.models import Candle, Fill, Instrument, Side, Signal
 from engine.money import QUOTE_ONE, price_from_float, quote_decimal
 from engine.portfolio import Portfolio
 from engine.risk.limits import RiskLimits
@@ -205,6 +205,17 @@ def test_a_leveraged_long_is_liquidated_at_its_price(candles):
     assert float(result.equity[-1]) == pytest.approx(float(1000 + trade.pnl), rel=1e-12)
 
 
+def _spot_runner():
+    from engine.backtest.trades import TradeLog
+    from engine.core import MarketSpec, build_core
+    from engine.simulator import FillModel, SimulatedExchange
+
+    venue = SimulatedExchange({"XRP/USDT": Instrument("XRP/USDT")}, FillModel())
+    core = build_core([MarketSpec(_Script({}), "XRP/USDT", "1m")], venue, TradeLog(), Portfolio(D(100)), RiskLimits(),
+                      D("0.001"))
+    return core.runners[0]
+
+
 def test_spot_refuses_shorts(candles):
     with pytest.raises(ConfigError, match="market futures"):
         run_backtest(candles, create("sma_cross", {"allow_short": True}), BacktestConfig(symbol="XRP/USDT",
@@ -212,10 +223,15 @@ def test_spot_refuses_shorts(candles):
     result = run_backtest(candles, _Script({40: Signal.ENTER_SHORT}),
                           BacktestConfig(symbol="XRP/USDT", timeframe="5m"))
     assert result.trades == []
+    runner = _spot_runner()
+    runner.on_candle(Candle(0, 1.0, 1.0, 1.0, 1.0, 1.0))  # a first candle: nothing happens
+    runner.strategy.script = {1: Signal.ENTER_SHORT}
+    decision = runner.on_candle(Candle(60_000, 1.0, 1.0, 1.0, 1.0, 1.0))
+    assert decision.outcome == "rejected" and "spot is long-only" in decision.detail
     with pytest.raises(ConfigError, match="futures only"):
         BacktestConfig(leverage=D(2))
-    with pytest.raises(ConfigError, match="long-only for now"):
-        BacktestConfig(market="futures", limits=RiskLimits(stop_loss_pct=5))
+    with pytest.raises(ConfigError, match="stop_on_exchange"):
+        BacktestConfig(market="futures", limits=RiskLimits(stop_loss_pct=5, stop_on_exchange=True))
 
 
 def _kind(t) -> str:
@@ -294,3 +310,37 @@ def test_any_long_short_signal_stream_gives_the_same_trades(candles, script, sta
                          slippage_bps=D(1), market="futures", leverage=D(leverage),
                          funding=FundingRates.read_csv(FUNDING))
     assert_same_futures_run(run_backtest(df, _Codes(codes), cfg), run_vectorized(df, _Codes(codes), cfg))
+
+
+def test_a_short_has_mirrored_stop_and_take_profit(candles):
+    """stop_loss_pct 1 and take_profit_pct 2 on futures: a short's stop is 1% above its entry and
+    is reached by a candle's high, its take-profit 2% below and reached by a low; either exits
+    at the next open, and no candle held before it had reached a level."""
+    cfg = BacktestConfig(symbol="XRP/USDT", timeframe="5m", cash=D(1000), stake="100", market="futures",
+                         leverage=D(3), limits=RiskLimits(stop_loss_pct=1, take_profit_pct=2))
+    trades = run_backtest(candles, create("sma_cross", {"fast": 10, "slow": 30, "allow_short": True}), cfg).trades
+    index = {int(ts): i for i, ts in enumerate(candles.timestamp)}
+    hi, lo = candles.high.to_numpy(), candles.low.to_numpy()
+    seen = {"stop_loss": 0, "take_profit": 0}
+    for t in trades:
+        if not t.short or t.exit_reason.split(":")[0] not in seen:
+            continue
+        e, x = index[t.entry_ts_ms], index[t.exit_ts_ms]
+        stop, tp = float(t.entry_price) * 1.01, float(t.entry_price) * 0.98
+        reason = t.exit_reason.split(":")[0]
+        seen[reason] += 1
+        assert (hi[x - 1] >= stop) if reason == "stop_loss" else (lo[x - 1] <= tp), t
+        assert not ((hi[e:x - 1] >= stop) | (lo[e:x - 1] <= tp)).any(), t
+    assert seen["stop_loss"] >= 3 and seen["take_profit"] >= 1, seen
+
+
+def test_a_shorts_trailing_stop_moves_down_only():
+    from engine.risk.protection import Protection, ProtectionPolicy
+
+    policy = ProtectionPolicy(stop_loss_pct=2, trailing_stop_pct=1)
+    prot = policy.levels(D(100), None, short=True)
+    assert prot == Protection(D(102), None, True)
+    lower = policy.trailed(prot, Candle(0, 99, 99.5, 98, 99, 1))  # low 98 -> 98 x 1.01 = 98.98
+    assert lower == Protection(D("98.98"), None, True)
+    assert policy.trailed(lower, Candle(0, 99, 100, 99, 99.5, 1)) is None  # a higher low does not raise it
+    assert lower.triggered(Candle(0, 98.5, 99.0, 98.2, 98.9, 1)) == "stop_loss: high 99.0 reached stop 98.98"

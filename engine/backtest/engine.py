@@ -72,12 +72,9 @@ class BacktestConfig:
             raise ConfigError(f"market: must be spot or futures, got {self.market!r}")
         if self.market == "spot" and (self.leverage != 1 or self.funding is not None):
             raise ConfigError("leverage and funding apply to market futures only")
-        if self.market == "futures":
-            p = self.limits.protection()
-            if p.wants_stop or p.take_profit_pct is not None or p.take_profit_atr is not None or p.stop_on_exchange \
-                    or p.trailing_stop_pct is not None:
-                raise ConfigError("risk: stop-loss, take-profit and trailing levels are long-only for now; "
-                                  "on market futures use max_holding_candles, or no levels")
+        if self.market == "futures" and self.limits.stop_on_exchange:
+            raise ConfigError("risk.stop_on_exchange: the exchange stop is a spot sell for now; on market futures "
+                              "the engine enforces the stop-loss (drop stop_on_exchange)")
 
     def account(self, quote: str | None = None) -> Portfolio:
         """The starting account in ``quote`` (default: :attr:`symbol`'s): a spot

@@ -45,8 +45,8 @@ class RiskLimits(BaseModel):
     max_open_positions: int | None = Field(None, ge=1, description="symbols held at once")
     max_asset_concentration_pct: float | None = Field(None, gt=0, le=1000, description="one symbol, % of equity")
     max_spread_bps: float | None = Field(None, gt=0, description="no entries above this bid/ask spread")
-    stop_loss_pct: float | None = Field(None, gt=0, lt=100, description="% below the entry price")
-    take_profit_pct: float | None = Field(None, gt=0, description="% above the entry price")
+    stop_loss_pct: float | None = Field(None, gt=0, lt=100, description="% below the entry price (above for a short)")
+    take_profit_pct: float | None = Field(None, gt=0, description="% above the entry price (below for a short)")
     stop_loss_atr: float | None = Field(None, gt=0, description="ATR(14) multiples below the entry")
     take_profit_atr: float | None = Field(None, gt=0, description="ATR(14) multiples above the entry")
     max_holding_candles: int | None = Field(None, ge=1, description="time exit: close a position held this "

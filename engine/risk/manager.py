@@ -212,10 +212,11 @@ class RiskManager:
         equity = quote_float(self.view.equity_raw)
         return text, [BreakerChanged(ts_ms, self.breaker.state.value, self.breaker.reason, by, equity)]
 
-    def protect(self, symbol: str, entry_price: Decimal, atr: float | None, ts_ms: int) -> list[Event]:
-        """Set exit levels for a new position; returns the ProtectionSet event (check the
-        result with :meth:`verify`)."""
-        levels = self.policy.levels(entry_price, atr)
+    def protect(self, symbol: str, entry_price: Decimal, atr: float | None, ts_ms: int,
+                short: bool = False) -> list[Event]:
+        """Set exit levels for a new position (a ``short``'s mirrored); returns the
+        ProtectionSet event (check the result with :meth:`verify`)."""
+        levels = self.policy.levels(entry_price, atr, short)
         self.protections[symbol] = levels
         return [ProtectionSet(ts_ms, symbol, str(levels.stop_price or ""), str(levels.take_profit_price or ""))]
 
