@@ -14,6 +14,7 @@ from engine.backtest.vectorized import supports_vectorized
 from engine.data import load_ohlcv
 from engine.data.ohlcv import symbol_timeframe_from_name
 from engine.errors import ConfigError
+from engine.futures import FundingRates
 from engine.strategy import available, create
 from gateways import sample_path
 
@@ -31,6 +32,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="strategy parameter (with one --strategy), repeatable")
     p.add_argument("--stake", default="all", help="'all', a quote amount or 'N%%' (default all)")
     p.add_argument("--slippage-bps", default="0", help="slippage per fill, basis points (default 0)")
+    p.add_argument("--market", choices=("spot", "futures"), default="spot",
+                   help="futures: long and short on a perpetual account (with --param allow_short=true)")
+    p.add_argument("--leverage", default="1", help="futures: position notional per unit of margin (default 1)")
+    p.add_argument("--funding", default=None, metavar="FILE", help="futures: funding rates CSV (timestamp,funding_rate)")
     p.add_argument("--out", default=None, help="also write the table to this Markdown file")
     p.add_argument("--json", action="store_true", help="print one JSON object per row instead")
     add_strategy_module_argument(p)
@@ -52,13 +57,15 @@ def main(args: argparse.Namespace) -> int:
         create(name, params)  # a bad name or parameter fails before any work
     paths = args.data or [str(sample_path())]
     slippage = _decimal(args.slippage_bps, "--slippage-bps", Decimal(0))
+    leverage = _decimal(args.leverage, "--leverage", Decimal(1))
+    funding = FundingRates.read_csv(args.funding) if args.funding else None
     rows = []
     bar = Bar("validate", "run", args.quiet, total=len(paths) * len(names))
     for path in paths:
         symbol, _ = symbol_timeframe_from_name(path)
         df, report = load_ohlcv(path)
         config = BacktestConfig(symbol=symbol or "BTC/USDT", timeframe=report.timeframe, stake=args.stake,
-                                slippage_bps=slippage)
+                                slippage_bps=slippage, market=args.market, leverage=leverage, funding=funding)
         for name in names:
             row = compare(df, lambda name=name: create(name, params), config, Path(path).name)
             rows.append(row)

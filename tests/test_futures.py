@@ -344,3 +344,32 @@ def test_a_shorts_trailing_stop_moves_down_only():
     assert lower == Protection(D("98.98"), None, True)
     assert policy.trailed(lower, Candle(0, 99, 100, 99, 99.5, 1)) is None  # a higher low does not raise it
     assert lower.triggered(Candle(0, 98.5, 99.0, 98.2, 98.9, 1)) == "stop_loss: high 99.0 reached stop 98.98"
+
+
+def test_the_cli_runs_futures_backtests_and_their_parity(capsys, tmp_path):
+    """``quantd backtest --market futures`` (event-driven and --vectorized give the same summary)
+    and ``quantd validate --market futures`` at 100%; a bad funding file is named."""
+    import json
+
+    from bot.cli import main as cli
+
+    args = ["--data", str(CANDLES), "--symbol", "XRP/USDT", "--market", "futures", "--leverage", "50",
+            "--stake", "30%", "--cash", "1000", "--fee", "0.0005", "--param", "allow_short=true",
+            "--funding", str(FUNDING)]
+    assert cli(["backtest", *args, "--json", "--quiet", "--trades-out", str(tmp_path / "t.csv")]) == 0
+    event = json.loads(capsys.readouterr().out)
+    assert cli(["backtest", *args, "--json", "--quiet", "--vectorized"]) == 0
+    vector = json.loads(capsys.readouterr().out)
+    assert event["trades"] == vector["trades"] == 81 and event["short_trades"] == 40 and event["liquidations"] == 5
+    assert event["final_equity_quote"] == pytest.approx(vector["final_equity_quote"], rel=1e-9)
+    assert event["funding_paid_quote"] == pytest.approx(vector["funding_paid_quote"], rel=1e-9)
+    header = (tmp_path / "t.csv").read_text().splitlines()[0]
+    assert header.endswith(",symbol,side,funding")
+    assert cli(["validate", "--data", str(CANDLES), "--strategy", "sma_cross", "--param", "allow_short=true",
+                "--market", "futures", "--leverage", "50", "--stake", "30%", "--funding", str(FUNDING),
+                "--quiet"]) == 0
+    assert "| 81 / 81 | 100.00% |" in capsys.readouterr().out
+    bad = tmp_path / "bad.csv"
+    bad.write_text("timestamp,funding_rate\n1637193600017,0.0001\nnoon,0.0001\n")
+    assert cli(["backtest", *args[:-1], str(bad), "--quiet"]) == 2
+    assert "line 3" in capsys.readouterr().err
