@@ -373,3 +373,22 @@ def test_the_cli_runs_futures_backtests_and_their_parity(capsys, tmp_path):
     bad.write_text("timestamp,funding_rate\n1637193600017,0.0001\nnoon,0.0001\n")
     assert cli(["backtest", *args[:-1], str(bad), "--quiet"]) == 2
     assert "line 3" in capsys.readouterr().err
+
+
+def test_risk_sees_a_shorts_exposure_and_a_halt_flattens_it_by_buying_back(candles):
+    """A short counts its absolute value: with max_gross_exposure_pct 150 at 3x, an entry of
+    300% of equity is resized to the 150% left. And a drawdown halt with flatten_on_halt closes
+    the open short with a buy (at the same pace as a long's flatten)."""
+    cfg = BacktestConfig(symbol="XRP/USDT", timeframe="5m", cash=D(1000), stake="all", market="futures",
+                         leverage=D(3), limits=RiskLimits(max_gross_exposure_pct=150))
+    trades = run_backtest(candles, _Script({40: Signal.ENTER_SHORT}), cfg).trades
+    (short,) = trades
+    assert short.short and float(short.qty * short.entry_price) == pytest.approx(1500, rel=2e-3)
+    cfg = BacktestConfig(symbol="XRP/USDT", timeframe="5m", cash=D(1000), stake="100", market="futures",
+                         leverage=D(10), limits=RiskLimits(max_drawdown_pct=1, flatten_on_halt=True))
+    result = run_backtest(candles, _Script({40: Signal.ENTER_SHORT}), cfg)
+    (trip,) = result.breaker_trips
+    (short,) = result.trades
+    assert short.short and short.exit_reason.startswith("flatten") and short.exit_ts_ms > trip.ts_ms
+    # halted at the close of candle t; the next candle's decision buys back, filled at the open after it
+    assert short.exit_ts_ms == trip.ts_ms + 2 * 300_000
