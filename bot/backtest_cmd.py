@@ -292,7 +292,8 @@ def format_table(result: "BacktestResult | VectorizedResult", benchmark: Benchma
     entry signal, and each risk rule that refused orders with why."""
     quote = result.config.symbol.split("/")[-1] if "/" in result.config.symbol else ""
     figures = summary(result, benchmark)
-    rows = [("strategy", result.strategy), ("market", f"{result.config.symbol} {result.config.timeframe}"),
+    futures = f" perpetual futures, {result.config.leverage}x" if result.config.market == "futures" else ""
+    rows = [("strategy", result.strategy), ("market", f"{result.config.symbol} {result.config.timeframe}{futures}"),
             ("period", f"{iso_utc(int(result.timestamps[0]))} .. {iso_utc(int(result.timestamps[-1]))}")]
     rows += [(LABELS[k], human(k, v, quote)) for k, v in figures.items() if k in LABELS]
     for rule, n in sorted(result.rejections.items()):

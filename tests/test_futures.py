@@ -392,3 +392,25 @@ def test_risk_sees_a_shorts_exposure_and_a_halt_flattens_it_by_buying_back(candl
     assert short.short and short.exit_reason.startswith("flatten") and short.exit_ts_ms > trip.ts_ms
     # halted at the close of candle t; the next candle's decision buys back, filled at the open after it
     assert short.exit_ts_ms == trip.ts_ms + 2 * 300_000
+
+
+def test_a_futures_backtest_from_telegram(tmp_path):
+    """/backtest sma_cross XRP/USDT 5m market=futures leverage=3 allow_short=true: the request
+    parses, runs on the real futures file and its table says futures and counts the shorts."""
+    import shutil
+
+    from bot.telegram.backtest_job import UsageError, parse_request, run_request
+
+    shutil.copy(CANDLES, tmp_path / "XRP_USDT-5m.csv.gz")
+    req = parse_request(["sma_cross", "xrp/usdt", "5m", "market=futures", "leverage=3", "allow_short=true",
+                         "stake=100", "slippage_bps=0"])
+    assert (req.market, req.leverage, req.params) == ("futures", D(3), {"allow_short": "true"})
+    assert req.describe() == "sma_cross XRP/USDT 5m futures 3x allow_short=true"
+    out = run_request(req, tmp_path)
+    assert out.n_trades == 83 and "perpetual futures, 3x" in out.table
+    assert "short trades" in out.table and b",short," in out.csv
+    for bad, why in (("market=margin", "spot or futures"), ("leverage=0.5", "from 1")):
+        with pytest.raises(UsageError, match=why):
+            parse_request(["sma_cross", "XRP/USDT", "5m", bad])
+    with pytest.raises(UsageError, match="allow_short needs market futures"):
+        run_request(parse_request(["sma_cross", "XRP/USDT", "5m", "allow_short=true"]), tmp_path)

@@ -24,9 +24,10 @@ from gateways import sample_path
 
 USAGE = ("usage: /backtest <strategy> <symbol> <timeframe> [key=value ...] [from=YYYY-MM-DD] [to=YYYY-MM-DD]\n"
          "e.g. /backtest sma_cross BTC/USDT 5m fast=10 slow=30 from=2020-12-20\n"
-         "keys other than from, to, cash, fee, slippage_bps, stake are strategy parameters")
+         "keys other than from, to, cash, fee, slippage_bps, stake, market, leverage are strategy parameters\n"
+         "futures: market=futures leverage=3 allow_short=true")
 
-_RUN_KEYS = ("from", "to", "cash", "fee", "slippage_bps", "stake")
+_RUN_KEYS = ("from", "to", "cash", "fee", "slippage_bps", "stake", "market", "leverage")
 
 
 class UsageError(ValueError):
@@ -47,11 +48,14 @@ class BacktestRequest:
     fee: Decimal = Decimal("0.001")
     slippage_bps: Decimal = Decimal(5)
     stake: str = "all"
+    market: str = "spot"
+    leverage: Decimal = Decimal(1)
 
     def describe(self) -> str:
         """One line naming the run."""
         params = " ".join(f"{k}={v}" for k, v in self.params.items())
-        return f"{self.strategy} {self.symbol} {self.timeframe}" + (f" {params}" if params else "")
+        futures = f" futures {self.leverage}x" if self.market == "futures" else ""
+        return f"{self.strategy} {self.symbol} {self.timeframe}{futures}" + (f" {params}" if params else "")
 
 
 @dataclass
@@ -97,6 +101,14 @@ def parse_request(args: list[str]) -> BacktestRequest:
                 setattr(req, key, number)
             elif key == "stake":
                 req.stake = value
+            elif key == "market":
+                if value not in ("spot", "futures"):
+                    raise UsageError(f"market={value}: spot or futures")
+                req.market = value
+            elif key == "leverage":
+                req.leverage = Decimal(value)
+                if not req.leverage.is_finite() or req.leverage < 1:
+                    raise UsageError(f"leverage={value}: a number from 1")
             else:
                 req.params[key] = value
         except ConfigError as exc:
@@ -139,7 +151,8 @@ def run_request(req: BacktestRequest, data_dir: Path | None,
         if len(df) < 2:
             raise UsageError(f"{path.name} has {len(df)} candle(s) in that period: nothing to backtest")
         config = BacktestConfig(symbol=req.symbol, timeframe=report.timeframe, cash=req.cash, fee_rate=req.fee,
-                                slippage_bps=req.slippage_bps, stake=req.stake)
+                                slippage_bps=req.slippage_bps, stake=req.stake, market=req.market,
+                                leverage=req.leverage)
         result = run_backtest(df, strategy, config, progress)
     except BacktestCanceled:
         raise
