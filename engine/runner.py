@@ -245,7 +245,11 @@ class StrategyRunner:
         """A futures position's candle after the open's fills: liquidated when the range
         reached its liquidation price (a forced close at that price, keyed just before the
         candle so the venue fills it on it), else charged the funding due in the candle
-        (``qty x open x rate``: the candle's open stands for the mark price)."""
+        (``qty x open x rate``: the candle's open stands for the mark price).
+
+        The liquidation is the venue's own close, which nothing can refuse, so it does not pass
+        the risk manager; it is only simulated here, for a venue that does not liquidate itself
+        (a live exchange does, and reconciliation books its fill)."""
         account = self.oms.portfolio
         pos = account.position(self.symbol)
         lp = account.liquidation_price(self.symbol)
@@ -398,13 +402,7 @@ class StrategyRunner:
                key_ts: int | None = None) -> Decision:
         if self.entries_blocked:
             return Decision(Signal.BUY, Outcome.IGNORED, self.entries_blocked)
-        portfolio = self.oms.portfolio
-        sizing = SizingContext(portfolio.cash, self.equity_at(candle.close), candle.close,
-                               self.atr.value, self.risk.view.trade_returns)
-        sizer = self.sizer if quote is None else FixedQuote(self.sizer.fee_rate, quote)
-        notional = sizer.entry_notional(sizing)
-        if self._futures:  # the stake is margin: the position is leverage times it
-            notional *= portfolio.leverage
+        notional = self._entry_notional(candle, quote)
         if notional <= Decimal(0):
             return Decision(Signal.BUY, Outcome.IGNORED, "no cash")
         decision = self._decide(Side.BUY, notional, candle, now, is_entry=True)
@@ -424,15 +422,23 @@ class StrategyRunner:
             self._keep_native_stop(candle, now)
         return Decision(Signal.BUY, Outcome.ORDERED, order.status.value, order.client_order_id)
 
+    def _entry_notional(self, candle: Candle, quote: Decimal | None = None) -> Decimal:
+        """Quote notional of an entry: the sizer's (or ``quote``, an operator's amount, capped the
+        same way) from the cash and the equity at ``candle``'s close; on a futures account the
+        stake is margin, so the position is leverage times it."""
+        portfolio = self.oms.portfolio
+        sizing = SizingContext(portfolio.cash, self.equity_at(candle.close), candle.close,
+                               self.atr.value, self.risk.view.trade_returns)
+        sizer = self.sizer if quote is None else FixedQuote(self.sizer.fee_rate, quote)
+        notional = sizer.entry_notional(sizing)
+        return notional * portfolio.leverage if self._futures else notional
+
     def _enter_short(self, candle: Candle, now: int) -> Decision:
         """Open a short on a futures account: a sell of the sized notional (stake x leverage),
         through risk as an entry; the venue sizes the quantity at its fill price."""
         if self.entries_blocked:
             return Decision(Signal.ENTER_SHORT, Outcome.IGNORED, self.entries_blocked)
-        portfolio = self.oms.portfolio
-        sizing = SizingContext(portfolio.cash, self.equity_at(candle.close), candle.close,
-                               self.atr.value, self.risk.view.trade_returns)
-        notional = self.sizer.entry_notional(sizing) * portfolio.leverage
+        notional = self._entry_notional(candle)
         if notional <= 0:
             return Decision(Signal.ENTER_SHORT, Outcome.IGNORED, "no margin available")
         decision = self._decide(Side.SELL, notional, candle, now, is_entry=True)
