@@ -109,8 +109,8 @@ def money_text(value: Decimal) -> str:
 def write_trades_csv(trades: list[Trade], path: str | Path) -> None:
     """Write ``entry_time,entry_price,exit_time,exit_price,qty,fees,pnl,exit_reason,entry_signal,symbol,side,funding``
     (times ISO-8601 UTC, prices quote per base, qty base, fees, pnl and funding quote rounded
-    by :func:`money_text`; ``side`` is long or short; the columns after ``exit_reason`` were
-    added last, so readers of the older columns are unaffected)."""
+    by :func:`money_text`; ``side`` is long or short; ``side`` and ``funding`` follow
+    ``symbol``, so readers of the older ten columns are unaffected)."""
     with open(path, "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["entry_time", "entry_price", "exit_time", "exit_price", "qty", "fees", "pnl",
