@@ -31,7 +31,7 @@ from engine.data import load_ohlcv
 from engine.data.ohlcv import symbol_timeframe_from_name
 from engine.errors import ConfigError
 from engine.events import EventKind
-from engine.futures import FundingRates
+from engine.futures import FundingRates, LeverageTiers
 from engine.risk.limits import RiskLimits
 from engine.strategy import create
 from engine.timeframes import iso_utc, timeframe_to_ms
@@ -88,6 +88,9 @@ def add_cost_arguments(p: argparse.ArgumentParser) -> None:
                    help="futures: funding rates CSV (timestamp,funding_rate) charged at their times")
     p.add_argument("--maintenance-rate", default="0.004", metavar="FRAC",
                    help="futures: maintenance margin rate of the liquidation price (default 0.004, Binance's first tier)")
+    p.add_argument("--tiers", default=None, metavar="FILE",
+                   help="futures: the market's maintenance tiers, a JSON of ccxt fetch_leverage_tiers() "
+                        "(instead of --maintenance-rate)")
 
 
 def add_strategy_module_argument(p: argparse.ArgumentParser) -> None:
@@ -119,7 +122,8 @@ def config_from_args(args: argparse.Namespace, symbol: str, timeframe: str,
         stake=args.stake, limits=parse_limits(args.risk), market=args.market,
         leverage=_decimal(args.leverage, "--leverage", Decimal(1)),
         maintenance_rate=_decimal(args.maintenance_rate, "--maintenance-rate", Decimal(0)),
-        funding=FundingRates.read_csv(args.funding) if args.funding else None)
+        funding=FundingRates.read_csv(args.funding) if args.funding else None,
+        tiers=LeverageTiers.read_json(args.tiers, symbol) if args.tiers else None)
     if config.latency_candles < 0:
         raise ConfigError(f"--latency-candles {args.latency_candles}: a number of candles, 0 or more")
     if config.fee_rate >= 1:

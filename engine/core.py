@@ -110,7 +110,7 @@ def build_core(markets: list[MarketSpec], venue: ExchangeGateway, journal: Journ
                        keep_terminal=keep_history)
     risk = build_risk(limits, min(timeframe_to_ms(m.timeframe) for m in markets), r, marks)
     if portfolio.allows_short:  # a futures account: the liquidation rule reads its terms
-        risk.view.leverage, risk.view.maintenance_rate = portfolio.leverage, portfolio.maintenance_rate
+        risk.view.leverage, risk.view.maintenance = portfolio.leverage, portfolio.maintenance
     fee_per_margin = fee_rate * portfolio.leverage if portfolio.allows_short else fee_rate  # futures: stake is margin
     runners = [StrategyRunner(m.strategy, m.symbol, m.timeframe, oms, parse_stake(m.stake, fee_per_margin), journal, risk,
                               m.instrument, marks, events) for m in markets]

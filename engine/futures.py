@@ -23,10 +23,12 @@ cost basis), not the available balance.
 from __future__ import annotations
 
 import csv
+import json
 from bisect import bisect_left
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from typing import NamedTuple
 
 from engine.errors import ConfigError, DataError, OrderError
 from engine.models import ZERO, Fill, Position, Side
@@ -62,6 +64,85 @@ def liquidation_price(qty: Decimal, entry: Decimal, margin: Decimal, mmr: Decima
     return max(price, ZERO)
 
 
+class MaintenanceTier(NamedTuple):
+    """One maintenance-margin tier of a market: positions whose notional (quote) is above
+    ``min_notional`` and at most ``max_notional`` keep ``rate x notional - amount`` of
+    maintenance margin and may use at most ``max_leverage``."""
+
+    min_notional: Decimal
+    max_notional: Decimal
+    rate: Decimal
+    amount: Decimal
+    max_leverage: Decimal
+
+
+@dataclass(frozen=True)
+class LeverageTiers:
+    """A market's maintenance tiers, ascending (ccxt ``fetch_leverage_tiers``, ``tiers[symbol]``)."""
+
+    tiers: tuple[MaintenanceTier, ...]
+
+    def max_notional(self, leverage: Decimal) -> Decimal:
+        """The largest position (quote) a venue allows at ``leverage``: the cap of the last tier
+        whose maximum leverage is at least it (0 when none allows it)."""
+        caps = [t.max_notional for t in self.tiers if t.max_leverage >= leverage]
+        return caps[-1] if caps else ZERO
+
+    def at(self, notional: Decimal) -> MaintenanceTier:
+        """The tier holding ``notional`` (quote): the first whose cap is at least it, so a
+        position at a cap (the largest its leverage allows, :meth:`max_notional`) is in the
+        tier that allows it; the last tier above every cap."""
+        i = bisect_left([t.max_notional for t in self.tiers], notional)
+        return self.tiers[min(i, len(self.tiers) - 1)]
+
+    @classmethod
+    def from_ccxt(cls, rows: list[dict]) -> LeverageTiers:
+        """Tiers from ccxt's unified leverage-tier structures. The rate is read from the
+        venue's own text when ccxt keeps it (``info.maintMarginRatio`` on Binance: exact),
+        else from ``maintenanceMarginRate``. The maintenance amount is Binance's ``cum``, built
+        tier by tier as ``cum_i = cum_(i-1) + min_notional_i x (rate_i - rate_(i-1))`` (so the
+        maintenance margin is continuous across tiers; it equals ``info.cum`` where given).
+
+        Raises:
+            DataError: no tier, a missing or non-numeric field, or tiers out of order.
+        """
+        if not rows:
+            raise DataError("no leverage tier")
+        tiers, cum, prev_rate = [], ZERO, ZERO
+        try:
+            for row in sorted(rows, key=lambda r: float(r["minNotional"])):
+                info = row.get("info") or {}
+                rate = Decimal(str(info.get("maintMarginRatio", row["maintenanceMarginRate"])))
+                low = Decimal(str(info.get("notionalFloor", row["minNotional"])))
+                high = Decimal(str(info.get("notionalCap", row["maxNotional"])))
+                cum += low * (rate - prev_rate)
+                prev_rate = rate
+                tiers.append(MaintenanceTier(low, high, rate, cum, Decimal(str(row["maxLeverage"]))))
+        except (KeyError, TypeError, ValueError, InvalidOperation) as exc:
+            raise DataError(f"a leverage tier lacks a number: {exc}") from None
+        if any(b.min_notional != a.max_notional for a, b in zip(tiers, tiers[1:])):
+            raise DataError("leverage tiers must follow one another (each min_notional the previous max_notional)")
+        return cls(tuple(tiers))
+
+    @classmethod
+    def read_json(cls, path: str | Path, symbol: str) -> LeverageTiers:
+        """``symbol``'s tiers from a JSON file of ``exchange.fetch_leverage_tiers()`` (symbol ->
+        tiers); ``BASE/QUOTE`` finds the linear perpetual ``BASE/QUOTE:QUOTE``.
+
+        Raises:
+            DataError: an unreadable file or no tiers for the symbol.
+        """
+        try:
+            data = json.loads(Path(path).read_text())
+        except (OSError, ValueError) as exc:
+            raise DataError(f"{path}: cannot read the leverage tiers: {exc}") from None
+        quote = symbol.split("/")[-1]
+        rows = data.get(symbol) or data.get(f"{symbol}:{quote}") if isinstance(data, dict) else None
+        if not rows:
+            raise DataError(f"{path}: no leverage tiers for {symbol}")
+        return cls.from_ccxt(rows)
+
+
 class FuturesAccount(Portfolio):
     """A perpetual futures account (see the module docstring); :meth:`apply` is its only
     writer besides :meth:`apply_funding`.
@@ -70,7 +151,9 @@ class FuturesAccount(Portfolio):
         wallet: starting wallet balance, quote.
         leverage: position notional per unit of margin (1 to 125 on Binance).
         maintenance_rate, maintenance_amount: the maintenance tier used for the liquidation
-            price (Binance BTCUSDT's first tier: 0.004 and 0).
+            price (Binance BTCUSDT's first tier: 0.004 and 0) when no ``tiers`` are given.
+        tiers: the market's maintenance tiers (:class:`LeverageTiers`); the liquidation price
+            then uses the tier of the position's notional at entry.
 
     Raises:
         ConfigError: leverage below 1.
@@ -79,12 +162,14 @@ class FuturesAccount(Portfolio):
     allows_short = True
 
     def __init__(self, wallet: Decimal, quote: str = "USDT", leverage: Decimal = Decimal(1),
-                 maintenance_rate: Decimal = Decimal("0.004"), maintenance_amount: Decimal = ZERO):
+                 maintenance_rate: Decimal = Decimal("0.004"), maintenance_amount: Decimal = ZERO,
+                 tiers: LeverageTiers | None = None):
         if leverage < 1:
             raise ConfigError(f"futures.leverage: must be at least 1, got {leverage}")
         self.leverage = Decimal(leverage)
         self.maintenance_rate = Decimal(maintenance_rate)
         self.maintenance_amount = Decimal(maintenance_amount)
+        self.tiers = tiers
         self.wallet = Decimal(wallet)
         self.margin: dict[str, Decimal] = {}
         """symbol -> isolated margin of its open position, quote."""
@@ -167,8 +252,16 @@ class FuturesAccount(Portfolio):
         pos = self.positions.get(symbol)
         if pos is None or not pos.qty:
             return None
-        return liquidation_price(pos.qty, pos.avg_price, self.margin[symbol], self.maintenance_rate,
-                                 self.maintenance_amount)
+        rate, amount = self.maintenance(abs(self.cost[symbol]))
+        return liquidation_price(pos.qty, pos.avg_price, self.margin[symbol], rate, amount)
+
+    def maintenance(self, notional: Decimal) -> tuple[Decimal, Decimal]:
+        """Maintenance rate and amount for a position of ``notional`` (quote): its tier's, or
+        the account's single tier when it has no :class:`LeverageTiers`."""
+        if self.tiers is None:
+            return self.maintenance_rate, self.maintenance_amount
+        tier = self.tiers.at(notional)
+        return tier.rate, tier.amount
 
 
 @dataclass(frozen=True)

@@ -425,13 +425,19 @@ class StrategyRunner:
     def _entry_notional(self, candle: Candle, quote: Decimal | None = None) -> Decimal:
         """Quote notional of an entry: the sizer's (or ``quote``, an operator's amount, capped the
         same way) from the cash and the equity at ``candle``'s close; on a futures account the
-        stake is margin, so the position is leverage times it."""
+        stake is margin, so the position is leverage times it, up to the largest position the
+        market's tiers allow at that leverage."""
         portfolio = self.oms.portfolio
         sizing = SizingContext(portfolio.cash, self.equity_at(candle.close), candle.close,
                                self.atr.value, self.risk.view.trade_returns)
         sizer = self.sizer if quote is None else FixedQuote(self.sizer.fee_rate, quote)
         notional = sizer.entry_notional(sizing)
-        return notional * portfolio.leverage if self._futures else notional
+        if not self._futures:
+            return notional
+        notional *= portfolio.leverage
+        if portfolio.tiers is not None:  # the venue's tiers cap the position at this leverage
+            notional = min(notional, portfolio.tiers.max_notional(portfolio.leverage))
+        return notional
 
     def _enter_short(self, candle: Candle, now: int) -> Decision:
         """Open a short on a futures account: a sell of the sized notional (stake x leverage),

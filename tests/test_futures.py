@@ -23,7 +23,7 @@ from engine.backtest.parity import compare
 from engine.backtest.vectorized import run_vectorized
 from engine.data import load_ohlcv
 from engine.errors import ConfigError, DataError, OrderError
-from engine.futures import FundingRates, FuturesAccount, liquidation_price
+from engine.futures import FundingRates, FuturesAccount, LeverageTiers, liquidation_price
 from engine.models import Candle, Fill, Instrument, Side, Signal
 from engine.money import QUOTE_ONE, price_from_float, quote_decimal
 from engine.portfolio import Portfolio
@@ -414,3 +414,70 @@ def test_a_futures_backtest_from_telegram(tmp_path):
             parse_request(["sma_cross", "XRP/USDT", "5m", bad])
     with pytest.raises(UsageError, match="allow_short needs market futures"):
         run_request(parse_request(["sma_cross", "XRP/USDT", "5m", "allow_short=true"]), tmp_path)
+
+
+TIERS = FUTURES / "binance_leverage_tiers.json"
+
+
+def test_leverage_tiers_are_read_from_a_ccxt_capture_and_pick_by_notional(tmp_path):
+    """The real Binance tiers (ccxt fetch_leverage_tiers, captured by freqtrade): the maintenance
+    amount built tier by tier equals Binance's own ``cum`` of every tier."""
+    import json
+
+    raw = json.loads(TIERS.read_text())
+    for symbol in ("BTC/USDT:USDT", "XRP/USDT:USDT"):
+        tiers = LeverageTiers.read_json(TIERS, symbol.split(":")[0])
+        assert [t.amount for t in tiers.tiers] == [D(r["info"]["cum"]) for r in raw[symbol]]
+    xrp = LeverageTiers.read_json(TIERS, "XRP/USDT")
+    assert xrp.at(D(0)).rate == D("0.005") and xrp.at(D(10_000)).rate == D("0.005")  # at the cap: still tier 1
+    assert xrp.at(D("10000.01")) == (D(10_000), D(20_000), D("0.0065"), D(15), D(50))
+    assert xrp.at(D(10) ** 12).rate == D("0.5")  # above the last cap: the last tier
+    with pytest.raises(DataError, match="no leverage tiers for DOGE/USDT"):
+        LeverageTiers.read_json(TIERS, "DOGE/USDT")
+    (tmp_path / "t.json").write_text('{"X/USDT:USDT": [{"minNotional": 0}]}')
+    with pytest.raises(DataError, match="lacks a number"):
+        LeverageTiers.read_json(tmp_path / "t.json", "X/USDT")
+
+
+def test_the_liquidation_price_uses_the_tier_of_the_notional():
+    """10x long of 10,000 XRP at 1.5: notional 15,000 is in XRP's second tier (0.65%, cum 15),
+    margin 1,500: LP = (1,500 + 15 - 15,000) / (10,000 x (0.0065 - 1)) = 13,485 / 9,935."""
+    acc = FuturesAccount(D(10_000), leverage=D(10), tiers=LeverageTiers.read_json(TIERS, "XRP/USDT"))
+    acc.apply(fill(Side.BUY, "10000", "1.5"))
+    assert acc.liquidation_price("XRP/USDT") == D(13_485) / D(9_935)
+    single = FuturesAccount(D(10_000), leverage=D(10), maintenance_rate=D("0.005"))
+    single.apply(fill(Side.BUY, "10000", "1.5"))
+    assert single.liquidation_price("XRP/USDT") < acc.liquidation_price("XRP/USDT")  # the higher tier is nearer
+
+
+def test_tiered_liquidations_agree_in_both_engines_and_by_hand(candles):
+    """50x, 30% of equity a trade (notionals across XRP's first tiers): vectorised =
+    event-driven, and the first liquidation is at the tiered price computed from its entry."""
+    tiers = LeverageTiers.read_json(TIERS, "XRP/USDT")
+    cfg = BacktestConfig(symbol="XRP/USDT", timeframe="5m", cash=D(40_000), fee_rate=D("0.0005"), stake="30%",
+                         market="futures", leverage=D(50), tiers=tiers)
+    make = lambda: create("sma_cross", {"allow_short": True})  # noqa: E731
+    event = run_backtest(candles, make(), cfg)
+    assert_same_futures_run(event, run_vectorized(candles, make(), cfg))
+    liquidated = [t for t in event.trades if _kind(t) == "liquidation"]
+    assert liquidated
+    t = liquidated[0]
+    notional = t.qty * t.entry_price
+    tier = tiers.at(notional)
+    assert tier.min_notional > 0  # not the first tier: the amount matters
+    s = -1 if t.short else 1
+    by_hand = (notional / 50 + tier.amount - s * notional) / (t.qty * (tier.rate - s))
+    assert float(t.exit_price) == pytest.approx(float(by_hand), rel=1e-12)
+
+
+def test_the_tiers_cap_a_position_at_its_leverage(candles):
+    """At 50x XRP's tiers allow 20,000 of position (the second tier's cap; the third allows
+    40x): a 30%-of-40,000 stake (600,000 at 50x) is cut to it, in both engines."""
+    tiers = LeverageTiers.read_json(TIERS, "XRP/USDT")
+    assert tiers.max_notional(D(50)) == D(20_000) and tiers.max_notional(D(75)) == D(10_000)
+    assert tiers.max_notional(D(200)) == 0
+    cfg = BacktestConfig(symbol="XRP/USDT", timeframe="5m", cash=D(40_000), stake="30%", market="futures",
+                         leverage=D(50), tiers=tiers)
+    for run in (run_backtest, run_vectorized):
+        trades = run(candles, create("sma_cross", {"allow_short": True}), cfg).trades
+        assert all(float(t.qty * t.entry_price) == pytest.approx(20_000, rel=1e-9) for t in trades[:10])

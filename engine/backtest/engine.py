@@ -21,7 +21,7 @@ from engine.backtest.trades import END_OF_DATA, Trade, TradeLog
 from engine.core import MarketSpec, build_core
 from engine.errors import BacktestCanceled, ConfigError, DataError
 from engine.events import EventKind
-from engine.futures import FundingRates, FuturesAccount
+from engine.futures import FundingRates, FuturesAccount, LeverageTiers
 from engine.models import Candle, Instrument
 from engine.money import QUOTE_ONE
 from engine.portfolio import Portfolio
@@ -48,8 +48,9 @@ class BacktestConfig:
         market: ``spot`` (long-only) or ``futures`` (a USDT-margined perpetual: shorts,
             ``leverage``, isolated margin, ``funding`` rates charged at their times, and
             liquidation at the price :func:`~engine.futures.liquidation_price` gives with
-            ``maintenance_rate``; ADR 0017). On futures the stake is the margin committed,
-            and the position is ``leverage`` times it.
+            ``maintenance_rate``, or with the market's maintenance ``tiers`` when given;
+            ADR 0017). On futures the stake is the margin committed, and the position is
+            ``leverage`` times it.
     """
 
     symbol: str = "BTC/USDT"
@@ -66,12 +67,13 @@ class BacktestConfig:
     leverage: Decimal = Decimal(1)
     maintenance_rate: Decimal = Decimal("0.004")
     funding: FundingRates | None = None
+    tiers: LeverageTiers | None = None
 
     def __post_init__(self) -> None:
         if self.market not in ("spot", "futures"):
             raise ConfigError(f"market: must be spot or futures, got {self.market!r}")
-        if self.market == "spot" and (self.leverage != 1 or self.funding is not None):
-            raise ConfigError("leverage and funding apply to market futures only")
+        if self.market == "spot" and (self.leverage != 1 or self.funding is not None or self.tiers is not None):
+            raise ConfigError("leverage, funding and leverage tiers apply to market futures only")
         if self.market == "futures" and self.limits.stop_on_exchange:
             raise ConfigError("risk.stop_on_exchange: the exchange stop is a spot sell for now; on market futures "
                               "the engine enforces the stop-loss (drop stop_on_exchange)")
@@ -81,7 +83,7 @@ class BacktestConfig:
         :class:`Portfolio` or a :class:`FuturesAccount`."""
         quote = quote or Instrument(self.symbol).quote
         if self.market == "futures":
-            return FuturesAccount(self.cash, quote, self.leverage, self.maintenance_rate)
+            return FuturesAccount(self.cash, quote, self.leverage, self.maintenance_rate, tiers=self.tiers)
         return Portfolio(self.cash, quote)
 
 

@@ -7,14 +7,15 @@ only, found with index arrays; each round trip's funding and liquidation are com
 its holding window with numpy:
 
 * flat, a +1 or +2 at candle *d* enters at the open of *d+1*: margin ``min(wanted, wallet /
-  (1 + fee x leverage))`` (``wanted`` from the stake: the wallet, a quote amount or a share of
-  equity), notional ``margin x leverage``, ``qty = notional / price``;
+  (1 + fee x leverage), tier cap / leverage)`` (``wanted`` from the stake: the wallet, a quote
+  amount or a share of equity; the tier cap is the largest position the market's tiers allow
+  at the leverage), notional ``margin x leverage``, ``qty = notional / price``;
 * holding, the exit code of its side (-1 long, -2 short) exits at the next open; the other
   side's entry code does too, and then enters that side at the open after the exit's fill
   candle, unless that candle has a signal of its own (which is then acted on as when flat);
 * in each candle held (from the entry's fill candle to the candle of the exit decision), the
   position is first liquidated if the low (long) or high (short) reaches the liquidation
-  price of its margin so far, at that price with the fee and no slippage (the candle's signal
+  price of its margin so far (with the maintenance tier of its notional at entry), at that price with the fee and no slippage (the candle's signal
   is then ignored); else it pays the funding due in the candle, ``signed qty x open x rate``,
   from its margin;
 * fills get ``open x (1 +/- slippage)``; a position open at the end closes at the last close.
@@ -24,6 +25,8 @@ the event-driven engine trade for trade.
 """
 
 from __future__ import annotations
+
+from decimal import Decimal
 
 import numpy as np
 
@@ -36,6 +39,17 @@ def _next_index(mask: np.ndarray) -> np.ndarray:
     n = mask.size
     idx = np.where(mask, np.arange(n), n)
     return np.minimum.accumulate(idx[::-1])[::-1]
+
+
+def _maintenance(notional: float, config: BacktestConfig) -> tuple[float, float]:
+    """Maintenance rate and amount for a position of ``notional`` quote: the tier holding it
+    (``config.tiers``), else ``config.maintenance_rate`` and 0."""
+    if config.tiers is None:
+        return float(config.maintenance_rate), 0.0
+    # the engine's quantity is rounded down to 1e-12 base: float noise must not lift a position
+    # sized at a tier's cap into the next tier
+    tier = config.tiers.at(Decimal(repr(float(notional) * (1.0 - 1e-12))))
+    return float(tier.rate), float(tier.amount)
 
 
 def funding_per_candle(ts: np.ndarray, tf_ms: int, config: BacktestConfig) -> np.ndarray:
@@ -62,11 +76,12 @@ def futures_round_trips(signals: np.ndarray, ts: np.ndarray, op: np.ndarray, hi:
     """
     n = ts.size
     fee, lev = float(config.fee_rate), float(config.leverage)
-    mmr, slip = float(config.maintenance_rate), float(config.slippage_bps) / 10_000.0
+    slip = float(config.slippage_bps) / 10_000.0
     rate = funding_per_candle(ts, tf_ms, config)
     next_entry = _next_index((signals == 1) | (signals == 2))
     next_exit = {1: _next_index((signals == -1) | (signals == 2)), -1: _next_index((signals == 1) | (signals == -2))}
     cash_cap = 1.0 + fee * lev
+    cap = float(config.tiers.max_notional(config.leverage)) if config.tiers is not None else float("inf")
     fixed = float(sizer.stake) if isinstance(sizer, FixedQuote) else None
     pct = float(sizer.pct) / 100.0 if isinstance(sizer, PercentOfEquity) else None
     rows: list[tuple] = []
@@ -89,7 +104,7 @@ def futures_round_trips(signals: np.ndarray, ts: np.ndarray, op: np.ndarray, hi:
         if e >= n:  # no open left to fill on: the order is canceled at the end
             break
         wanted = wallet if isinstance(sizer, AllCash) else fixed if fixed is not None else wallet * pct
-        margin = max(0.0, min(wanted, wallet / cash_cap))
+        margin = max(0.0, min(wanted, wallet / cash_cap, cap / lev))
         if margin <= 0:
             decision = e
             continue
@@ -104,7 +119,8 @@ def futures_round_trips(signals: np.ndarray, ts: np.ndarray, op: np.ndarray, hi:
         w = slice(e, last + 1)
         paid = side * qty * op[w] * rate[w]
         margin_at = margin - np.concatenate(([0.0], np.cumsum(paid)[:-1]))
-        lp = np.maximum((margin_at - side * qty * price) / (qty * (mmr - side)), 0.0)
+        mmr, cum = _maintenance(qty * price, config)
+        lp = np.maximum((margin_at + cum - side * qty * price) / (qty * (mmr - side)), 0.0)
         hit = np.flatnonzero(lo[w] <= lp if side > 0 else hi[w] >= lp)
         funding_candles = hit[0] if hit.size else last + 1 - e
         delta[e:e + funding_candles] -= paid[:funding_candles]

@@ -7,6 +7,7 @@ turns verdicts into decisions, events and circuit-breaker trips.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
@@ -111,8 +112,9 @@ class RiskView:
         trade_returns: net return on cost of each closed round trip, oldest first (for sizing).
         spread_bps, market_open: from the venue's ticker and market status where a gateway
             provides them (absent in replays: those checks then pass).
-        leverage, maintenance_rate: a futures account's (:class:`~engine.futures.FuturesAccount`);
-            leverage None on spot.
+        leverage, maintenance: a futures account's leverage and its maintenance rate and
+            amount for a notional (:meth:`~engine.futures.FuturesAccount.maintenance`); None on
+            spot.
     """
 
     equity_raw: int = 0
@@ -129,7 +131,7 @@ class RiskView:
     spread_bps: dict[str, float] = field(default_factory=dict)
     market_open: dict[str, bool] = field(default_factory=dict)
     leverage: Decimal | None = None
-    maintenance_rate: Decimal = Decimal("0.004")
+    maintenance: Callable[[Decimal], tuple[Decimal, Decimal]] | None = None
 
     def exposure(self, symbol: str) -> int:
         """Raw quote held in ``symbol`` plus its working entry orders."""

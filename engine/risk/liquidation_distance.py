@@ -12,8 +12,8 @@ from engine.risk.base import REJECT, Proposal, RiskRule, RiskView, RuleName, Ver
 class MinLiquidationDistance(RiskRule):
     """Entries on a futures account whose isolated liquidation price
     (:func:`~engine.futures.liquidation_price`, margin ``notional / leverage`` at the proposal's
-    price and the account's maintenance rate) lies within ``min_pct`` percent of that price are
-    rejected. Spot (``view.leverage`` None) has no liquidation: the rule passes."""
+    price and the maintenance tier of its notional) lies within ``min_pct`` percent of that
+    price are rejected. Spot (``view.leverage`` None) has no liquidation: the rule passes."""
 
     name = RuleName.MIN_LIQUIDATION_DISTANCE
 
@@ -21,12 +21,13 @@ class MinLiquidationDistance(RiskRule):
         self.min_pct = Decimal(repr(min_pct))
 
     def check(self, proposal: Proposal, view: RiskView) -> Verdict | None:
-        if view.leverage is None or proposal.notional_quote <= 0 or proposal.price <= 0:
+        if view.leverage is None or view.maintenance is None or proposal.notional_quote <= 0 or proposal.price <= 0:
             return None
         price = Decimal(repr(proposal.price))
         qty = proposal.notional_quote / price
         signed = qty if proposal.side is Side.BUY else -qty
-        lp = liquidation_price(signed, price, proposal.notional_quote / view.leverage, view.maintenance_rate)
+        rate, amount = view.maintenance(proposal.notional_quote)
+        lp = liquidation_price(signed, price, proposal.notional_quote / view.leverage, rate, amount)
         distance = abs(price - lp) / price * 100
         if distance >= self.min_pct:
             return None
