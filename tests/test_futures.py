@@ -363,6 +363,9 @@ def test_the_cli_runs_futures_backtests_and_their_parity(capsys, tmp_path):
     assert event["trades"] == vector["trades"] == 81 and event["short_trades"] == 40 and event["liquidations"] == 5
     assert event["final_equity_quote"] == pytest.approx(vector["final_equity_quote"], rel=1e-9)
     assert event["funding_paid_quote"] == pytest.approx(vector["funding_paid_quote"], rel=1e-9)
+    # returns are on the margin: a 50x liquidation loses most of it (on the notional it is -1.6%)
+    liquidation = next(r for r in event["by_exit_reason"] if r["exit_reason"] == "liquidation")
+    assert -100 < liquidation["mean_return_pct"] < -50 and event["worst_trade_pct"] < -50
     header = (tmp_path / "t.csv").read_text().splitlines()[0]
     assert header.endswith(",symbol,side,funding")
     assert cli(["validate", "--data", str(CANDLES), "--strategy", "sma_cross", "--param", "allow_short=true",

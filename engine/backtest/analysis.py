@@ -90,9 +90,11 @@ def longest_drawdown_ms(timestamps_ms: np.ndarray, equity: np.ndarray) -> int:
     return longest
 
 
-def trade_return_pct(t: Trade) -> float:
-    """A round trip's net pnl over what the entry cost (notional plus fee), percent."""
-    cost = float(t.qty * t.entry_price + t.entry_fee)
+def trade_return_pct(t: Trade, leverage: Decimal = Decimal(1)) -> float:
+    """A round trip's net pnl over what the entry committed, percent: the notional plus fee on
+    spot, the margin (notional / ``leverage``) plus fee on futures (freqtrade's profit on
+    stake)."""
+    cost = float(t.qty * t.entry_price / leverage + t.entry_fee)
     return float(t.pnl) / cost * 100.0 if cost else 0.0
 
 
@@ -102,7 +104,7 @@ def short_label(text: str) -> str:
     return re.sub(r"\([^)]*\)", "", text).split(":")[0].strip() or "(none)"
 
 
-def breakdown(trades: list[Trade], by: str) -> list[dict]:
+def breakdown(trades: list[Trade], by: str, leverage: Decimal = Decimal(1)) -> list[dict]:
     """Trades grouped by ``by`` (``exit_reason`` or ``entry_signal``, shortened by
     :func:`short_label`), most trades first: per group
     ``{by, trades, win_rate_pct, pnl_quote, mean_return_pct, mean_holding_s}``."""
@@ -114,19 +116,19 @@ def breakdown(trades: list[Trade], by: str) -> list[dict]:
         rows.append({by: key, "trades": len(ts),
                      "win_rate_pct": 100.0 * sum(1 for t in ts if t.pnl > 0) / len(ts),
                      "pnl_quote": float(sum(t.pnl for t in ts)),
-                     "mean_return_pct": sum(trade_return_pct(t) for t in ts) / len(ts),
+                     "mean_return_pct": sum(trade_return_pct(t, leverage) for t in ts) / len(ts),
                      "mean_holding_s": sum(t.exit_ts_ms - t.entry_ts_ms for t in ts) / len(ts) / 1000.0})
     return sorted(rows, key=lambda r: (-r["trades"], r[by]))
 
 
-def trade_figures(trades: list[Trade]) -> dict:
-    """Holding times (mean, median, seconds) and the best and worst round trip (percent and
-    quote); None where there is no trade."""
+def trade_figures(trades: list[Trade], leverage: Decimal = Decimal(1)) -> dict:
+    """Holding times (mean, median, seconds) and the best and worst round trip (percent, by
+    :func:`trade_return_pct` at ``leverage``, and quote); None where there is no trade."""
     if not trades:
         return {k: None for k in ("mean_holding_s", "median_holding_s", "best_trade_pct", "worst_trade_pct",
                                   "best_trade_quote", "worst_trade_quote")}
     held = [(t.exit_ts_ms - t.entry_ts_ms) / 1000.0 for t in trades]
-    pcts = [trade_return_pct(t) for t in trades]
+    pcts = [trade_return_pct(t, leverage) for t in trades]
     pnls = [float(t.pnl) for t in trades]
     return {"mean_holding_s": sum(held) / len(held), "median_holding_s": float(median(held)),
             "best_trade_pct": max(pcts), "worst_trade_pct": min(pcts),
@@ -152,9 +154,10 @@ def summary(result, benchmark: Benchmark | None) -> dict:
         flat |= {"short_trades": sum(1 for t in trades if t.short),
                  "liquidations": sum(1 for t in trades if t.exit_reason.startswith("liquidation")),
                  "funding_paid_quote": float(sum((t.funding for t in trades), Decimal(0)))}
-    return flat | trade_figures(trades) | {
-        "by_exit_reason": breakdown(trades, "exit_reason"),
-        "by_entry_signal": breakdown(trades, "entry_signal"),
+    lev = result.config.leverage  # 1 on spot; futures returns are on the margin
+    return flat | trade_figures(trades, lev) | {
+        "by_exit_reason": breakdown(trades, "exit_reason", lev),
+        "by_entry_signal": breakdown(trades, "entry_signal", lev),
     }
 
 
