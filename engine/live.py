@@ -154,7 +154,7 @@ class LiveEngine:
         backfills = [e for lane in self.lanes if (e := self._missed(lane)) is not None]
         for lane in self.lanes:
             runner = lane.runner
-            runner.verify_protection(self._now(lane))
+            runner.exits.verify(self._now(lane))
             pos = oms.portfolio.position(runner.symbol)
             log.info("started %s mode, %s on %s %s; %s; position %s %s, %d open order(s)",
                      self.mode, runner.strategy.describe(), runner.symbol, runner.timeframe,

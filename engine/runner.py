@@ -18,11 +18,12 @@ the venue wants every candle), and money is fixed-point (:mod:`engine.money`).
 from __future__ import annotations
 
 from decimal import Decimal
-from enum import StrEnum
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING
 
 from engine.approvals import EntryApprovals
-from engine.events import EventSink, PairLocked, ProtectionSet
+from engine.decision import Decision, Outcome
+from engine.events import EventSink
+from engine.exit_levels import ExitLevels
 from engine.marks import Marks
 from engine.models import ZERO, Candle, Fill, Instrument, OrderType, Position, Side, Signal
 from engine.money import PRICE_DP, PRICE_ONE, QTY_DP, QTY_ONE, price_from_float, quote_decimal, quote_raw, to_raw
@@ -31,7 +32,6 @@ from engine.oms import OrderManager
 from engine.ports import Journal
 from engine.risk.base import Proposal
 from engine.risk.manager import RiskManager
-from engine.risk.pairlocks import ClosedTrade
 from engine.risk.signal_sanity import check_signal
 from engine.risk.sizing import FixedQuote, SizingContext, StakeSizer
 from engine.strategy.base import Strategy, StrategyContext
@@ -40,41 +40,6 @@ from engine.timeframes import timeframe_to_ms
 
 if TYPE_CHECKING:
     from engine.futures import FundingRates
-
-
-class Outcome(StrEnum):
-    """What the runner did with a signal."""
-
-    ORDERED = "ordered"
-    """An order went to the OMS; ``detail`` is its status after submission (``open``, ``filled``...)."""
-    IGNORED = "ignored"
-    """Nothing to do (no position to sell, an order already working, no cash, entries blocked)."""
-    REJECTED = "rejected"
-    """A risk rule refused it; ``detail`` is ``<rule>: <reason>``."""
-    WAITING = "waiting"
-    """It waits: for an operator's approval, or for the venue's stop to be canceled."""
-
-
-class Decision(NamedTuple):
-    """What happened to a signal: the order it produced, or why none was.
-
-    Attributes:
-        outcome: the kind of answer; detail: its specifics in words.
-        client_order_id: the order's id when one was submitted.
-    """
-
-    signal: object
-    outcome: Outcome
-    detail: str = ""
-    client_order_id: str | None = None
-
-    @property
-    def action(self) -> str:
-        """The decision for a person and the log: the order's status (``filled``), else
-        ``<outcome>: <detail>`` (``rejected: circuit_breaker: breaker paused: ...``)."""
-        if self.outcome is Outcome.ORDERED:
-            return self.detail
-        return f"{self.outcome.value}: {self.detail}" if self.detail else self.outcome.value
 
 
 class StrategyRunner:
@@ -121,6 +86,9 @@ class StrategyRunner:
         self.native_stop = NativeStop(oms, strategy.name, self.instrument, risk.policy.stop_limit_offset_pct) \
             if risk.policy.stop_on_exchange else None
         """The stop-loss resting on the venue (``risk.stop_on_exchange``), None when the engine enforces it."""
+        self.exits = ExitLevels(symbol, self.tf_ms, oms, risk, journal, self.events, self.native_stop, self.sellable,
+                                self.atr)
+        """The position's protective exits (:mod:`engine.exit_levels`)."""
         self._records_candles = journal.records_candles
         self._unconstrained = not self.instrument.amount_step and not self.instrument.min_notional
         """No amount step and no minimum notional: any quantity held is sellable (backtests)."""
@@ -159,9 +127,9 @@ class StrategyRunner:
             working = False
         else:
             oms.sync(self.symbol, candle, now)
-            if self.native_stop is not None and self._keep_native_stop(candle, now):
+            if self.native_stop is not None and self.exits.keep_native_stop(candle, now):
                 oms.sync(self.symbol, candle, now)  # a stop placed right after this candle's entry fill may trigger on it
-            working = self._working()
+            working = self.exits.working()
         portfolio = oms.portfolio
         if self._futures and self.symbol in portfolio.held:
             liquidated = self._futures_candle(candle, now)
@@ -186,7 +154,7 @@ class StrategyRunner:
             holding = self.sellable(portfolio.position(self.symbol), candle.close) > 0
         if signal is None:  # check_signal passes None: only a forced exit or a reversal can act
             if holding and not working:
-                reason = self._forced_exit(candle)
+                reason = self.exits.forced_exit(candle)
                 if reason:
                     return self._exit(candle, now, portfolio.position(self.symbol), reason)
             elif self._reverse_to is not None and not working:
@@ -206,7 +174,7 @@ class StrategyRunner:
             self.events.emit(events)
             return Decision(signal, Outcome.REJECTED, f"{verdict.rule}: {verdict.reason}")
         if holding and not working:
-            reason = self._forced_exit(candle)
+            reason = self.exits.forced_exit(candle)
             if reason:
                 return self._exit(candle, now, portfolio.position(self.symbol), reason)
         if working:
@@ -269,27 +237,6 @@ class StrategyRunner:
                 account.apply_funding(self.symbol, rate, Decimal(repr(candle.open)))
         return None
 
-    def _working(self) -> bool:
-        """True while an order other than the venue-side stop is working on this symbol."""
-        orders = self.oms.open_orders(self.symbol)
-        return bool(orders) and any(not o.is_protective_stop for o in orders)
-
-    def _keep_native_stop(self, candle: Candle, now: int) -> bool:
-        """Have the venue hold the position's stop (placed, moved, re-placed when dropped);
-        True when one was placed for an entry that filled on this candle (see
-        :meth:`on_candle`). A working exit order means an exit is already under way."""
-        pos = self.oms.portfolio.position(self.symbol)
-        prot = self.risk.protections.get(self.symbol)
-        if prot is None or prot.stop_price is None or self._working():
-            return False
-        qty = self.sellable(pos, candle.close)
-        fresh = pos.opened_ts_ms == candle.ts_ms and self.native_stop.working() is None
-        events = self.native_stop.ensure(qty, prot.stop_price, candle.ts_ms - 1 if fresh else candle.ts_ms, now)
-        if events:
-            self.journal.record_events(events)
-            self.events.emit(events)
-        return fresh and self.native_stop.working() is not None
-
     def sellable(self, pos: Position, price: float | Decimal) -> Decimal:
         """Base quantity of ``pos`` that can be closed (sold when long, bought back when
         short), unsigned: rounded down to the amount step, and 0 when worth less than the
@@ -326,7 +273,7 @@ class StrategyRunner:
         events = self.risk.on_candle(self.symbol, position_raw, equity, candle.ts_ms)
         breaker = self.risk.breaker
         if qty_raw and self.risk.policy.trailing_stop_pct is not None:
-            self._trail(candle)
+            self.exits.trail(candle)
         if breaker.flatten_pending and not qty_raw and not self.oms.open_orders(self.symbol):
             breaker.flatten_pending = False  # flat: nothing left to close
             self.journal.risk_recorded([], breaker)
@@ -337,21 +284,6 @@ class StrategyRunner:
         if self._records_candles:
             self.journal.candle_processed(self.key, candle, candle.ts_ms + self.tf_ms, portfolio, equity)
         return equity
-
-    def _trail(self, candle: Candle) -> None:
-        """Raise a trailing stop from this candle's high (it acts from the next candle on);
-        the venue-side stop is moved with it."""
-        current = self.risk.protections.get(self.symbol)
-        moved = self.risk.policy.trailed(current, candle) if current is not None else None
-        if moved is None:
-            return
-        self.risk.protections[self.symbol] = moved
-        events = [ProtectionSet(candle.ts_ms + self.tf_ms, self.symbol, str(moved.stop_price),
-                                str(moved.take_profit_price or ""))]
-        self.journal.protection_changed(self.symbol, moved, events)
-        self.events.emit(events)
-        if self.native_stop is not None and self.native_stop.working() is not None:
-            self._keep_native_stop(candle, candle.ts_ms + self.tf_ms)
 
     def pending_entries(self) -> dict[str, int]:
         """Raw 1e-20 quote notional of every working buy order, any symbol, by symbol: the
@@ -419,7 +351,7 @@ class StrategyRunner:
                                 quote_qty=decision.notional_quote, intent=intent or f"{self.strategy.describe()} BUY",
                                 events=decision.events)
         if self.native_stop is not None and order.filled_qty > 0:  # a live venue filled it at once: protect now
-            self._keep_native_stop(candle, now)
+            self.exits.keep_native_stop(candle, now)
         return Decision(Signal.BUY, Outcome.ORDERED, order.status.value, order.client_order_id)
 
     def _entry_notional(self, candle: Candle, quote: Decimal | None = None) -> Decimal:
@@ -491,59 +423,10 @@ class StrategyRunner:
                                 price=limit_price)
         return Decision(signal, Outcome.ORDERED, order.status.value, order.client_order_id)
 
-    def _forced_exit(self, candle: Candle) -> str | None:
-        """Why the position must be closed now regardless of the strategy, or None."""
-        if self.risk.breaker.flatten_pending:
-            return f"flatten: {self.risk.breaker.reason}"
-        protection = self.risk.protections.get(self.symbol)
-        stop = self.native_stop.working() if self.native_stop is not None else None
-        reason = protection.triggered(candle, check_stop=stop is None) if protection else None
-        if reason is None and stop is not None and stop.price is not None and candle.close < stop.price:
-            reason = (f"stop_loss: close {candle.close} is below the exchange stop's limit {stop.price}, which "
-                      "cannot fill there: selling at market")
-        if reason is None and self.risk.policy.max_holding_candles is not None:
-            opened = self.oms.portfolio.position(self.symbol).opened_ts_ms
-            reason = self.risk.policy.time_exit(opened, candle, self.tf_ms)
-        return reason
-
-    def _lock_after_exit(self, fill: Fill) -> None:
-        """Tell the lock rules of the round trip this sell closed; store a lock they make."""
-        returns = self.risk.view.trade_returns
-        order = self.oms.orders.get(fill.client_order_id)
-        trade = ClosedTrade(self.symbol, fill.ts_ms, returns[-1] if returns else 0.0,
-                            order is not None and order.intent.startswith("stop_loss"))
-        lock = self.risk.pair_locks.on_exit(trade, self.tf_ms)
-        if lock is not None:
-            events = [PairLocked(fill.ts_ms, lock.symbol, lock.until_ms, lock.rule, lock.reason)]
-            self.journal.lock_added(lock, events)
-            self.events.emit(events)
-
-    def verify_protection(self, now_ms: int) -> None:
-        """At start-up: a position without the stop the policy wants gets an alert, then levels
-        from its average entry price and the current ATR."""
-        pos = self.oms.portfolio.position(self.symbol)
-        if not pos.is_open:
-            return
-        missing = self.risk.verify(self.symbol, now_ms)
-        if missing:
-            events = missing + self.risk.protect(self.symbol, pos.avg_price, self.atr.value, now_ms, short=pos.qty < 0)
-            self.journal.protection_changed(self.symbol, self.risk.protections[self.symbol], events)
-            self.events.emit(events)
-
     def _on_fill(self, fill: Fill, position: Position) -> None:
         if fill.symbol != self.symbol:
             return
         opening = position.qty > 0 if fill.side is Side.BUY else position.qty < 0
         flat = not opening and self.sellable(position, fill.price) <= 0
         self.risk.on_fill(fill, ZERO if flat else position.qty)  # dust a base-currency fee left is flat
-        if flat and self.risk.pair_locks.rules:
-            self._lock_after_exit(fill)
-        if opening and self.symbol not in self.risk.protections:
-            events = self.risk.protect(self.symbol, position.avg_price, self.atr.value, fill.ts_ms,
-                                       short=position.qty < 0)
-            events += self.risk.verify(self.symbol, fill.ts_ms)
-            self.journal.protection_changed(self.symbol, self.risk.protections[self.symbol], events)
-            self.events.emit(events)
-        elif self.sellable(position, fill.price) <= 0 and self.risk.protections.pop(self.symbol, None) is not None:
-            # flat, or dust a venue's base-currency fee left: the next entry gets levels of its own
-            self.journal.protection_changed(self.symbol, None, [])
+        self.exits.after_fill(fill, position, opening, flat)

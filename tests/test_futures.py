@@ -483,4 +483,5 @@ def test_the_tiers_cap_a_position_at_its_leverage(candles):
                          leverage=D(50), tiers=tiers)
     for run in (run_backtest, run_vectorized):
         trades = run(candles, create("sma_cross", {"allow_short": True}), cfg).trades
+        assert len(trades) > 10
         assert all(float(t.qty * t.entry_price) == pytest.approx(20_000, rel=1e-9) for t in trades[:10])

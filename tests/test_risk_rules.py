@@ -230,8 +230,8 @@ def test_snapshot_reports_limits_utilisation_and_breaker():
 
 
 def test_outcomes_are_types_that_read_as_the_words_the_store_and_people_see():
+    from engine.decision import Decision, Outcome
     from engine.risk.base import Action
-    from engine.runner import Decision, Outcome
 
     assert Action.REJECT == "reject" and f"{Action.HALT}" == "halt"  # events and the store keep the words
     refused = Decision("BUY", Outcome.REJECTED, "circuit_breaker: breaker paused")
