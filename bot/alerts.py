@@ -55,6 +55,14 @@ def format_event(event: Event) -> str | None:
     if event.kind == EventKind.BACKFILL:
         return (f"BACKFILL {p['symbol']} {p['timeframe']}: {p['candles']} candle(s) missed while quantd was down "
                 f"({iso_utc(p['from_ms'])} to {iso_utc(p['to_ms'])}); processing them before trading on fresh candles")
+    if event.kind == EventKind.LIQUIDATION_WARNING:
+        qty = Decimal(p["qty"])
+        return (f"LIQUIDATION NEAR {p['symbol']} {'long' if qty > 0 else 'short'} {abs(qty).normalize():f}: close "
+                f"{Decimal(p['mark']).normalize():f} is {p['distance_pct']}% from the liquidation price "
+                f"{Decimal(p['liquidation_price']).normalize():f}")
+    if event.kind == EventKind.FUNDING:
+        return (f"funding {p['symbol']}: paid {Decimal(p['amount']).normalize():f} (rate {p['rate']} on "
+                f"{Decimal(p['qty']).normalize():f} at {Decimal(p['mark']).normalize():f})")
     if event.kind == EventKind.STARTUP:
         return f"quantd started in {p['mode']} mode" + (" (resumed from the store)" if p["resumed"] else "")
     if event.kind == EventKind.SHUTDOWN:
@@ -70,6 +78,7 @@ def _cents(x: Decimal) -> str:
 
 
 _LOUD = frozenset({EventKind.REJECTION, EventKind.BREAKER_TRIPPED, EventKind.UNPROTECTED_POSITION,
+                   EventKind.LIQUIDATION_WARNING,
                    EventKind.RECONCILIATION_DRIFT, EventKind.EXTERNAL_ORDER, EventKind.STALE_DATA, EventKind.BACKFILL})
 """Alerts logged at WARNING (the rest at INFO)."""
 

@@ -45,7 +45,7 @@ from engine.store.base import corrupt_store, is_corruption, verify_integrity
 from engine.store.journal import queue_command
 from engine.store.lock import StoreLock, acquire_store_lock
 from engine.store.reports import unclean_stops
-from engine.store.state import add_baseline, init_account, instance_tag
+from engine.store.state import add_baseline, init_account, instance_tag, set_leverage
 from engine.strategy import create
 from gateways.paper import PaperGateway
 from gateways.replay import ReplayFeed
@@ -105,12 +105,16 @@ def _build(settings: Settings, store: Store, handlers: list) -> LiveEngine:
         if state is not None and state.portfolio.quote != instruments[0].quote:
             raise ConfigError(f"the store {settings.store.url} keeps its cash in {state.portfolio.quote}; "
                               f"the markets are quoted in {instruments[0].quote}: use another store.url")
+        if state is not None and state.market != settings.market:
+            raise ConfigError(f"the store {settings.store.url} holds a {state.market} account; market is "
+                              f"{settings.market}: use another store.url")
         if state is None:
             if live:
                 cash, baseline = _live_account(settings, gateway, instruments)
             else:
                 cash, baseline = settings.paper.cash, None
-            init_account(store, settings.mode, cash, instruments[0].quote, wall_ms(), baseline)
+            init_account(store, settings.mode, cash, instruments[0].quote, wall_ms(), baseline, settings.market,
+                         settings.futures.leverage)
             state = load_state(store)
         elif live:
             _extend_baseline(store, state, gateway, instruments)
@@ -135,6 +139,8 @@ def _wire(settings: Settings, store: Store, state, resumed: bool, markets: list,
         venue = exchange
     else:
         venue = PaperGateway(instruments, FillModel(settings.paper.fee, settings.paper.slippage_bps), state.orders)
+    if settings.market == "futures":
+        futures_terms(settings, store, state.portfolio, markets)
     specs = [MarketSpec(create(m.name, m.params), m.symbol, m.timeframe, m.stake, instrument)
              for m, instrument in zip(markets, instruments)]
     core = build_core(specs, venue, journal, state.portfolio, settings.risk, settings.paper.fee,
@@ -148,6 +154,15 @@ def _wire(settings: Settings, store: Store, state, resumed: bool, markets: list,
     ex = settings.exchange
     for m, runner in zip(markets, core.runners):
         runner.approvals = approvals
+        if settings.market == "futures":
+            if exchange:  # dry-run: the rates the exchange publishes, as they are published
+                from gateways.ccxt_market import CcxtFundingRates
+
+                runner.funding = CcxtFundingRates(exchange, m.symbol)
+            else:
+                runner.funding = settings.funding_rates(m)
+            runner.funded_through_ms = state.funded_through.get(m.symbol, 0)
+            runner.liquidation_alert_pct = settings.futures.liquidation_alert_pct
         cursor = state.cursors.get(runner.key)
         if exchange:
             from gateways.ccxt_market import CcxtMarketData
@@ -178,6 +193,30 @@ def _wire(settings: Settings, store: Store, state, resumed: bool, markets: list,
     engine.start(resumed, state.fills, state.peak_equity)
     return engine
 
+def futures_terms(settings: Settings, store: Store, account, markets: list) -> None:
+    """Give the stored futures account its maintenance terms from ``settings.futures`` (the
+    store keeps the ledger, not the venue's tiers), and its leverage: a changed
+    ``futures.leverage`` is taken (and stored) only while every position is flat.
+
+    Raises:
+        ConfigError: leverage changed with a position open; a bad tiers file
+            (:meth:`~bot.config.Settings.leverage_tiers`).
+    """
+    f = settings.futures
+    if account.leverage != f.leverage:
+        held = [sym for sym, pos in account.positions.items() if pos.qty]
+        if held:
+            raise ConfigError(f"invalid setting futures.leverage: {f.leverage} while the account holds "
+                              f"{', '.join(held)} at {account.leverage}x; close the position(s) first")
+        set_leverage(store, f.leverage, wall_ms())
+        log.info("futures leverage changed from %sx to %sx (no position open)", account.leverage, f.leverage)
+        account.leverage = f.leverage
+    account.maintenance_rate = f.maintenance_rate
+    account.tiers = settings.leverage_tiers()
+    log.info("futures account: %sx isolated, maintenance %s", account.leverage,
+             f"tiers of {markets[0].symbol}" if account.tiers else f"rate {account.maintenance_rate}")
+
+
 def connect_exchange(settings: Settings, keys: bool = True) -> CcxtGateway:
     """The ccxt gateway, markets loaded: with keys from the vault (live), or without any
     (dry-run: candles and markets come from public endpoints).
@@ -197,7 +236,7 @@ def connect_exchange(settings: Settings, keys: bool = True) -> CcxtGateway:
         redact(creds.secret.get_secret_value(), "<api secret>")
         api_key, secret, source = creds.api_key.get_secret_value(), creds.secret.get_secret_value(), creds.source
     gateway = CcxtGateway(ex.id, api_key=api_key, secret=secret, sandbox=ex.sandbox, api_url=ex.api_url,
-                          timeout_ms=ex.timeout_ms, rate_limit_ms=ex.rate_limit_ms)
+                          timeout_ms=ex.timeout_ms, rate_limit_ms=ex.rate_limit_ms, market=settings.market)
     try:
         gateway.load_markets()
     except BaseException:

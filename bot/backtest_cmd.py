@@ -268,14 +268,19 @@ def _portfolio(args: argparse.Namespace, start: int | None, end: int | None) -> 
                                              "slippage_bps": str(p.slippage_bps)})
     limits = RiskLimits(**{**settings.risk.model_dump(exclude_unset=True), **config.limits.model_dump(exclude_unset=True)})
     markets, summaries = config_markets(settings, start, end)
+    if settings.market == "futures":  # the daemon's futures account (ADR 0017)
+        f = settings.futures
+        config = replace(config, market="futures", leverage=f.leverage, maintenance_rate=f.maintenance_rate,
+                         tiers=settings.leverage_tiers())
     result = run_portfolio_backtest(markets, replace(config, limits=limits))
     return result, args.config, "\n".join(summaries), [(m.df, timeframe_to_ms(m.timeframe)) for m in markets]
 
 
 def config_markets(settings, start_ms: int | None = None, end_ms: int | None = None) -> tuple[list, list[str]]:
     """The portfolio-backtest markets of a daemon config (``settings``: bot.config.Settings):
-    each market's strategy, its replay file (or bundled sample) cut to [start_ms, end_ms) and
-    its paper instrument, as the paper daemon would trade it; plus one data summary line each.
+    each market's strategy, its replay file (or bundled sample) cut to [start_ms, end_ms), its
+    paper instrument and, on market futures, its funding rates, as the paper daemon would trade
+    it; plus one data summary line each.
 
     Raises:
         ConfigError, DataError: a market without data, or a bad file.
@@ -287,7 +292,9 @@ def config_markets(settings, start_ms: int | None = None, end_ms: int | None = N
         file = settings.replay_file(m)
         df, report = load_ohlcv(file, timeframe=m.timeframe, start_ms=start_ms, end_ms=end_ms)
         summaries.append(f"{m.symbol} {m.timeframe} ({Path(file).name}): {report.summary()}")
-        markets.append(Market(df, create(m.name, m.params), m.symbol, m.timeframe, m.stake, settings.instrument(m)))
+        funding = settings.funding_rates(m) if settings.market == "futures" else None
+        markets.append(Market(df, create(m.name, m.params), m.symbol, m.timeframe, m.stake, settings.instrument(m),
+                              funding))
     return markets, summaries
 
 

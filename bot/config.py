@@ -33,7 +33,8 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
-from engine.errors import ConfigError, QuantdError
+from engine.errors import ConfigError, DataError, QuantdError
+from engine.futures import FundingRates, LeverageTiers
 from engine.models import Instrument
 from engine.risk.limits import RiskLimits
 from engine.risk.sizing import parse_stake
@@ -62,6 +63,9 @@ class StrategySettings(_Section):
     timeframe: str = "5m"
     params: dict[str, Any] = Field(default_factory=dict, description="strategy parameters; default: the strategy's own")
     stake: str = Field("all", description="'all' or quote amount per entry")
+    funding: Path | None = Field(None, description="paper, market futures: funding rates CSV "
+                                 "(timestamp,funding_rate) charged at each funding time; default: the bundled "
+                                 "sample's when there is one, else none (a warning says so)")
     data: Path | None = Field(None, description="paper: OHLCV file replayed for this market; default: "
                                                 "replay.data, else the bundled sample of the symbol and timeframe")
     amount_step: Decimal | None = Field(None, gt=0, description="paper: quantity increment; default paper.amount_step")
@@ -78,6 +82,23 @@ class PaperSettings(_Section):
     amount_step: Decimal = Field(Decimal("0.00001"), gt=0, description="quantity increment, base currency")
     price_step: Decimal = Field(Decimal("0.01"), gt=0, description="price tick, quote currency")
     min_notional: Decimal = Field(Decimal(5), ge=0, description="smallest order, quote currency")
+
+
+class FuturesSettings(_Section):
+    """``market: futures``: a USDT-margined perpetual account (ADR 0017): shorts, leverage,
+    isolated margin, funding and liquidation. Paper and dry-run only for now."""
+
+    leverage: Decimal = Field(Decimal(1), ge=1, le=125, description="position notional per unit of margin; "
+                              "a stake is margin, the position is leverage times it")
+    maintenance_rate: Decimal = Field(Decimal("0.004"), gt=0, lt=1, description="maintenance margin rate "
+                                      "for the liquidation price when no tiers file is given (Binance's first tier)")
+    tiers: Path | None = Field(None, description="JSON of ccxt fetch_leverage_tiers(): the market's maintenance "
+                               "tiers (liquidation price and the largest position the leverage allows); "
+                               "default: the bundled Binance tiers when they have the market (one market), "
+                               "else one tier at maintenance_rate")
+    liquidation_alert_pct: Decimal | None = Field(Decimal(5), gt=0, le=100, description="alert when the close is "
+                                                  "within this percent of a position's liquidation price; "
+                                                  "null: never")
 
 
 class ReplaySettings(_Section):
@@ -119,8 +140,12 @@ class VaultSettings(_Section):
 
 
 ALERT_TYPES = ("fill", "rejection", "stale_data", "stale_data_recovered", "breaker_tripped", "reconciliation_drift",
-               "external_order", "startup", "shutdown", "crash_restart", "daily_summary", "error", "backfill")
+               "external_order", "startup", "shutdown", "crash_restart", "daily_summary", "error", "backfill",
+               "liquidation_warning", "funding")
 """Alert types the operator can set to on (notify), silent (delivered without sound) or off."""
+
+ALERT_DEFAULTS = {t: "silent" if t == "funding" else "on" for t in ALERT_TYPES}
+"""Each alert type's mode unless configured: all on, but funding (every 8 hours per position) silent."""
 
 AlertMode = Literal["on", "silent", "off"]
 
@@ -142,7 +167,7 @@ class TelegramSettings(_Section):
     webhook_port: int = Field(8443, ge=1, le=65535, description="port the webhook server binds")
     webhook_secret: SecretStr | None = Field(None, description="secret Telegram sends in "
                                              "X-Telegram-Bot-Api-Secret-Token; requests without it are refused")
-    alerts: dict[str, AlertMode] = Field(default_factory=dict, description="alert type -> on|silent|off; default on")
+    alerts: dict[str, AlertMode] = Field(default_factory=dict, description="alert type -> on|silent|off; default on (funding: silent)")
     dedupe_secs: float = Field(600.0, ge=0, description="identical alerts within this window are sent once, "
                                "with a count")
     daily_summary_hour_utc: int = Field(0, ge=0, le=23, description="hour (UTC) of the daily summary alert")
@@ -257,6 +282,10 @@ class Settings(BaseSettings):
     mode: Literal["paper", "dry_run", "live"] = Field("paper", description="paper: replayed files, simulated "
                                                       "fills; dry_run: the exchange's live candles (no keys), "
                                                       "simulated fills; live: real orders")
+    market: Literal["spot", "futures"] = Field("spot", description="spot (long-only) or futures (USDT-margined "
+                                               "perpetuals: shorts, leverage, funding; paper and dry_run "
+                                               "only for now)")
+    futures: FuturesSettings = Field(default_factory=FuturesSettings)
     strategy: StrategySettings = Field(default_factory=StrategySettings)
     strategies: list[StrategySettings] | None = Field(
         None, description="several markets in one daemon (one account, one risk manager); replaces strategy")
@@ -320,17 +349,73 @@ class Settings(BaseSettings):
         if self.replay.data is not None and len(self.markets()) == 1:
             return self.replay.data
         name = f"{market.symbol.replace('/', '_')}-{market.timeframe}.csv.gz"
+        if self.market == "futures":  # freqtrade's name of a linear perpetual's candles
+            name = f"{_perpetual(market.symbol)}-{market.timeframe}-futures.csv.gz"
         path = sample_path(name)
         if not path.is_file():
             raise ConfigError(f"invalid setting {self._field_of(market)}.data: no bundled sample {name}; "
                               "set the OHLCV file to replay for this market")
         return path
 
+    def funding_file(self, market: StrategySettings) -> Path | None:
+        """The funding rates a paper futures daemon charges on ``market``: its ``funding``, else
+        the bundled sample's (``BASE_QUOTE_QUOTE-8h-funding_rate.csv``), else None."""
+        if market.funding is not None:
+            return market.funding
+        path = sample_path(f"{_perpetual(market.symbol)}-8h-funding_rate.csv")
+        return path if path.is_file() else None
+
+    def leverage_tiers(self) -> LeverageTiers | None:
+        """The maintenance tiers of a futures config's market: ``futures.tiers``, else the
+        bundled Binance tiers when they have the market, else None (one tier at
+        ``futures.maintenance_rate``). One market only.
+
+        Raises:
+            ConfigError: a tiers file with several markets, or unreadable, or without the market.
+        """
+        markets = self.markets()
+        if self.futures.tiers is not None:
+            if len(markets) > 1:
+                raise ConfigError("invalid setting futures.tiers: one market per daemon with a tiers file for now")
+            try:
+                return LeverageTiers.read_json(self.futures.tiers, markets[0].symbol)
+            except DataError as exc:
+                raise ConfigError(f"invalid setting futures.tiers: {exc}") from None
+        if len(markets) == 1:
+            try:
+                return LeverageTiers.read_json(sample_path("binance_leverage_tiers.json"), markets[0].symbol)
+            except DataError:
+                return None
+        return None
+
+    def funding_rates(self, market: StrategySettings) -> FundingRates | None:
+        """The funding rates paper charges on ``market`` (:meth:`funding_file`), None when there
+        are none (a warning says so).
+
+        Raises:
+            ConfigError: an unreadable funding file, naming the setting.
+        """
+        path = self.funding_file(market)
+        if path is None:
+            logging.getLogger("quantd").warning("no funding rates for %s (set its funding: file): paper charges "
+                                                "no funding", market.symbol)
+            return None
+        try:
+            return FundingRates.read_csv(path)
+        except DataError as exc:
+            raise ConfigError(f"invalid setting {self._field_of(market)}.funding: {exc}") from None
+
     def _field_of(self, market: StrategySettings) -> str:
         for i, m in enumerate(self.strategies or []):
             if m is market:
                 return f"strategies.{i}"
         return "strategy"
+
+
+def _perpetual(symbol: str) -> str:
+    """``XRP/USDT`` -> ``XRP_USDT_USDT``: the file stem of its linear perpetual (``XRP/USDT:USDT``)."""
+    base, quote = symbol.split("/")[:2]
+    return f"{base}_{quote}_{quote}"
 
 
 def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Settings:
@@ -438,6 +523,22 @@ def _check_semantics(s: Settings) -> None:
             raise ConfigError(f"invalid setting {field}.symbol: {m.symbol} is already traded by {seen[m.symbol]}; "
                               "one strategy per symbol, because a position belongs to one strategy")
         seen[m.symbol] = field
+    if s.market == "futures":
+        if s.mode == "live":
+            raise ConfigError("invalid setting market (QUANTD_MARKET): futures runs in paper and dry_run modes only "
+                              "for now; live futures orders need a futures venue, which quantd does not have yet")
+        if s.mode == "dry_run":
+            for m in s.markets():
+                if m.funding is not None:
+                    raise ConfigError(f"invalid setting {s._field_of(m)}.funding: a dry run charges the funding "
+                                      "rates the exchange publishes; drop the file")
+        if s.risk.stop_on_exchange:
+            raise ConfigError("invalid setting risk.stop_on_exchange: the exchange stop is a spot sell; "
+                              "on market futures the engine checks stops on each candle")
+    else:
+        for m in s.markets():
+            if m.funding is not None:
+                raise ConfigError(f"invalid setting {s._field_of(m)}.funding: funding rates apply to market futures")
     quotes = {m.symbol.split("/")[1] for m in s.markets()}
     if len(quotes) > 1:
         raise ConfigError(f"invalid setting strategies: symbols quoted in {sorted(quotes)}; "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from bot.telegram.views import price_text
 from engine.store import open_store
 from engine.store.state import status_summary
 from engine.timeframes import iso_utc
@@ -39,11 +40,18 @@ def print_status(url: str, as_json: bool = False) -> int:
         f"pnl            {float(summary['pnl']):,.2f} {q} (realized {float(summary['realized_pnl']):,.2f}, "
         f"unrealized {float(summary['unrealized_pnl']):,.2f}, fees {float(summary['fees_paid']):,.2f})",
     ]
+    if summary["market"] == "futures":
+        lines.append(f"futures        {summary['leverage']}x isolated, wallet {float(summary['wallet']):,.2f}, "
+                     f"margin {float(summary['margin_used']):,.2f}, funding paid {float(summary['funding_paid']):,.2f}")
     for key, ts in summary["last_candle"].items():
         lines.append(f"last candle    {iso_utc(ts)} ({key})")
     lines.append(f"positions      {len(summary['positions'])}")
     for p in summary["positions"]:
-        lines.append(f"  {p['symbol']:<12} qty {p['qty']} @ avg {float(p['avg_price']):,.2f}")
+        side = f"{p['side']:<5} " if "margin" in p else ""  # futures: long or short
+        line = f"  {p['symbol']:<12} {side}qty {p['qty']} @ avg {price_text(p['avg_price'])}"
+        if p.get("liquidation_price"):
+            line += f", liquidation {price_text(p['liquidation_price'])}, margin {float(p['margin']):,.2f}"
+        lines.append(line)
     lines.append(f"open orders    {len(summary['open_orders'])}")
     for o in summary["open_orders"]:
         lines.append(f"  {o['client_order_id']} {o['side']} {o['symbol']} {o['status']}")

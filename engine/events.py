@@ -38,6 +38,8 @@ class EventKind(StrEnum):
     PAIR_LOCKED = "pair_locked"
     ENTRY_AWAITING_APPROVAL = "entry_awaiting_approval"
     ENTRY_SKIPPED = "entry_skipped"
+    FUNDING = "funding"
+    LIQUIDATION_WARNING = "liquidation_warning"
 
 
 @dataclass(frozen=True, slots=True)
@@ -296,6 +298,36 @@ class PairLocked(Event):
     until_ms: int
     rule: str
     reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class FundingPaid(Event):
+    """A futures position paid ``amount`` of funding (quote; negative: it received it) at a
+    funding time: ``qty x mark x rate`` (ADR 0017). Money fields are exact decimal strings.
+    ``through_ms``: every funding time before it is booked (the end of the candle that held
+    it, ms UTC); a restart charges none of them again."""
+
+    kind: ClassVar[EventKind] = EventKind.FUNDING
+    symbol: str
+    qty: str
+    rate: str
+    mark: str
+    amount: str
+    through_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class LiquidationWarning(Event):
+    """A futures position's mark (the candle's close) came within ``distance_pct`` percent of
+    its liquidation price, at most ``futures.liquidation_alert_pct`` away. Sent once per
+    approach: again only after the distance widened past the threshold."""
+
+    kind: ClassVar[EventKind] = EventKind.LIQUIDATION_WARNING
+    symbol: str
+    qty: str
+    mark: str
+    liquidation_price: str
+    distance_pct: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -179,6 +179,22 @@ class FuturesAccount(Portfolio):
         """Funding paid over the account's life, quote (negative when received)."""
         super().__init__(wallet, quote)
 
+    def restore(self, positions: dict[str, Position]) -> None:
+        """Take the stored ``positions`` (with :attr:`margin`, :attr:`cost` and the funding
+        already set for the open ones) and re-derive the available cash and the fixed-point
+        image; a daemon's restart (:func:`engine.store.state.load_state`).
+
+        Raises:
+            ValueError: an open position without its margin or cost basis."""
+        for sym, pos in positions.items():
+            if pos.qty and (self.margin.get(sym) is None or self.cost.get(sym) is None):
+                raise ValueError(f"futures position {sym} has no stored margin or cost basis")
+        self.positions = dict(positions)
+        self.held = {}
+        for pos in self.positions.values():
+            self._refresh(pos)
+        self._rebalance()
+
     def _rebalance(self) -> None:
         self.cash = self.wallet - sum(self.margin.values(), ZERO)
         self.cash_raw = quote_raw(self.wallet - sum(self.cost.values(), ZERO))

@@ -302,16 +302,17 @@ class LiveEngine:
         done = []
         for lane in lanes:
             runner = lane.runner
-            if any(o.side is Side.SELL and not o.is_protective_stop for o in self.oms.open_orders(lane.symbol)):
+            exit_side = Side.BUY if self.oms.portfolio.position(lane.symbol).qty < 0 else Side.SELL  # a short buys back
+            if any(o.side is exit_side and not o.is_protective_stop for o in self.oms.open_orders(lane.symbol)):
                 done.append(f"{lane.symbol}: an exit is already working")
                 continue
             if lane.last_candle is None:
                 done.append(f"{lane.symbol}: no candle yet to price the exit")
                 continue
-            key = self.oms.free_signal_ts(runner.strategy.name, lane.symbol, Side.SELL, now)  # each flatten is new
+            key = self.oms.free_signal_ts(runner.strategy.name, lane.symbol, exit_side, now)  # each flatten is new
             decision = runner.close_position(lane.last_candle, now, intent or f"flatten by {by}", key)
             text = "flat already" if decision is None else \
-                f"sell {decision.action} {decision.client_order_id or ''}".strip()
+                f"{exit_side.value} {decision.action} {decision.client_order_id or ''}".strip()
             if decision is not None and decision.client_order_id and getattr(lane.market, "exhausted", False):
                 text += " (it fills at the next candle's open, and the replay has ended: no candle will come)"
             done.append(f"{lane.symbol}: {text}")

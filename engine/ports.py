@@ -79,6 +79,10 @@ class Journal(Protocol):
     def fill_applied(self, order: Order, fill: Fill, portfolio: Portfolio, events: list[Event]) -> None:
         """Persist a fill with the order, position and cash it changed."""
 
+    def funding_applied(self, symbol: str, portfolio: Portfolio, events: list[Event]) -> None:
+        """Persist a funding payment on a futures position: the position's margin and funding,
+        the account's wallet, available cash and funding paid (ADR 0017)."""
+
     def risk_recorded(self, events: list[Event], breaker: CircuitBreaker) -> None:
         """Persist risk decisions and the breaker state they leave behind."""
 

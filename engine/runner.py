@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from engine.approvals import EntryApprovals
 from engine.decision import Decision, Outcome
-from engine.events import EventSink
+from engine.events import EventSink, FundingPaid, LiquidationWarning
 from engine.exit_levels import ExitLevels
 from engine.marks import Marks
 from engine.models import ZERO, Candle, Fill, Instrument, OrderType, Position, Side, Signal
@@ -96,7 +96,15 @@ class StrategyRunner:
         """A futures account (:class:`~engine.futures.FuturesAccount`): shorts, leverage, funding
         and liquidation; False on spot, whose candles skip all of it."""
         self.funding: FundingRates | None = None
-        """Funding rates the backtest charges at each funding time (futures only; None: none)."""
+        """Funding rates charged at each funding time by a simulated venue (the backtest, paper;
+        futures only; None: none)."""
+        self.funded_through_ms = 0
+        """Funding times before this (ms UTC) are booked: a daemon restarted inside a candle
+        whose funding it booked before its cursor moved does not charge it again."""
+        self.liquidation_alert_pct: Decimal | None = None
+        """Warn when a futures position's close is within this percent of its liquidation
+        price (the daemon's ``futures.liquidation_alert_pct``; None: never)."""
+        self._liquidation_warned = False
         self._reverse_to: Signal | None = None
         """The side to enter once flat: an entry signal against an open position closes it first."""
         oms.fill_listeners.append(self._on_fill)
@@ -139,6 +147,8 @@ class StrategyRunner:
                     self.atr.update(candle.high, candle.low, candle.close)
                 self.strategy.on_candle(candle, self._ctx)
                 return liquidated
+        elif self._futures:
+            self._liquidation_warned = False  # flat: the next position's approach is warned afresh
         qty_raw = portfolio.held.get(self.symbol)
         ctx = self._ctx
         ctx.position_qty = qty_raw / QTY_ONE if qty_raw else 0.0
@@ -232,10 +242,32 @@ class StrategyRunner:
             self._reverse_to = None
             return Decision(self._last_signal, Outcome.ORDERED, order.status.value, order.client_order_id)
         if self.funding is not None:
-            rate = self.funding.due(candle.ts_ms, candle.ts_ms + self.tf_ms)
+            end = candle.ts_ms + self.tf_ms
+            rate = self.funding.due(max(candle.ts_ms, self.funded_through_ms), end)
             if rate is not None:
-                account.apply_funding(self.symbol, rate, Decimal(repr(candle.open)))
+                mark = Decimal(repr(candle.open))
+                paid = account.apply_funding(self.symbol, rate, mark)
+                events = [FundingPaid(now, self.symbol, str(pos.qty), str(rate), str(mark), str(paid), end)]
+                self.journal.funding_applied(self.symbol, account, events)
+                self.funded_through_ms = end
+                self.events.emit(events)
+        if self.liquidation_alert_pct is not None and lp:
+            self._warn_near_liquidation(candle, now, pos, lp)
         return None
+
+    def _warn_near_liquidation(self, candle: Candle, now: int, pos: Position, lp: Decimal) -> None:
+        """Emit a :class:`~engine.events.LiquidationWarning` when the close is within
+        ``liquidation_alert_pct`` percent of the liquidation price ``lp`` (distance
+        ``|close - lp| / close x 100``); once per approach, re-armed when the distance widens
+        past the threshold or the position closes."""
+        mark = Decimal(repr(candle.close))
+        distance = abs(mark - lp) / mark * 100
+        near = distance <= self.liquidation_alert_pct
+        if near and not self._liquidation_warned:
+            events = [LiquidationWarning(now, self.symbol, str(pos.qty), str(mark), f"{lp:.8f}", f"{distance:.2f}")]
+            self.journal.record_events(events)
+            self.events.emit(events)
+        self._liquidation_warned = near
 
     def sellable(self, pos: Position, price: float | Decimal) -> Decimal:
         """Base quantity of ``pos`` that can be closed (sold when long, bought back when

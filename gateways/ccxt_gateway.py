@@ -72,6 +72,11 @@ class CcxtGateway:
         retry: bounds of read retries.
         rate_limit_ms: ccxt's ``rateLimit`` (ms per request of weight 1); None: the exchange's
             published default (Binance: 50). The limiter stays on either way.
+        market: ``spot``, or ``futures``: the exchange's USDT-margined linear perpetuals
+            (ccxt ``swap``/``linear`` markets; Binance USD-M). The engine names a perpetual by
+            its spot-style symbol (``BTC/USDT``); the gateway maps it to ccxt's
+            ``BTC/USDT:USDT`` (:meth:`venue_symbol`). Public endpoints only for now: candles,
+            markets and funding rates (dry-run, ADR 0017).
     """
 
     needs_every_candle = True
@@ -79,7 +84,10 @@ class CcxtGateway:
 
     def __init__(self, exchange_id: str, *, api_key: str = "", secret: str = "", sandbox: bool = False,
                  api_url: str | None = None, timeout_ms: int = 10_000, retry: RetryPolicy | None = None,
-                 rate_limit_ms: int | None = None):
+                 rate_limit_ms: int | None = None, market: str = "spot"):
+        if market not in ("spot", "futures"):
+            raise ConfigError(f"invalid setting market: {market!r} is not spot or futures")
+        self.market = market
         if not hasattr(ccxt_async, exchange_id):
             raise ConfigError(f"invalid setting exchange.id: {exchange_id!r} is not a ccxt exchange")
         self.exchange_id = exchange_id
@@ -98,8 +106,7 @@ class CcxtGateway:
         ex = getattr(ccxt_async, exchange_id)({
             "apiKey": api_key, "secret": secret, "enableRateLimit": True, "timeout": timeout_ms,
             **({"rateLimit": rate_limit_ms} if rate_limit_ms else {}),
-            "options": {"defaultType": "spot", "fetchMarkets": {"types": ["spot"]}, "fetchCurrencies": False,
-                        "fetchMargins": False},
+            "options": {**_MARKET_OPTIONS[self.market], "fetchCurrencies": False, "fetchMargins": False},
         })
         if sandbox:
             ex.set_sandbox_mode(True)
@@ -130,15 +137,30 @@ class CcxtGateway:
         self._run(read(self.exchange, self.retry, "load_markets", self.exchange.load_markets, reload))
         self._markets_loaded = True
 
+    def venue_symbol(self, symbol: str) -> str:
+        """ccxt's symbol of the engine's ``symbol``: itself on spot, the linear perpetual
+        ``BASE/QUOTE:QUOTE`` on futures."""
+        if self.market == "futures" and ":" not in symbol:
+            return f"{symbol}:{symbol.split('/')[-1]}"
+        return symbol
+
     def instrument(self, symbol: str) -> Instrument:
-        """Trading rules of ``symbol`` from the venue's market structure.
+        """Trading rules of ``symbol`` from the venue's market structure (on futures, of its
+        linear perpetual, whose contract must be one base unit).
 
         Raises:
-            ConfigError: the venue has no such spot market.
+            ConfigError: the venue has no such spot market (or perpetual), or its contract is
+                not one base unit.
         """
         self.load_markets()
-        market = self.exchange.markets.get(symbol)
-        if market is None or not market.get("spot"):
+        market = self.exchange.markets.get(self.venue_symbol(symbol))
+        if self.market == "futures":
+            if market is None or not (market.get("swap") and market.get("linear")):
+                raise ConfigError(f"{self.exchange_id} has no USDT-margined perpetual {self.venue_symbol(symbol)!r}")
+            if dec(market.get("contractSize") or 1) != 1:
+                raise ConfigError(f"{self.venue_symbol(symbol)}: contracts of {market.get('contractSize')} base "
+                                  "units are not supported (one base unit per contract only)")
+        elif market is None or not market.get("spot"):
             raise ConfigError(f"{self.exchange_id} has no spot market {symbol!r}")
         prec, limits = market["precision"], market["limits"]
         return Instrument(symbol, _step(prec.get("amount")), _step(prec.get("price")),
@@ -300,8 +322,22 @@ class CcxtGateway:
         """Candles of ``symbol`` from ``since_ms`` (or the latest ``limit``), oldest first; may
         include the forming candle: callers keep only those closed by the venue's clock."""
         rows = self._run(read(self.exchange, self.retry, f"fetch_ohlcv {symbol} {timeframe}",
-                              self.exchange.fetch_ohlcv, symbol, timeframe, since_ms, limit))
+                              self.exchange.fetch_ohlcv, self.venue_symbol(symbol), timeframe, since_ms, limit))
         return [Candle(int(r[0]), float(r[1]), float(r[2]), float(r[3]), float(r[4]), float(r[5] or 0)) for r in rows]
+
+    def fetch_funding_rates(self, symbol: str, since_ms: int, until_ms: int) -> list[tuple[int, Decimal]]:
+        """The perpetual's funding rates published in ``[since_ms, until_ms)`` (ms UTC), oldest
+        first: ``(funding time ms UTC, rate as a fraction of the notional)``; ccxt
+        ``fetch_funding_rate_history`` (Binance ``GET /fapi/v1/fundingRate``, public).
+
+        Raises:
+            VenueError, VenueUnavailable: the venue refused or did not answer (after retries).
+        """
+        rows = self._run(read(self.exchange, self.retry, f"fetch_funding_rate_history {symbol}",
+                              self.exchange.fetch_funding_rate_history, self.venue_symbol(symbol), since_ms, None,
+                              {"endTime": until_ms - 1}))
+        return [(int(r["timestamp"]), dec(r["fundingRate"])) for r in rows
+                if since_ms <= int(r["timestamp"]) < until_ms]
 
     async def _timed(self, coro):
         loop = asyncio.get_running_loop()
@@ -310,6 +346,13 @@ class CcxtGateway:
             return await coro
         finally:
             self.last_latency_ms = (loop.time() - start) * 1000
+
+
+_MARKET_OPTIONS = {
+    "spot": {"defaultType": "spot", "fetchMarkets": {"types": ["spot"]}},
+    "futures": {"defaultType": "swap", "defaultSubType": "linear", "fetchMarkets": {"types": ["linear"]}},
+}
+"""ccxt options per market type: which markets are loaded and which API a call goes to."""
 
 
 class _LocalReject(Exception):

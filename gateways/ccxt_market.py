@@ -86,3 +86,40 @@ class CcxtMarketData:
             self._last_ts = fresh[-1].ts_ms
             self.newest_close_ms = fresh[-1].ts_ms + self.tf_ms
         return fresh
+
+
+HOUR_MS = 3_600_000
+
+
+class CcxtFundingRates:
+    """The funding rates of one perpetual as the venue publishes them, for a dry-run's
+    simulated futures account: the runner asks :meth:`due` for each candle it holds a
+    position through (the same question :class:`engine.futures.FundingRates` answers from a
+    file in backtests and paper).
+
+    Funding times fall on the hour (Binance: every 8 hours, a few ms after it; some markets
+    every 4 or 1), so only a candle that contains an hour boundary asks the venue.
+
+    Args:
+        gateway: the connected gateway (public endpoints suffice); symbol: e.g. ``BTC/USDT``.
+    """
+
+    def __init__(self, gateway: CcxtGateway, symbol: str):
+        self.gateway = gateway
+        self.symbol = symbol
+
+    def due(self, start_ms: int, end_ms: int):
+        """The rate (``Decimal``, a fraction of the notional) of the funding times in
+        ``[start_ms, end_ms)``, summed when several; None when there is none.
+
+        Raises:
+            VenueError, VenueUnavailable: the venue did not answer: the candle is not finished
+                and the daemon restarts from its store, so no funding time is skipped.
+        """
+        first_hour = -(-start_ms // HOUR_MS) * HOUR_MS
+        if first_hour >= end_ms:
+            return None
+        rates = self.gateway.fetch_funding_rates(self.symbol, start_ms, end_ms)
+        if not rates:
+            return None
+        return sum((rate for _, rate in rates[1:]), rates[0][1])

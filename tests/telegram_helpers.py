@@ -109,14 +109,15 @@ class Desk(SteppedDaemon):
     """A paper daemon on the bundled sample with its Telegram bot, stepped by a thread like
     the scheduler does. ``advance(n)`` releases ``n`` more candle close times."""
 
-    def __init__(self, tmp_path: Path, base_url: str, config_file: Path | None = None, **telegram):
+    def __init__(self, tmp_path: Path, base_url: str, config_file: Path | None = None,
+                 strategy: dict | None = None, **telegram):
         self.clock = 0.0
         self.store_path = tmp_path / "q.sqlite"
         tg = {"token": TOKEN, "admins": [ADMIN], "viewers": [VIEWER], "api_base_url": base_url,
               "max_per_chat_per_sec": 200.0} | telegram  # pacing has its own test; replays make many fills
         settings = load_settings(config_file, store={"url": f"sqlite:///{tmp_path / 'q.sqlite'}"},
                                  replay={"speed": 1.0},
-                                 strategy={"params": {"fast": 5, "slow": 20}},
+                                 strategy=strategy or {"params": {"fast": 5, "slow": 20}},
                                  vault={"dir": str(tmp_path / "vault")}, telegram=tg)
 
         def before_loop() -> None:

@@ -8,18 +8,16 @@ from __future__ import annotations
 import signal
 import subprocess
 import time
-from decimal import Decimal
 
 import pandas as pd
 import pytest
 from sqlalchemy import select
 
-from bot.app import build_engine
 from bot.config import load_settings
 from engine.store import load_state, open_store
-from engine.store.ledger import CandleCursorRow, EquitySnapshotRow, EventRow
-from engine.store.state import init_account
+from engine.store.ledger import EquitySnapshotRow, EventRow
 from tests.cli_helpers import clean_env, quantd_cmd, read_until
+from tests.daemon_helpers import replay_from
 from tests.live_helpers import MINUTE, make_gateway, make_venue, real_1m
 
 STRATEGY = {"QUANTD_STRATEGY__TIMEFRAME": "1m", "QUANTD_STRATEGY__PARAMS": '{"fast": 3, "slow": 8}',
@@ -113,17 +111,5 @@ def _replay(tmp_path, venue, df: pd.DataFrame, first_open: int, last_open: int) 
                              strategy={"timeframe": "1m", "params": {"fast": 3, "slow": 8}, "stake": "200"},
                              paper={"cash": 1000, "amount_step": inst.amount_step, "price_step": inst.price_step,
                                     "min_notional": inst.min_notional})
-    store = open_store(url)
-    init_account(store, "paper", Decimal(1000), "USDT", 0)
-    with store.transaction() as s:
-        s.add(CandleCursorRow(key="sma_cross|BTC/USDT|1m", last_ts_ms=first_open - MINUTE,
-                              close=Decimal(repr(float(df[df.timestamp == first_open - MINUTE].close.iloc[0])))))
-    store.close()
-    engine, store = build_engine(settings)
-    try:
-        while not engine.exhausted:
-            engine.step()
-    finally:
-        engine.stop("test")
-        store.close()
+    replay_from(settings, df, first_open, MINUTE)
     return _fills(url)

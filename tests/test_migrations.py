@@ -33,13 +33,19 @@ def _old_store(folder: Path) -> Path:
     return db
 
 
-def _snapshot(db: Path) -> dict[str, list]:
-    return {t: rows(db, f"SELECT * FROM {t} ORDER BY 1") for t in TABLES}
+def _columns(db: Path) -> dict[str, list[str]]:
+    return {t: [name for (name,) in rows(db, f"SELECT name FROM pragma_table_info('{t}')")] for t in TABLES}
+
+
+def _snapshot(db: Path, columns: dict[str, list[str]]) -> dict[str, list]:
+    """Every row of every table, in the old store's columns (later revisions add columns)."""
+    return {t: rows(db, f"SELECT {', '.join(columns[t])} FROM {t} ORDER BY 1") for t in TABLES}
 
 
 def test_upgrade_of_a_schema2_store_keeps_every_row_and_matches_the_models(tmp_path):
     db = _old_store(tmp_path)
-    before = _snapshot(db)
+    old_columns = _columns(db)
+    before = _snapshot(db, old_columns)
     assert len(before["fills"]) == 26 and rows(db, "SELECT value FROM meta WHERE key='schema_version'") == [("2",)]
 
     with pytest.raises(StoreError, match="start the daemon once"):
@@ -53,7 +59,10 @@ def test_upgrade_of_a_schema2_store_keeps_every_row_and_matches_the_models(tmp_p
     finally:
         store.close()
     assert diffs == [], "the migrated schema is the models' schema"
-    assert _snapshot(db) == before, "every row of every table kept, to the last digit"
+    assert _snapshot(db, old_columns) == before, "every row of every table kept, to the last digit"
+    added = {t: [c for c in _columns(db)[t] if c not in old_columns[t]] for t in TABLES}
+    assert added["accounts"] == ["market", "leverage", "wallet", "funding_paid"]
+    assert rows(db, "SELECT market, leverage, wallet, funding_paid FROM accounts") == [("spot", None, None, None)]
     assert len(state.fills) == 26 and state.mode == "paper"
     assert rows(db, "SELECT version_num FROM alembic_version") == [(head_revision(),)]
     assert rows(db, "SELECT value FROM meta WHERE key='schema_version'") == [(str(SCHEMA_VERSION),)]
@@ -70,7 +79,7 @@ def test_the_daemon_resumes_on_a_migrated_store_and_status_reads_it(tmp_path):
 
     r = quantd("run", "--speed", "100000", "--exit-when-done", cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-2000:]
-    assert "store migrated from schema revision r0002 to r0005" in r.stdout
+    assert "store migrated from schema revision r0002 to r0006" in r.stdout
     assert "resuming after candle" in r.stdout, "the cursor of the old store was honoured"
     assert rows(db, "SELECT count(*) FROM fills")[0][0] > 26
     assert quantd("status", "--json", cwd=tmp_path).returncode == 0

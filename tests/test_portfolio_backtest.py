@@ -11,7 +11,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bot.app import build_engine
 from bot.backtest_cmd import config_markets
 from bot.config import load_settings
 from engine.backtest.engine import BacktestConfig, run_backtest
@@ -23,6 +22,7 @@ from engine.errors import ConfigError
 from engine.risk.limits import RiskLimits
 from engine.strategy import create
 from tests.cli_helpers import quantd, short_sample
+from tests.daemon_helpers import replay_in_process
 from tests.db_helpers import rows
 
 EXAMPLE = Path(__file__).parents[1] / "deploy/examples/multi-market.yaml"
@@ -47,15 +47,7 @@ def test_the_portfolio_backtest_makes_the_paper_daemons_fills_on_the_same_candle
     settings = load_settings(EXAMPLE, store={"url": f"sqlite:///{tmp_path / 'q.sqlite'}"})
     for m in settings.markets():
         m.data = short_sample(tmp_path, 1200, f"{m.symbol.replace('/', '_')}-5m.csv.gz")
-    engine, store = build_engine(settings)
-    try:
-        now = [0.0]
-        engine.lanes[0].market.feed._clock = lambda: now[0]
-        engine.step()  # the replay clock starts at the first poll
-        now[0] = 1e6  # then every close time is due
-        done = sum(engine.step() for _ in range(3))
-    finally:
-        store.close()
+    done = replay_in_process(settings)
     daemon = sorted((symbol, side, ts, Decimal(price), Decimal(qty)) for symbol, side, ts, price, qty in
                     rows(tmp_path / "q.sqlite", "select symbol, side, ts_ms, price, qty from fills"))
     p = settings.paper

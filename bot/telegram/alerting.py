@@ -10,7 +10,7 @@ import threading
 from collections import Counter
 
 from bot.alerts import format_event
-from bot.config import ALERT_TYPES, TelegramSettings
+from bot.config import ALERT_DEFAULTS, ALERT_TYPES, TelegramSettings
 from engine.events import Event, EventKind
 from engine.live import wall_ms
 from engine.risk.base import RuleName
@@ -27,6 +27,7 @@ _TYPE_OF_KIND = {
     EventKind.BREAKER_CHANGED: "breaker_tripped", EventKind.RECONCILIATION_DRIFT: "reconciliation_drift",
     EventKind.EXTERNAL_ORDER: "external_order", EventKind.STARTUP: "startup", EventKind.SHUTDOWN: "shutdown",
     EventKind.UNPROTECTED_POSITION: "error", EventKind.BACKFILL: "backfill",
+    EventKind.LIQUIDATION_WARNING: "liquidation_warning", EventKind.FUNDING: "funding",
 }
 """Event kind -> alert type (:data:`bot.config.ALERT_TYPES`); a kind not here is not an alert."""
 
@@ -34,7 +35,8 @@ _TITLES = {"fill": "Fill", "rejection": "Rejected", "stale_data": "Stale data", 
            "breaker_tripped": "Circuit breaker", "reconciliation_drift": "Reconciliation",
            "external_order": "External order", "startup": "Started", "shutdown": "Stopped",
            "crash_restart": "Restarted after a crash", "daily_summary": "Daily summary", "error": "Error",
-           "backfill": "Backfill after downtime"}
+           "backfill": "Backfill after downtime", "liquidation_warning": "Liquidation near",
+           "funding": "Funding"}
 
 
 def alert_type(event: Event) -> str | None:
@@ -60,7 +62,7 @@ class AlertPolicy:
     def __init__(self, store: Store, configured: dict[str, str]):
         self.store = store
         self._lock = threading.Lock()
-        self._modes = {t: "on" for t in ALERT_TYPES} | dict(configured)
+        self._modes = dict(ALERT_DEFAULTS) | dict(configured)
         with store.read() as s:
             row = s.get(MetaRow, _META_KEY)
             if row is not None:
@@ -73,7 +75,7 @@ class AlertPolicy:
             row = s.get(MetaRow, _META_KEY)
         chosen = json.loads(row.value) if row is not None else {}
         with self._lock:
-            self._modes = {t: "on" for t in ALERT_TYPES} | dict(configured) | \
+            self._modes = dict(ALERT_DEFAULTS) | dict(configured) | \
                 {k: v for k, v in chosen.items() if k in ALERT_TYPES}
 
     def mode(self, kind: str) -> str:

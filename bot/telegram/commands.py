@@ -279,8 +279,11 @@ class BotCommands(ViewCommands, ResultCommands, TradeCommands, OpsCommands, Reco
         if not held or (target != "ALL" and target not in held):
             await self.reply(update, f"nothing to flatten: no open position in {what.lower()}")
             return
+        sides = {p.get("side", "long") for p in summary["positions"] if target in ("ALL", p["symbol"])}
+        how = {frozenset({"long"}): "sell at market now", frozenset({"short"}): "buy back at market now"}.get(
+            frozenset(sides), "close at market now (sell the longs, buy back the shorts)")
         await self._ask(update, command_text(Verb.FLATTEN, target.lower() if target == "ALL" else target),
-                        f"Flatten {what}: sell at market now? ({', '.join(held)} held)")
+                        f"Flatten {what}: {how}? ({', '.join(held)} held)")
 
     async def cmd_cancel(self, update: Update, args: list[str]) -> None:
         if len(args) != 1:

@@ -13,6 +13,13 @@ def _money(value, quote: str = "") -> str:
     return f"{float(value):,.2f}" + (f" {quote}" if quote else "")
 
 
+def price_text(value) -> str:
+    """A price for people: two decimals from 1,000 up (``19,200.14``), else six significant
+    digits (``1.0745``, ``0.719933``), so a sub-dollar market keeps its ticks."""
+    x = float(value)
+    return f"{x:,.2f}" if abs(x) >= 1000 else f"{x:.6g}"
+
+
 def status_text(summary: dict, uptime_secs: float | None) -> str:
     """/status: mode, breaker, uptime, last candle per market, open positions, pnl."""
     q = summary["quote"]
@@ -26,10 +33,20 @@ def status_text(summary: dict, uptime_secs: float | None) -> str:
     for key, ts in sorted(summary["last_candle"].items()):
         strategy, symbol, tf = key.split("|")
         lines.append(f"candle    {symbol} {tf} {iso_utc(ts)} ({strategy})")
+    if summary.get("market") == "futures":
+        lines.append(f"futures   {summary['leverage']}x isolated, wallet {_money(summary['wallet'], q)}, "
+                     f"margin {_money(summary['margin_used'])}, funding paid {_money(summary['funding_paid'])}")
     lines.append(f"positions {len(summary['positions'])}, open orders {len(summary['open_orders'])}")
     for p in summary["positions"]:
-        lines.append(f"  {p['symbol']} {Decimal(p['qty']).normalize():f} @ {_money(p['avg_price'])}")
+        side = f"{p['side']} " if "margin" in p else ""  # futures: long or short
+        lines.append(f"  {p['symbol']} {side}{abs(Decimal(p['qty'])).normalize():f} @ {price_text(p['avg_price'])}"
+                     + _liquidation(p))
     return "\n".join(lines)
+
+
+def _liquidation(p: dict) -> str:
+    """`` liq 1,234.56`` for a futures position with a liquidation price, else nothing."""
+    return f" liq {price_text(p['liquidation_price'])}" if p.get("liquidation_price") else ""
 
 
 def positions_text(summary: dict, marks: dict[str, float]) -> str:
@@ -41,11 +58,15 @@ def positions_text(summary: dict, marks: dict[str, float]) -> str:
     for p in summary["positions"]:
         qty, avg = Decimal(p["qty"]), Decimal(p["avg_price"])
         mark = marks.get(p["symbol"])
-        line = f"{p['symbol']}  qty {qty.normalize():f}  avg {_money(avg)}"
+        side = f"{p['side']} " if "margin" in p else ""  # futures: long or short
+        line = f"{p['symbol']}  {side}qty {abs(qty).normalize():f}  avg {price_text(avg)}"
+        if "margin" in p:  # futures
+            line += (f"\n  margin {_money(p['margin'], q)}  funding {_money(p['funding'])}"
+                     + (f"  liquidation {price_text(p['liquidation_price'])}" if p["liquidation_price"] else ""))
         if mark is not None:
             value = float(qty) * mark
             upnl = (mark - float(avg)) * float(qty)
-            line += f"\n  last {_money(mark)}  value {_money(value, q)}  unrealized {upnl:+,.2f} {q}"
+            line += f"\n  last {price_text(mark)}  value {_money(value, q)}  unrealized {upnl:+,.2f} {q}"
         lines.append(line)
     return "\n".join(lines)
 
@@ -104,7 +125,7 @@ def trades_text(fills: list[FillReport], n: int) -> str:
         return "no fill yet"
     lines = []
     for f in reversed(fills[-n:]):
-        line = (f"{iso_utc(f.ts_ms)} {f.side} {f.qty.normalize():f} {f.symbol} @ {_money(f.price)} "
+        line = (f"{iso_utc(f.ts_ms)} {f.side} {f.qty.normalize():f} {f.symbol} @ {price_text(f.price)} "
                 f"fee {f.fee.normalize():f} {f.fee_asset}")
         if f.side == "sell":
             line += f" pnl {float(f.realized):+,.2f}"

@@ -24,6 +24,7 @@ from engine.backtest.metrics import compute_metrics
 from engine.backtest.trades import TradeLog
 from engine.core import MarketSpec, build_core
 from engine.errors import ConfigError, DataError
+from engine.futures import FundingRates
 from engine.models import Candle, Instrument
 from engine.money import quote_float
 from engine.portfolio import Portfolio
@@ -44,6 +45,7 @@ class Market:
         stake: "all", a quote amount or "N%" of equity per entry.
         instrument: amount step, price tick and minimum notional (default: none, as in
             single-market backtests).
+        funding: this market's funding rates (a futures config; None: none charged).
     """
 
     df: pd.DataFrame
@@ -52,6 +54,7 @@ class Market:
     timeframe: str
     stake: str = "all"
     instrument: Instrument | None = None
+    funding: FundingRates | None = None
 
 
 def run_portfolio_backtest(markets: list[Market], config: BacktestConfig) -> BacktestResult:
@@ -73,12 +76,16 @@ def run_portfolio_backtest(markets: list[Market], config: BacktestConfig) -> Bac
     quote = next(iter(instruments.values())).quote
     exchange = SimulatedExchange(instruments, fill_model(config), keep_history=False)
     if config.funding is not None:
-        raise ConfigError("funding rates are one market's: a portfolio backtest charges none yet (drop --funding)")
+        raise ConfigError("funding rates are one market's: give each market its own (Market.funding)")
+    if config.market != "futures" and any(m.funding is not None for m in markets):
+        raise ConfigError("funding rates apply to market futures only")
     portfolio = config.account(quote)
     log = TradeLog()
     core = build_core([MarketSpec(m.strategy, m.symbol, m.timeframe, m.stake, instruments[m.symbol]) for m in markets],
                       exchange, log, portfolio, config.limits, config.fee_rate, keep_history=False)
     runners = core.runners
+    for m, runner in zip(markets, runners):
+        runner.funding = m.funding
     close_times, equity, in_pos, last = _replay(markets, runners, portfolio)
     for runner in runners:
         if last[runner.symbol] is not None:

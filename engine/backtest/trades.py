@@ -75,6 +75,9 @@ class TradeLog:
         trade.funding = portfolio.funding_by_symbol.get(fill.symbol, ZERO)
         self.trades.append(trade)
 
+    def funding_applied(self, symbol: str, portfolio: Portfolio, events: list[Event]) -> None:
+        """Funding is read from the account when the round trip closes (its ``funding``)."""
+
     def risk_recorded(self, events: list[Event], breaker) -> None:
         self.events.extend(events)
 

@@ -11,7 +11,12 @@ from engine.store.base import Base, DecimalText
 
 
 class AccountRow(Base):
-    """Cash of one account, quote currency (one row, id "main", for now)."""
+    """Cash of one account, quote currency (one row, id "main", for now).
+
+    ``market`` is ``spot`` or ``futures``. On futures, ``cash`` is the available balance
+    (wallet less the positions' isolated margins), ``wallet`` the wallet balance, ``leverage``
+    the account's leverage and ``funding_paid`` the funding paid over its life (negative when
+    received); those three are NULL on spot (ADR 0017)."""
 
     __tablename__ = "accounts"
 
@@ -22,11 +27,19 @@ class AccountRow(Base):
     cash: Mapped[Decimal] = mapped_column(DecimalText)
     fees_paid: Mapped[Decimal] = mapped_column(DecimalText)
     updated_ts_ms: Mapped[int] = mapped_column(BigInteger)
+    market: Mapped[str] = mapped_column(String(16), default="spot", server_default="spot")
+    leverage: Mapped[Decimal | None] = mapped_column(DecimalText, nullable=True)
+    wallet: Mapped[Decimal | None] = mapped_column(DecimalText, nullable=True)
+    funding_paid: Mapped[Decimal | None] = mapped_column(DecimalText, nullable=True)
 
 
 class PositionRow(Base):
-    """A position per symbol: base quantity, average entry price, realized PnL (quote), and
-    its protective exit levels (quote per base)."""
+    """A position per symbol: base quantity (below 0 a short, futures only), average entry
+    price, realized PnL (quote), and its protective exit levels (quote per base). On a futures
+    account also its isolated ``margin``, signed cost basis ``cost`` (``qty x entry``), the
+    ``funding`` it paid since it opened (the last position's when flat), quote, and the
+    ``liquidation_price`` the engine computed at its last fill or funding, for read-only views
+    (NULL when flat; all NULL on spot)."""
 
     __tablename__ = "positions"
 
@@ -38,3 +51,7 @@ class PositionRow(Base):
     updated_ts_ms: Mapped[int] = mapped_column(BigInteger)
     stop_price: Mapped[Decimal | None] = mapped_column(DecimalText, nullable=True)
     take_profit_price: Mapped[Decimal | None] = mapped_column(DecimalText, nullable=True)
+    margin: Mapped[Decimal | None] = mapped_column(DecimalText, nullable=True)
+    cost: Mapped[Decimal | None] = mapped_column(DecimalText, nullable=True)
+    funding: Mapped[Decimal | None] = mapped_column(DecimalText, nullable=True)
+    liquidation_price: Mapped[Decimal | None] = mapped_column(DecimalText, nullable=True)

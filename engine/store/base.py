@@ -19,11 +19,13 @@ from sqlalchemy.types import TypeDecorator
 
 from engine.errors import StoreCorrupt, StoreError
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 """Kept in ``meta.schema_version`` for quantd 0.1, which refuses a store newer than its 2.
 2: fills.fee_asset, orders.stop_price, order_transitions.exchange_order_id, the
 reconciliation tables, the outbox (the last schema before Alembic). 3: the heartbeat table.
-4: ``outbox.channel`` (Telegram or an apprise URL). 5: the ``pair_locks`` table.
+4: ``outbox.channel`` (Telegram or an apprise URL). 5: the ``pair_locks`` table. 6: a futures account's
+ledger (``accounts.market``, ``leverage``, ``wallet``, ``funding_paid``; ``positions.margin``,
+``cost``, ``funding``).
 The schema itself is versioned by Alembic revisions (:mod:`engine.store.migrate`)."""
 
 

@@ -12,7 +12,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from engine.events import Event
-from engine.models import Candle, Fill, Order
+from engine.models import ZERO, Candle, Fill, Order
 from engine.money import quote_decimal
 from engine.portfolio import Portfolio
 from engine.risk.breaker import CircuitBreaker
@@ -84,9 +84,23 @@ class SqlJournal:
             pos = portfolio.position(fill.symbol)
             _upsert(c, _POSITIONS, _POSITIONS.c.symbol, fill.symbol,
                     {"qty": pos.qty, "avg_price": pos.avg_price, "realized_pnl": pos.realized_pnl,
-                     "opened_ts_ms": pos.opened_ts_ms, "updated_ts_ms": order.updated_ts_ms})
+                     "opened_ts_ms": pos.opened_ts_ms, "updated_ts_ms": order.updated_ts_ms,
+                     **_futures_position(portfolio, fill.symbol)})
             c.execute(update(_ACCOUNTS).where(_ACCOUNTS.c.id == ACCOUNT_ID).values(
-                cash=portfolio.cash, fees_paid=portfolio.fees_paid, updated_ts_ms=order.updated_ts_ms))
+                cash=portfolio.cash, fees_paid=portfolio.fees_paid, updated_ts_ms=order.updated_ts_ms,
+                **_futures_account(portfolio)))
+            _add_events(s, events)
+
+    def funding_applied(self, symbol: str, portfolio: Portfolio, events: list[Event]) -> None:
+        """Update the position's margin and funding and the account's wallet, available cash
+        and funding paid, with the funding event."""
+        ts_ms = events[0].ts_ms if events else 0
+        with self.store.transaction() as s:
+            c = s.connection()
+            c.execute(update(_POSITIONS).where(_POSITIONS.c.symbol == symbol).values(
+                updated_ts_ms=ts_ms, **_futures_position(portfolio, symbol)))
+            c.execute(update(_ACCOUNTS).where(_ACCOUNTS.c.id == ACCOUNT_ID).values(
+                cash=portfolio.cash, updated_ts_ms=ts_ms, **_futures_account(portfolio)))
             _add_events(s, events)
 
     def candle_processed(self, key: str, candle: Candle, close_ms: int, portfolio: Portfolio, equity_raw: int) -> None:
@@ -205,6 +219,23 @@ def _upsert(c, table, key_column, key, values: dict) -> None:
     """Update the row whose ``key_column`` is ``key``, or insert it (any database)."""
     if c.execute(update(table).where(key_column == key).values(**values)).rowcount == 0:
         c.execute(insert(table), [{key_column.key: key, **values}])
+
+
+def _futures_account(portfolio: Portfolio) -> dict:
+    """The account row's futures columns (none on spot: they stay NULL)."""
+    if not portfolio.allows_short:
+        return {}
+    return {"wallet": portfolio.wallet, "funding_paid": portfolio.funding_paid}
+
+
+def _futures_position(portfolio: Portfolio, symbol: str) -> dict:
+    """A position row's futures columns: isolated margin, signed cost basis and funding of the
+    position, quote, and its liquidation price (none when flat; no columns on spot)."""
+    if not portfolio.allows_short:
+        return {}
+    return {"margin": portfolio.margin.get(symbol, ZERO), "cost": portfolio.cost.get(symbol, ZERO),
+            "funding": portfolio.funding_by_symbol.get(symbol, ZERO),
+            "liquidation_price": portfolio.liquidation_price(symbol)}
 
 
 def _add_events(s: Session, events: list[Event]) -> None:

@@ -31,7 +31,7 @@ log = logging.getLogger("quantd.store")
 MIGRATIONS = Path(__file__).with_name("migrations")
 BASELINE = "r0002"
 """The revision of stores written before Alembic (schema version 2)."""
-HEAD = "r0005"
+HEAD = "r0006"
 """The newest revision (a test checks it is Alembic's head): a store already at it opens
 without importing Alembic, which the idle daemon would otherwise carry (~11 MB)."""
 

@@ -13,6 +13,10 @@ shapes (taken from the real payloads in ``shared/data/fixtures/ccxt/``):
   quote on sells), as Binance does without BNB. Limit orders rest until a candle crosses them.
   Client order ids are unique among *open* orders only (Binance's rule), so re-sending a filled
   order's id creates a second order: the client must look before it resends.
+* USD-M futures, public endpoints only (a dry run of a perpetual): ``GET /fapi/v1/exchangeInfo``
+  (a real 2022 capture: the BTCUSDT and ETHUSDT perpetuals), ``/fapi/v1/time``,
+  ``/fapi/v1/ping``, ``/fapi/v1/klines`` (the same candles as spot: the tests say so) and
+  ``/fapi/v1/fundingRate`` (real BTCUSDT funding rates, from ``tests/fixtures/futures``);
 * Anything else answers Binance's ``-1100`` with HTTP 400.
 
 Errors use the texts of Binance's error catalogue (``binance-docs/error_payloads.json``).
@@ -34,6 +38,9 @@ from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
 import pandas as pd
+
+FUTURES_FIXTURES = Path(__file__).parents[1] / "fixtures/futures"
+"""Real Binance USD-M payloads (see its README)."""
 
 FAULTS = {
     "timeout_before": "sleep past the client's timeout without acting",
@@ -176,6 +183,9 @@ class FakeBinance:
         self.filters = {s["symbol"]: {f["filterType"]: f for f in s["filters"]} for s in self.exchange_info["symbols"]}
         self.assets = {s["symbol"]: (s["baseAsset"], s["quoteAsset"]) for s in self.exchange_info["symbols"]}
         self.error_texts = json.loads((fixtures / "ccxt/binance-docs/error_payloads.json").read_text())
+        self.futures_info = json.loads((FUTURES_FIXTURES / "binance_fapi_exchange_info.json").read_text())
+        self.funding_rates: list[dict] = json.loads((FUTURES_FIXTURES / "binance_fapi_funding_rate.json").read_text())
+        """Binance ``/fapi/v1/fundingRate`` rows (symbol, fundingRate, fundingTime), ascending."""
         self.candles = {sym: df.reset_index(drop=True) for sym, df in candles.items()}
         self._ts = {sym: df["timestamp"].to_numpy() for sym, df in self.candles.items()}
         self.tf_ms = tf_ms
@@ -233,7 +243,7 @@ class FakeBinance:
         with self.lock:
             queue = self.faults.get(endpoint)
             fault = queue.pop(0) if queue else None
-            if fault is None and self.chaos is not None and endpoint != "GET /api/v3/exchangeInfo":
+            if fault is None and self.chaos is not None and not endpoint.endswith("/exchangeInfo"):
                 fault = self.chaos.draw(endpoint.split()[0])
             if fault is not None:
                 self.injected[fault] = self.injected.get(fault, 0) + 1
@@ -263,6 +273,11 @@ class FakeBinance:
                 ("GET", "/api/v3/openOrders"): self._open_orders,
                 ("GET", "/api/v3/myTrades"): self._my_trades,
                 ("GET", "/api/v3/account"): self._account,
+                ("GET", "/fapi/v1/ping"): lambda p: {},
+                ("GET", "/fapi/v1/time"): lambda p: {"serverTime": self.now_ms()},
+                ("GET", "/fapi/v1/exchangeInfo"): lambda p: {**self.futures_info, "serverTime": self.now_ms()},
+                ("GET", "/fapi/v1/klines"): self._klines,
+                ("GET", "/fapi/v1/fundingRate"): self._funding_rate,
             }.get((method, path))
             if route is None:
                 raise self.error(-1100, "Illegal characters found in a parameter.")
@@ -279,6 +294,13 @@ class FakeBinance:
         rows = rows.head(limit) if "startTime" in p else rows.tail(limit)
         return [[int(r.timestamp), repr(r.open), repr(r.high), repr(r.low), repr(r.close), repr(r.volume),
                  int(r.timestamp) + self.tf_ms - 1, "0", 0, "0", "0", "0"] for r in rows.itertuples()]
+
+    def _funding_rate(self, p: dict) -> list:
+        """Published rates only (funding time at or before the clock), Binance's filters."""
+        start, end = int(p.get("startTime", 0)), int(p.get("endTime", self.now_ms()))
+        rows = [r for r in self.funding_rates if r["symbol"] == p.get("symbol", r["symbol"])
+                and start <= r["fundingTime"] <= min(end, self.now_ms())]
+        return rows[:min(int(p.get("limit", 100)), 1000)]
 
     def _new_order(self, p: dict) -> dict:
         sym, side, otype = p["symbol"], p["side"], p["type"]
