@@ -34,7 +34,7 @@ from pydantic_settings import (
 )
 
 from engine.errors import ConfigError, DataError, QuantdError
-from engine.futures import FundingRates, LeverageTiers
+from engine.futures import FundingRates, LeverageTiers, perpetual_stem
 from engine.models import Instrument
 from engine.risk.limits import RiskLimits
 from engine.risk.sizing import parse_stake
@@ -350,7 +350,7 @@ class Settings(BaseSettings):
             return self.replay.data
         name = f"{market.symbol.replace('/', '_')}-{market.timeframe}.csv.gz"
         if self.market == "futures":  # freqtrade's name of a linear perpetual's candles
-            name = f"{_perpetual(market.symbol)}-{market.timeframe}-futures.csv.gz"
+            name = f"{perpetual_stem(market.symbol)}-{market.timeframe}-futures.csv.gz"
         path = sample_path(name)
         if not path.is_file():
             raise ConfigError(f"invalid setting {self._field_of(market)}.data: no bundled sample {name}; "
@@ -362,7 +362,7 @@ class Settings(BaseSettings):
         the bundled sample's (``BASE_QUOTE_QUOTE-8h-funding_rate.csv``), else None."""
         if market.funding is not None:
             return market.funding
-        path = sample_path(f"{_perpetual(market.symbol)}-8h-funding_rate.csv")
+        path = sample_path(f"{perpetual_stem(market.symbol)}-8h-funding_rate.csv")
         return path if path.is_file() else None
 
     def leverage_tiers(self) -> LeverageTiers | None:
@@ -401,21 +401,17 @@ class Settings(BaseSettings):
                                                 "no funding", market.symbol)
             return None
         try:
-            return FundingRates.read_csv(path)
+            rates = FundingRates.read_csv(path)
         except DataError as exc:
             raise ConfigError(f"invalid setting {self._field_of(market)}.funding: {exc}") from None
+        logging.getLogger("quantd").info("funding %s: %d rates from %s", market.symbol, len(rates.times), path)
+        return rates
 
     def _field_of(self, market: StrategySettings) -> str:
         for i, m in enumerate(self.strategies or []):
             if m is market:
                 return f"strategies.{i}"
         return "strategy"
-
-
-def _perpetual(symbol: str) -> str:
-    """``XRP/USDT`` -> ``XRP_USDT_USDT``: the file stem of its linear perpetual (``XRP/USDT:USDT``)."""
-    base, quote = symbol.split("/")[:2]
-    return f"{base}_{quote}_{quote}"
 
 
 def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Settings:

@@ -1,4 +1,5 @@
-"""``quantd data download | list``: historical candles from an exchange into a data folder."""
+"""``quantd data download | list``: historical candles (and a perpetual's funding rates) from an
+exchange into a data folder."""
 
 from __future__ import annotations
 
@@ -28,6 +29,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     dl.add_argument("--until", default=None, help="end (exclusive), ISO-8601; default: the last closed candle")
     dl.add_argument("--dir", default="data", help="data folder (default ./data)")
     dl.add_argument("--format", choices=["csv.gz", "parquet"], default="csv.gz")
+    dl.add_argument("--market", choices=["spot", "futures"], default="spot",
+                    help="futures: the USDT-margined perpetual's candles (BASE_QUOTE_QUOTE-TF-futures.csv.gz)")
+    dl.add_argument("--funding", action="store_true",
+                    help="also the perpetual's funding rates (BASE_QUOTE_QUOTE-8h-funding_rate.csv; --market futures)")
     dl.add_argument("--api-url", default=None, help="another REST host for the exchange (mirrors, tests)")
     add_quiet_argument(dl)
     dl.set_defaults(func=download_main)
@@ -39,15 +44,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def download_main(args: argparse.Namespace) -> int:
     """Run ``quantd data download``; 0 on success."""
     from gateways.ccxt_gateway import CcxtGateway
-    from gateways.download import download, file_name
+    from gateways.download import download, download_funding, file_name, funding_name, perpetual_name
 
     timeframe_to_ms(args.timeframe)  # a bad timeframe fails before any request
     since = parse_time_ms(args.since, "--since")
     until = parse_time_ms(args.until, "--until")
     if until is not None and until <= since:
         raise ConfigError("--until must be after --since")
-    path = Path(args.dir) / file_name(args.symbol, args.timeframe, args.format)
-    gateway = CcxtGateway(args.exchange, api_url=args.api_url)
+    if args.funding and args.market != "futures":
+        raise ConfigError("--funding: funding rates are a perpetual's; add --market futures")
+    futures = args.market == "futures"
+    name = perpetual_name if futures else file_name
+    path = Path(args.dir) / name(args.symbol, args.timeframe, args.format)
+    gateway = CcxtGateway(args.exchange, api_url=args.api_url, market=args.market)
     tf_ms = timeframe_to_ms(args.timeframe)
     expected = max(1, ((until or int(time.time() * 1000)) - since) // tf_ms)  # an upper bound: gaps, resumes
     bar = Bar(f"download {args.symbol} {args.timeframe}", "candle", args.quiet, total=expected)
@@ -58,9 +67,13 @@ def download_main(args: argparse.Namespace) -> int:
 
     try:
         gateway.load_markets()
-        if args.symbol not in gateway.exchange.markets:
-            raise ConfigError(f"--symbol {args.symbol}: {args.exchange} has no such market")
+        if gateway.venue_symbol(args.symbol) not in gateway.exchange.markets:
+            what = "USDT-margined perpetual" if futures else "such market"
+            raise ConfigError(f"--symbol {args.symbol}: {args.exchange} has no {what}")
         result = download(gateway, args.symbol, args.timeframe, path, since, until, progress=progress)
+        bar.close()
+        funding = download_funding(gateway, args.symbol, Path(args.dir) / funding_name(args.symbol), since, until) \
+            if args.funding else None
     finally:
         gateway.close()
         bar.close()
@@ -69,6 +82,9 @@ def download_main(args: argparse.Namespace) -> int:
     print(result.report.summary())
     for gap in result.report.gaps[:20]:
         print(f"  gap {iso_utc(gap.after_ms)} -> {iso_utc(gap.next_ms)}: {gap.missing} missing")
+    if funding is not None:
+        resumed = f" (resumed after {iso_utc(funding.resumed_from)})" if funding.resumed_from is not None else ""
+        print(f"{funding.path}: {funding.added:,} funding rates added in {funding.pages} page(s){resumed}")
     return 0
 
 

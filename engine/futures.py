@@ -39,6 +39,14 @@ FUNDING_INTERVAL_MS = 8 * 3_600_000
 """Binance USD-M funding every 8 hours (00:00, 08:00, 16:00 UTC)."""
 
 
+def perpetual_stem(symbol: str) -> str:
+    """``XRP/USDT`` -> ``XRP_USDT_USDT``: the file-name stem of its linear perpetual
+    (ccxt's ``XRP/USDT:USDT``), as freqtrade names futures data: candles
+    ``<stem>-5m-futures.csv.gz``, funding rates ``<stem>-8h-funding_rate.csv``."""
+    base, quote = symbol.split("/")[:2]
+    return f"{base}_{quote}_{quote}"
+
+
 def liquidation_price(qty: Decimal, entry: Decimal, margin: Decimal, mmr: Decimal, cum: Decimal = ZERO) -> Decimal:
     """Isolated-margin liquidation price of one position, quote per base.
 

@@ -325,16 +325,18 @@ class CcxtGateway:
                               self.exchange.fetch_ohlcv, self.venue_symbol(symbol), timeframe, since_ms, limit))
         return [Candle(int(r[0]), float(r[1]), float(r[2]), float(r[3]), float(r[4]), float(r[5] or 0)) for r in rows]
 
-    def fetch_funding_rates(self, symbol: str, since_ms: int, until_ms: int) -> list[tuple[int, Decimal]]:
+    def fetch_funding_rates(self, symbol: str, since_ms: int, until_ms: int,
+                            limit: int | None = None) -> list[tuple[int, Decimal]]:
         """The perpetual's funding rates published in ``[since_ms, until_ms)`` (ms UTC), oldest
-        first: ``(funding time ms UTC, rate as a fraction of the notional)``; ccxt
+        first, at most ``limit`` (None: the venue's default page, 100 on Binance):
+        ``(funding time ms UTC, rate as a fraction of the notional)``; ccxt
         ``fetch_funding_rate_history`` (Binance ``GET /fapi/v1/fundingRate``, public).
 
         Raises:
             VenueError, VenueUnavailable: the venue refused or did not answer (after retries).
         """
         rows = self._run(read(self.exchange, self.retry, f"fetch_funding_rate_history {symbol}",
-                              self.exchange.fetch_funding_rate_history, self.venue_symbol(symbol), since_ms, None,
+                              self.exchange.fetch_funding_rate_history, self.venue_symbol(symbol), since_ms, limit,
                               {"endTime": until_ms - 1}))
         return [(int(r["timestamp"]), dec(r["fundingRate"])) for r in rows
                 if since_ms <= int(r["timestamp"]) < until_ms]

@@ -14,7 +14,8 @@ reads retry and respect ccxt's rate limiter) for pages of candles from ``since_m
   then) and never duplicates a candle: rows are merged by open time.
 
 The finished file is then loaded by :func:`engine.data.load_ohlcv`, whose report (gaps,
-duplicates, off-grid candles) is returned. Files are CSV.gz (header ``timestamp,open,high,
+duplicates, off-grid candles) is returned. :func:`download_funding` does the same for a
+perpetual's funding rates. Files are CSV.gz (header ``timestamp,open,high,
 low,close,volume``, the format of the shared real data) or Parquet, by suffix.
 """
 
@@ -23,6 +24,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Protocol
 
@@ -32,6 +34,7 @@ from engine.data import load_ohlcv, read_ohlcv_file
 from engine.data.ohlcv import COLUMNS
 from engine.data.validate import DataReport
 from engine.errors import DataError
+from engine.futures import FundingRates, perpetual_stem
 from engine.models import Candle
 from engine.timeframes import timeframe_to_ms
 
@@ -46,14 +49,15 @@ class CandleSource(Protocol):
 
 @dataclass
 class DownloadResult:
-    """``added`` candles fetched this run (``resumed_from``: open time, ms UTC, of the file's
-    last candle before the run, None for a new file); ``report``: the whole file's check."""
+    """``added`` candles (or funding rates) fetched this run (``resumed_from``: open time, ms
+    UTC, of the file's last row before the run, None for a new file); ``report``: the whole
+    candle file's check (None for funding rates)."""
 
     path: Path
     added: int
     pages: int
     resumed_from: int | None
-    report: DataReport
+    report: DataReport | None
 
 
 def file_name(symbol: str, timeframe: str, fmt: str = "csv.gz") -> str:
@@ -103,6 +107,67 @@ def download(source: CandleSource, symbol: str, timeframe: str, path: Path, sinc
     _write(path, existing, fetched)
     _, report = load_ohlcv(path, timeframe=timeframe)
     return DownloadResult(path, len(fetched), pages, resumed_from, report)
+
+
+class FundingSource(Protocol):
+    """What :func:`download_funding` needs of a venue (:class:`gateways.ccxt_gateway.CcxtGateway`
+    with ``market="futures"``)."""
+
+    def fetch_time(self) -> int: ...
+
+    def fetch_funding_rates(self, symbol: str, since_ms: int, until_ms: int,
+                            limit: int | None = None) -> list[tuple[int, Decimal]]: ...
+
+
+def perpetual_name(symbol: str, timeframe: str, fmt: str = "csv.gz") -> str:
+    """``BTC/USDT``, ``1h`` -> ``BTC_USDT_USDT-1h-futures.csv.gz``: freqtrade's name of a linear
+    perpetual's candles (the name the paper daemon looks for, :mod:`bot.config`)."""
+    return f"{perpetual_stem(symbol)}-{timeframe}-futures.{fmt}"
+
+
+def funding_name(symbol: str) -> str:
+    """``BTC/USDT`` -> ``BTC_USDT_USDT-8h-funding_rate.csv`` (freqtrade's name)."""
+    return f"{perpetual_stem(symbol)}-8h-funding_rate.csv"
+
+
+def download_funding(source: FundingSource, symbol: str, path: Path, since_ms: int, until_ms: int | None = None,
+                     page_limit: int = 1000) -> DownloadResult:
+    """Fetch a perpetual's funding rates into ``path``, a CSV of ``timestamp,funding_rate``
+    (ms UTC, the venue's rate text; :meth:`engine.futures.FundingRates.read_csv` reads it),
+    paginated from ``since_ms`` to ``until_ms`` (exclusive; default: now). A second run
+    resumes after the file's last rate and never repeats one. The file is written whole at
+    the end (``*.part``, then renamed). ``report`` of the result is None.
+
+    Raises:
+        DataError: ``path`` exists but is not a funding file.
+        VenueError, VenueUnavailable: from the source (nothing is written then).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    existing: list[tuple[int, Decimal]] = []
+    if path.exists():
+        rates = FundingRates.read_csv(path)
+        existing = list(zip(rates.times, rates.rates))
+    resumed_from = existing[-1][0] if existing else None
+    start = since_ms if resumed_from is None else resumed_from + 1
+    end = until_ms if until_ms is not None else source.fetch_time() + 1
+    fetched: list[tuple[int, Decimal]] = []
+    pages = 0
+    while start < end:
+        page = source.fetch_funding_rates(symbol, start, end, page_limit)
+        pages += 1
+        if not page:
+            break
+        fetched.extend(page)
+        start = page[-1][0] + 1
+        if len(page) < page_limit:
+            break
+    rows = dict(existing)
+    rows.update((ts, rate) for ts, rate in fetched if ts not in rows)
+    part = path.with_name(path.name + ".part")
+    part.write_text("timestamp,funding_rate\n" + "".join(f"{ts},{rate}\n" for ts, rate in sorted(rows.items())))
+    os.replace(part, path)
+    return DownloadResult(path, len(fetched), pages, resumed_from, None)
 
 
 def _read_existing(path: Path, timeframe: str) -> pd.DataFrame:

@@ -45,10 +45,11 @@ def make_venue(data_dir: Path, row: int = 300, usdt: str = "1000", btc: str = "0
     return venue
 
 
-def make_gateway(venue: FakeBinance, retry: RetryPolicy = FAST_RETRY) -> CcxtGateway:
-    """The real ccxt binance class, its HTTP answered by ``venue``."""
+def make_gateway(venue: FakeBinance, retry: RetryPolicy = FAST_RETRY, market: str = "spot") -> CcxtGateway:
+    """The real ccxt binance class, its HTTP answered by ``venue`` (``market="futures"``: its
+    USD-M endpoints)."""
     return CcxtGateway("binance", api_key="test-key", secret="test-secret", api_url=venue.url, timeout_ms=500,
-                       retry=retry)
+                       retry=retry, market=market)
 
 
 @dataclass

@@ -178,6 +178,39 @@ def test_a_crash_right_after_a_funding_payment_does_not_charge_it_again(tmp_path
     assert _ledger(db) == expected
 
 
+def test_a_restart_with_a_short_open_keeps_its_stop_above_the_entry(tmp_path):
+    """A daemon stopped while a short with a 2% stop-loss is open: the stored protection is a
+    short's (stop above the entry, reached by a high), so the restarted daemon ends where one
+    run straight through ends; read as a long's, the stop would fire on the first candle."""
+    risk = {"min_liquidation_distance_pct": 10, "stop_loss_pct": 2}
+    straight = _settings(tmp_path / "a", risk=risk)
+    replay_in_process(straight)
+    expected = _ledger(tmp_path / "a/q.sqlite")
+
+    settings = _settings(tmp_path / "b", risk=risk, replay={"speed": 1})
+    engine, store = build_engine(settings)
+    now = [0.0]
+    engine.lanes[0].market.feed._clock = lambda: now[0]
+    try:
+        engine.step()
+        for _ in range(1999):
+            now[0] += 1
+            engine.step()
+            if engine.oms.portfolio.position("XRP/USDT").qty < 0 and not engine.oms.open_orders():
+                break
+    finally:
+        store.close()  # stopped here, a short open
+    store = open_store(settings.store.url)
+    try:
+        state = load_state(store)
+    finally:
+        store.close()
+    pos, prot = state.portfolio.position("XRP/USDT"), state.protections["XRP/USDT"]
+    assert pos.qty < 0 and prot.short and prot.stop_price > pos.avg_price
+    assert replay_in_process(settings) > 0
+    assert _ledger(tmp_path / "b/q.sqlite") == expected
+
+
 def test_status_and_telegram_views_show_side_leverage_margin_and_liquidation(tmp_path):
     settings = _settings(tmp_path)
     replay_in_process(settings)

@@ -19,11 +19,12 @@ from engine.errors import DataError
 from engine.timeframes import timeframe_to_ms
 
 COLUMNS = ("timestamp", "open", "high", "low", "close", "volume")
-_NAME = re.compile(r"(?P<base>[A-Z0-9]+)_(?P<quote>[A-Z0-9]+)-(?P<tf>\d+(?:m|h|d|w|Mo|M))")
+_NAME = re.compile(r"(?P<base>[A-Z0-9]+)_(?P<quote>[A-Z0-9]+)(?:_[A-Z0-9]+)?-(?P<tf>\d+(?:m|h|d|w|Mo|M))")
 
 
 def symbol_timeframe_from_name(path: str | Path) -> tuple[str | None, str | None]:
-    """Guess (symbol, timeframe) from a freqtrade-style file name such as ``BTC_USDT-1h.csv.gz``.
+    """Guess (symbol, timeframe) from a freqtrade-style file name such as ``BTC_USDT-1h.csv.gz``
+    (a perpetual's ``XRP_USDT_USDT-5m-futures.csv.gz`` gives ``XRP/USDT``: the engine's name).
 
     Returns ``(None, None)`` parts when the name does not follow the pattern. ``1Mo`` maps to "1M".
     """

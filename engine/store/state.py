@@ -125,7 +125,7 @@ def load_state(store: Store) -> StoredState | None:
             return None
         rows = list(s.scalars(select(PositionRow)))
         positions = {r.symbol: Position(r.symbol, r.qty, r.avg_price, r.realized_pnl, r.opened_ts_ms) for r in rows}
-        protections = {r.symbol: Protection(r.stop_price, r.take_profit_price) for r in rows
+        protections = {r.symbol: Protection(r.stop_price, r.take_profit_price, short=r.qty < 0) for r in rows
                        if r.qty != 0 and (r.stop_price is not None or r.take_profit_price is not None)}
         if acct.market == "futures":
             portfolio = _futures_account(acct, rows, positions)
