@@ -213,8 +213,9 @@ def futures_terms(settings: Settings, store: Store, account, markets: list) -> N
         account.leverage = f.leverage
     account.maintenance_rate = f.maintenance_rate
     account.tiers = settings.leverage_tiers()
-    log.info("futures account: %sx isolated, maintenance %s", account.leverage,
-             f"tiers of {markets[0].symbol}" if account.tiers else f"rate {account.maintenance_rate}")
+    for m in markets:
+        log.info("futures %s: %sx isolated, maintenance %s", m.symbol, account.leverage,
+                 "by the market's tiers" if m.symbol in account.tiers else f"rate {account.maintenance_rate}")
 
 
 def connect_exchange(settings: Settings, keys: bool = True) -> CcxtGateway:

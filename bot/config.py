@@ -93,9 +93,9 @@ class FuturesSettings(_Section):
     maintenance_rate: Decimal = Field(Decimal("0.004"), gt=0, lt=1, description="maintenance margin rate "
                                       "for the liquidation price when no tiers file is given (Binance's first tier)")
     tiers: Path | None = Field(None, description="JSON of ccxt fetch_leverage_tiers(): the market's maintenance "
-                               "tiers (liquidation price and the largest position the leverage allows); "
-                               "default: the bundled Binance tiers when they have the market (one market), "
-                               "else one tier at maintenance_rate")
+                               "tiers (liquidation price and the largest position the leverage allows), with "
+                               "every market; default: the bundled Binance tiers of the markets they have "
+                               "(BTC/USDT, XRP/USDT), else one tier at maintenance_rate")
     liquidation_alert_pct: Decimal | None = Field(Decimal(5), gt=0, le=100, description="alert when the close is "
                                                   "within this percent of a position's liquidation price; "
                                                   "null: never")
@@ -365,28 +365,26 @@ class Settings(BaseSettings):
         path = sample_path(f"{perpetual_stem(market.symbol)}-8h-funding_rate.csv")
         return path if path.is_file() else None
 
-    def leverage_tiers(self) -> LeverageTiers | None:
-        """The maintenance tiers of a futures config's market: ``futures.tiers``, else the
-        bundled Binance tiers when they have the market, else None (one tier at
-        ``futures.maintenance_rate``). One market only.
+    def leverage_tiers(self) -> dict[str, LeverageTiers]:
+        """The maintenance tiers of a futures config's markets, symbol -> tiers: from
+        ``futures.tiers`` (it must have every market), else the bundled Binance tiers of the
+        markets it has. A market without tiers uses ``futures.maintenance_rate``.
 
         Raises:
-            ConfigError: a tiers file with several markets, or unreadable, or without the market.
+            ConfigError: an unreadable tiers file, or one without a market.
         """
-        markets = self.markets()
         if self.futures.tiers is not None:
-            if len(markets) > 1:
-                raise ConfigError("invalid setting futures.tiers: one market per daemon with a tiers file for now")
             try:
-                return LeverageTiers.read_json(self.futures.tiers, markets[0].symbol)
+                return {m.symbol: LeverageTiers.read_json(self.futures.tiers, m.symbol) for m in self.markets()}
             except DataError as exc:
                 raise ConfigError(f"invalid setting futures.tiers: {exc}") from None
-        if len(markets) == 1:
+        found = {}
+        for m in self.markets():
             try:
-                return LeverageTiers.read_json(sample_path("binance_leverage_tiers.json"), markets[0].symbol)
+                found[m.symbol] = LeverageTiers.read_json(sample_path("binance_leverage_tiers.json"), m.symbol)
             except DataError:
-                return None
-        return None
+                pass
+        return found
 
     def funding_rates(self, market: StrategySettings) -> FundingRates | None:
         """The funding rates paper charges on ``market`` (:meth:`funding_file`), None when there

@@ -25,6 +25,7 @@ from __future__ import annotations
 import csv
 import json
 from bisect import bisect_left
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -151,6 +152,14 @@ class LeverageTiers:
         return cls.from_ccxt(rows)
 
 
+def tiers_for(tiers: LeverageTiers | Mapping[str, LeverageTiers] | None, symbol: str) -> LeverageTiers | None:
+    """``symbol``'s tiers from one market's :class:`LeverageTiers` (any symbol's) or a mapping
+    symbol -> tiers; None when there are none for it."""
+    if tiers is None or isinstance(tiers, LeverageTiers):
+        return tiers
+    return tiers.get(symbol)
+
+
 class FuturesAccount(Portfolio):
     """A perpetual futures account (see the module docstring); :meth:`apply` is its only
     writer besides :meth:`apply_funding`.
@@ -160,8 +169,10 @@ class FuturesAccount(Portfolio):
         leverage: position notional per unit of margin (1 to 125 on Binance).
         maintenance_rate, maintenance_amount: the maintenance tier used for the liquidation
             price (Binance BTCUSDT's first tier: 0.004 and 0) when no ``tiers`` are given.
-        tiers: the market's maintenance tiers (:class:`LeverageTiers`); the liquidation price
-            then uses the tier of the position's notional at entry.
+        tiers: the markets' maintenance tiers, symbol -> :class:`LeverageTiers` (a bare
+            :class:`LeverageTiers` is any symbol's: one market); a position's liquidation price
+            then uses the tier of its notional at entry. A symbol without tiers uses
+            ``maintenance_rate``/``maintenance_amount``.
 
     Raises:
         ConfigError: leverage below 1.
@@ -171,7 +182,7 @@ class FuturesAccount(Portfolio):
 
     def __init__(self, wallet: Decimal, quote: str = "USDT", leverage: Decimal = Decimal(1),
                  maintenance_rate: Decimal = Decimal("0.004"), maintenance_amount: Decimal = ZERO,
-                 tiers: LeverageTiers | None = None):
+                 tiers: LeverageTiers | Mapping[str, LeverageTiers] | None = None):
         if leverage < 1:
             raise ConfigError(f"futures.leverage: must be at least 1, got {leverage}")
         self.leverage = Decimal(leverage)
@@ -186,6 +197,11 @@ class FuturesAccount(Portfolio):
         self.funding_paid = ZERO
         """Funding paid over the account's life, quote (negative when received)."""
         super().__init__(wallet, quote)
+
+    def tiers_of(self, symbol: str) -> LeverageTiers | None:
+        """``symbol``'s maintenance tiers, None when it has none (one tier at
+        ``maintenance_rate`` then)."""
+        return tiers_for(self.tiers, symbol)
 
     def restore(self, positions: dict[str, Position]) -> None:
         """Take the stored ``positions`` (with :attr:`margin`, :attr:`cost` and the funding
@@ -276,15 +292,16 @@ class FuturesAccount(Portfolio):
         pos = self.positions.get(symbol)
         if pos is None or not pos.qty:
             return None
-        rate, amount = self.maintenance(abs(self.cost[symbol]))
+        rate, amount = self.maintenance(abs(self.cost[symbol]), symbol)
         return liquidation_price(pos.qty, pos.avg_price, self.margin[symbol], rate, amount)
 
-    def maintenance(self, notional: Decimal) -> tuple[Decimal, Decimal]:
-        """Maintenance rate and amount for a position of ``notional`` (quote): its tier's, or
-        the account's single tier when it has no :class:`LeverageTiers`."""
-        if self.tiers is None:
+    def maintenance(self, notional: Decimal, symbol: str) -> tuple[Decimal, Decimal]:
+        """Maintenance rate and amount for a position of ``notional`` (quote) in ``symbol``:
+        its tier's, or the account's single tier when the symbol has no tiers."""
+        tiers = self.tiers_of(symbol)
+        if tiers is None:
             return self.maintenance_rate, self.maintenance_amount
-        tier = self.tiers.at(notional)
+        tier = tiers.at(notional)
         return tier.rate, tier.amount
 
 

@@ -399,8 +399,9 @@ class StrategyRunner:
         if not self._futures:
             return notional
         notional *= portfolio.leverage
-        if portfolio.tiers is not None:  # the venue's tiers cap the position at this leverage
-            notional = min(notional, portfolio.tiers.max_notional(portfolio.leverage))
+        tiers = portfolio.tiers_of(self.symbol)
+        if tiers is not None:  # the venue's tiers cap the position at this leverage
+            notional = min(notional, tiers.max_notional(portfolio.leverage))
         return notional
 
     def _enter_short(self, candle: Candle, now: int) -> Decision:

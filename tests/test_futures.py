@@ -453,6 +453,23 @@ def test_the_liquidation_price_uses_the_tier_of_the_notional():
     assert single.liquidation_price("XRP/USDT") < acc.liquidation_price("XRP/USDT")  # the higher tier is nearer
 
 
+def test_each_market_of_an_account_uses_its_own_tiers():
+    """One account trading XRP, BTC and ETH perpetuals: each position's liquidation price
+    comes from its own market's tiers (XRP's 13,485 / 9,935 as above); ETH, without tiers, from
+    the account's single rate. One set of tiers for every symbol would be wrong for two."""
+    xrp, btc = LeverageTiers.read_json(TIERS, "XRP/USDT"), LeverageTiers.read_json(TIERS, "BTC/USDT")
+    acc = FuturesAccount(D(100_000), leverage=D(10), maintenance_rate=D("0.01"),
+                         tiers={"XRP/USDT": xrp, "BTC/USDT": btc})
+    acc.apply(fill(Side.BUY, "10000", "1.5"))
+    acc.apply(Fill("t2", "c2", "BTC/USDT", Side.SELL, D("1.5"), D(10_000), D(0), 1000))
+    acc.apply(Fill("t3", "c3", "ETH/USDT", Side.BUY, D(10), D(1_500), D(0), 1000))
+    assert acc.liquidation_price("XRP/USDT") == D(13_485) / D(9_935)
+    tier = btc.at(D(15_000))
+    assert tier != xrp.at(D(15_000))
+    assert acc.liquidation_price("BTC/USDT") == liquidation_price(D("-1.5"), D(10_000), D(1_500), tier.rate, tier.amount)
+    assert acc.liquidation_price("ETH/USDT") == liquidation_price(D(10), D(1_500), D(1_500), D("0.01"))
+
+
 def test_tiered_liquidations_agree_in_both_engines_and_by_hand(candles):
     """50x, 30% of equity a trade (notionals across XRP's first tiers): vectorised =
     event-driven, and the first liquidation is at the tiered price computed from its entry."""

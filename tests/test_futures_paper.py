@@ -272,6 +272,17 @@ def test_a_spot_store_refuses_futures_and_bad_futures_settings_name_the_field(tm
         build_engine(_settings(tmp_path / "x", strategy={"funding": str(bad)}))
 
 
+def test_several_futures_markets_get_each_its_own_tiers(tmp_path):
+    settings = load_settings(market="futures", strategies=[
+        {"name": "sma_cross", "symbol": s, "timeframe": "5m", "stake": "100"} for s in ("XRP/USDT", "BTC/USDT", "ETH/USDT")])
+    tiers = settings.leverage_tiers()
+    assert sorted(tiers) == ["BTC/USDT", "XRP/USDT"], "the bundled Binance tiers have BTC and XRP, not ETH"
+    assert tiers["BTC/USDT"].at(Decimal(1000)) != tiers["XRP/USDT"].at(Decimal(1000))
+    with pytest.raises(ConfigError, match="futures.tiers: .*no leverage tiers for ETH/USDT"):
+        load_settings(market="futures", futures={"tiers": str(FIXTURES / "binance_leverage_tiers.json")},
+                      strategy={"symbol": "ETH/USDT"}).leverage_tiers()
+
+
 def test_leverage_changes_only_while_flat(tmp_path):
     settings = _settings(tmp_path)
     replay_in_process(settings)  # ends with a position open

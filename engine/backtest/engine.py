@@ -8,7 +8,7 @@ the fill rules.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from itertools import repeat
@@ -48,7 +48,8 @@ class BacktestConfig:
         market: ``spot`` (long-only) or ``futures`` (a USDT-margined perpetual: shorts,
             ``leverage``, isolated margin, ``funding`` rates charged at their times, and
             liquidation at the price :func:`~engine.futures.liquidation_price` gives with
-            ``maintenance_rate``, or with the market's maintenance ``tiers`` when given;
+            ``maintenance_rate``, or with the market's maintenance ``tiers`` when given (one
+            market's, or symbol -> tiers for a portfolio backtest);
             ADR 0017). On futures the stake is the margin committed, and the position is
             ``leverage`` times it.
     """
@@ -67,7 +68,7 @@ class BacktestConfig:
     leverage: Decimal = Decimal(1)
     maintenance_rate: Decimal = Decimal("0.004")
     funding: FundingRates | None = None
-    tiers: LeverageTiers | None = None
+    tiers: LeverageTiers | Mapping[str, LeverageTiers] | None = None
 
     def __post_init__(self) -> None:
         if self.market not in ("spot", "futures"):

@@ -31,6 +31,7 @@ from decimal import Decimal
 import numpy as np
 
 from engine.backtest.engine import BacktestConfig
+from engine.futures import tiers_for
 from engine.risk.sizing import AllCash, FixedQuote, PercentOfEquity
 
 
@@ -44,11 +45,12 @@ def _next_index(mask: np.ndarray) -> np.ndarray:
 def _maintenance(notional: float, config: BacktestConfig) -> tuple[float, float]:
     """Maintenance rate and amount for a position of ``notional`` quote: the tier holding it
     (``config.tiers``), else ``config.maintenance_rate`` and 0."""
-    if config.tiers is None:
+    tiers = tiers_for(config.tiers, config.symbol)
+    if tiers is None:
         return float(config.maintenance_rate), 0.0
     # the engine's quantity is rounded down to 1e-12 base: float noise must not lift a position
     # sized at a tier's cap into the next tier
-    tier = config.tiers.at(Decimal(repr(float(notional) * (1.0 - 1e-12))))
+    tier = tiers.at(Decimal(repr(float(notional) * (1.0 - 1e-12))))
     return float(tier.rate), float(tier.amount)
 
 
@@ -81,7 +83,8 @@ def futures_round_trips(signals: np.ndarray, ts: np.ndarray, op: np.ndarray, hi:
     next_entry = _next_index((signals == 1) | (signals == 2))
     next_exit = {1: _next_index((signals == -1) | (signals == 2)), -1: _next_index((signals == 1) | (signals == -2))}
     cash_cap = 1.0 + fee * lev
-    cap = float(config.tiers.max_notional(config.leverage)) if config.tiers is not None else float("inf")
+    tiers = tiers_for(config.tiers, config.symbol)
+    cap = float(tiers.max_notional(config.leverage)) if tiers is not None else float("inf")
     fixed = float(sizer.stake) if isinstance(sizer, FixedQuote) else None
     pct = float(sizer.pct) / 100.0 if isinstance(sizer, PercentOfEquity) else None
     rows: list[tuple] = []

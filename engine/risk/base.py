@@ -113,7 +113,7 @@ class RiskView:
         spread_bps, market_open: from the venue's ticker and market status where a gateway
             provides them (absent in replays: those checks then pass).
         leverage, maintenance: a futures account's leverage and its maintenance rate and
-            amount for a notional (:meth:`~engine.futures.FuturesAccount.maintenance`); None on
+            amount for a notional in a symbol (:meth:`~engine.futures.FuturesAccount.maintenance`); None on
             spot.
     """
 
@@ -131,7 +131,7 @@ class RiskView:
     spread_bps: dict[str, float] = field(default_factory=dict)
     market_open: dict[str, bool] = field(default_factory=dict)
     leverage: Decimal | None = None
-    maintenance: Callable[[Decimal], tuple[Decimal, Decimal]] | None = None
+    maintenance: Callable[[Decimal, str], tuple[Decimal, Decimal]] | None = None
 
     def exposure(self, symbol: str) -> int:
         """Raw quote held in ``symbol`` plus its working entry orders."""

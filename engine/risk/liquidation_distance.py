@@ -26,7 +26,7 @@ class MinLiquidationDistance(RiskRule):
         price = Decimal(repr(proposal.price))
         qty = proposal.notional_quote / price
         signed = qty if proposal.side is Side.BUY else -qty
-        rate, amount = view.maintenance(proposal.notional_quote)
+        rate, amount = view.maintenance(proposal.notional_quote, proposal.symbol)
         lp = liquidation_price(signed, price, proposal.notional_quote / view.leverage, rate, amount)
         distance = abs(price - lp) / price * 100
         if distance >= self.min_pct:
