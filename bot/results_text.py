@@ -30,10 +30,11 @@ def _table(groups: list[Breakdown], label: str) -> list[str]:
 
 
 def stats_text(store: Store) -> str:
-    """Closed round trips by exit reason and by entry signal: trades, win rate, mean and
-    total net PnL, mean holding time."""
+    """Closed round trips by exit reason and by entry signal (and by side, once a short
+    closed): trades, win rate, mean and total net PnL, mean holding time."""
     trips = round_trips(store)
-    return "\n".join(_table(breakdown(trips, "exit_reason"), "exit reason") + [""]
+    sides = _table(breakdown(trips, "side"), "side") + [""] if any(t.short for t in trips) else []
+    return "\n".join(sides + _table(breakdown(trips, "exit_reason"), "exit reason") + [""]
                      + _table(breakdown(trips, "entry_signal"), "entry signal")) + f"\n({_quote(store)})"
 
 
@@ -52,7 +53,8 @@ def profit_text(store: Store) -> str:
     q = summary["quote"]
     initial, equity = Decimal(summary["initial_cash"]), Decimal(summary["equity"])
     lines = [f"closed trades   {len(closed)}  (open {len(trips) - len(closed)})",
-             f"realised pnl    {float(sum((t.pnl for t in closed), Decimal(0))):+,.2f} {q} (net of fees)",
+             f"realised pnl    {float(sum((t.pnl for t in closed), Decimal(0))):+,.2f} {q} (net of fees"
+             f"{', funding' if summary['market'] == 'futures' else ''})",
              f"unrealised pnl  {float(Decimal(summary['unrealized_pnl'])):+,.2f} {q}",
              f"fees paid       {float(sum((t.fees for t in trips), Decimal(0))):,.2f} {q}",
              f"equity          {float(equity):,.2f} {q} (start {float(initial):,.2f})",

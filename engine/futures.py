@@ -31,7 +31,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import NamedTuple
 
-from engine.errors import ConfigError, DataError, OrderError
+from engine.errors import ConfigError, DataError, OrderError, StoreError
 from engine.models import ZERO, Fill, Position, Side
 from engine.money import quote_raw
 from engine.portfolio import Portfolio
@@ -209,10 +209,11 @@ class FuturesAccount(Portfolio):
         image; a daemon's restart (:func:`engine.store.state.load_state`).
 
         Raises:
-            ValueError: an open position without its margin or cost basis."""
+            StoreError: an open position without its margin or cost basis."""
         for sym, pos in positions.items():
             if pos.qty and (self.margin.get(sym) is None or self.cost.get(sym) is None):
-                raise ValueError(f"futures position {sym} has no stored margin or cost basis")
+                raise StoreError(f"futures position {sym} has no stored margin or cost basis: the store's "
+                                 "positions table is inconsistent")
         self.positions = dict(positions)
         self.held = {}
         for pos in self.positions.values():

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import signal
+import sqlite3
 import subprocess
 from decimal import Decimal
 from pathlib import Path
@@ -24,6 +25,7 @@ from engine.errors import ConfigError
 from engine.events import LiquidationWarning
 from engine.futures import FuturesAccount
 from engine.store import load_state, open_store
+from engine.store.results import round_trips
 from engine.store.state import status_summary
 from tests.cli_helpers import clean_env, quantd, quantd_cmd, read_until
 from tests.daemon_helpers import replay_in_process
@@ -90,6 +92,21 @@ def test_the_paper_futures_daemon_makes_the_backtests_fills_funding_and_fees(tmp
     assert pos["side"] == ("short" if last.short else "long")
     account.tiers = settings.leverage_tiers()  # the store keeps the ledger; the tiers come from the settings
     assert Decimal(pos["liquidation_price"]) == account.liquidation_price("XRP/USDT")
+
+    # the reports' round trips (/stats, /profit, quantd report) are the backtest's trades, both sides
+    store = open_store(settings.store.url)
+    try:
+        trips = round_trips(store)
+    finally:
+        store.close()
+    closed = [t for t in trips if not t.is_open]
+    trades = [t for t in result.trades if t.exit_reason != END_OF_DATA]
+    assert [(t.short, t.entry_ts_ms, t.exit_ts_ms) for t in closed] == \
+        [(t.short, t.entry_ts_ms, t.exit_ts_ms) for t in trades]
+    assert all(abs(a.pnl - b.pnl) < Decimal("1e-12") for a, b in zip(closed, trades)), "net of fees and funding"
+    assert sum(t.funding != 0 for t in closed) >= 5
+    assert [t.short for t in trips if t.is_open] == [last.short]
+    assert {t.entry_signal for t in closed} == {"sma_cross"} and {t.exit_reason for t in closed} == {"exit_signal"}
 
 
 def _ledger(db: Path) -> tuple:
@@ -214,6 +231,13 @@ def test_a_restart_with_a_short_open_keeps_its_stop_above_the_entry(tmp_path):
 def test_status_and_telegram_views_show_side_leverage_margin_and_liquidation(tmp_path):
     settings = _settings(tmp_path)
     replay_in_process(settings)
+    env = clean_env(QUANTD_STORE__URL=settings.store.url)
+    stats = quantd("report", "stats", "--config", str(EXAMPLE), cwd=tmp_path, env=env).stdout
+    assert "side" in stats and "\nlong " in stats and "\nshort " in stats, stats
+    profit = quantd("report", "profit", "--config", str(EXAMPLE), cwd=tmp_path, env=env).stdout
+    assert "(net of fees, funding)" in profit, profit
+    for line in stats.splitlines() + profit.splitlines():
+        assert len(line) <= 52, f"one phone screen wide: {line!r}"
     r = quantd("status", "--config", str(EXAMPLE), cwd=tmp_path, env=clean_env(QUANTD_STORE__URL=settings.store.url))
     assert r.returncode == 0, r.stderr
     assert "futures        3x isolated, wallet " in r.stdout
@@ -341,3 +365,18 @@ def test_telegram_shows_a_short_and_flatten_asks_to_buy_it_back(tmp_path, tg, da
         assert answer.startswith("XRP/USDT: buy open "), answer
     finally:
         desk.close()
+
+
+def test_a_stored_short_without_its_margin_is_refused_with_a_clear_error(tmp_path):
+    from engine.errors import StoreError
+
+    settings = _settings(tmp_path)
+    replay_in_process(settings)  # ends with a position open
+    with sqlite3.connect(tmp_path / "q.sqlite") as con:
+        con.execute("update positions set margin = NULL")
+    store = open_store(settings.store.url)
+    try:
+        with pytest.raises(StoreError, match="XRP/USDT has no stored margin or cost basis"):
+            load_state(store)
+    finally:
+        store.close()

@@ -6,6 +6,8 @@ What ``/stats``, ``/performance``, ``/profit``, ``/weekly``, ``/monthly`` and
 A round trip opens with the first buy fill of a flat symbol and closes when sells have taken
 the position back to dust: less than :data:`DUST_SHARE` of the quantity bought (a fee
 taken in the base currency leaves such a remainder, which the engine counts as flat).
+On a futures account (ADR 0017) a sell of a flat symbol opens a short, which buys close;
+the funding a position paid (its ``funding`` events) is in its PnL.
 Money in quote currency: a fee paid in the base currency is valued at its fill's price.
 """
 
@@ -18,10 +20,11 @@ from decimal import Decimal
 
 from sqlalchemy import select
 
+from engine.events import EventKind
 from engine.models import ZERO
 from engine.store.account import AccountRow
 from engine.store.base import Store
-from engine.store.ledger import EquitySnapshotRow
+from engine.store.ledger import EquitySnapshotRow, EventRow
 from engine.store.orders import FillRow, OrderRow
 
 DUST_SHARE = Decimal("0.001")
@@ -30,7 +33,9 @@ DUST_SHARE = Decimal("0.001")
 
 @dataclass
 class RoundTrip:
-    """One long round trip. Times ms UTC; quantities base; money quote, ``pnl`` net of fees."""
+    """One round trip, long or ``short``. Times ms UTC; quantities base; money quote, ``pnl``
+    net of fees and funding. A long buys to enter (``bought``, ``cost``) and sells to exit
+    (``sold``, ``proceeds``); a short the other way round."""
 
     symbol: str
     entry_ts_ms: int
@@ -46,6 +51,9 @@ class RoundTrip:
     exit_ts_ms: int | None = None
     exit_reason: str = ""
     fills: int = 0
+    short: bool = False
+    funding: Decimal = ZERO
+    """Funding paid while open, quote (negative: received)."""
 
     @property
     def is_open(self) -> bool:
@@ -54,14 +62,25 @@ class RoundTrip:
 
     @property
     def held(self) -> Decimal:
-        """Base quantity still held (bought less sold and base fees are in ``fees`` already)."""
-        return self.bought - self.sold
+        """Base quantity still held, unsigned (a long's bought less sold, a short's sold less
+        bought back; base fees are in ``fees`` already)."""
+        return self.sold - self.bought if self.short else self.bought - self.sold
+
+    @property
+    def side(self) -> str:
+        """``long`` or ``short``."""
+        return "short" if self.short else "long"
+
+    @property
+    def entered(self) -> Decimal:
+        """Base quantity of the entry side (bought for a long, sold for a short)."""
+        return self.sold if self.short else self.bought
 
     @property
     def pnl(self) -> Decimal:
-        """Closed: proceeds minus cost minus the fees paid in quote (a fee taken in the base
-        currency shrank the quantity sold, so it is in the proceeds already), quote."""
-        return self.proceeds - self.cost - self.quote_fees
+        """Proceeds minus cost minus the fees paid in quote (a fee taken in the base currency
+        shrank the quantity sold, so it is in the proceeds already) minus funding, quote."""
+        return self.proceeds - self.cost - self.quote_fees - self.funding
 
     @property
     def holding_secs(self) -> float:
@@ -70,24 +89,27 @@ class RoundTrip:
 
 
 def exit_reason(intent: str) -> str:
-    """The exit reason of a sell order's intent, in freqtrade's spirit: ``stop_loss``,
-    ``take_profit``, ``time_exit``, ``flatten``, ``end_of_data``, ``exit_signal`` (the
-    strategy's sell) or the intent itself."""
-    for reason in ("stop_loss", "take_profit", "time_exit", "end_of_data"):
+    """The exit reason of an exit order's intent, in freqtrade's spirit: ``stop_loss``,
+    ``take_profit``, ``time_exit``, ``flatten``, ``end_of_data``, ``liquidation``,
+    ``exit_signal`` (the strategy's sell or exit of a short; a reversal's exit too) or the
+    intent itself."""
+    for reason in ("stop_loss", "take_profit", "time_exit", "end_of_data", "liquidation"):
         if intent.startswith(reason):
             return reason
     if intent.startswith("flatten"):
         return "flatten"
     if intent.startswith("manual"):
         return "manual"
-    return "exit_signal" if intent.endswith(" SELL") else intent or "unknown"
+    return "exit_signal" if intent.endswith((" SELL", " EXIT_SHORT", ": reverse")) else intent or "unknown"
 
 
 def entry_signal(intent: str) -> str:
-    """The entry signal of a buy order's intent: the strategy's name (``sma_cross`` of
-    ``sma_cross(fast=10, slow=30) BUY``), or the intent itself for manual and adopted orders."""
-    if intent.endswith(" BUY"):
-        return intent[:-4].split("(")[0]
+    """The entry signal of an entry order's intent: the strategy's name (``sma_cross`` of
+    ``sma_cross(fast=10, slow=30) BUY`` or ``... ENTER_SHORT``), or the intent itself for
+    manual and adopted orders."""
+    for word in (" BUY", " ENTER_SHORT"):
+        if intent.endswith(word):
+            return intent[:-len(word)].split("(")[0]
     if intent.startswith("manual"):
         return "manual"
     return intent or "unknown"
@@ -101,31 +123,44 @@ def round_trips(store: Store) -> list[RoundTrip]:
                                  FillRow.fee_asset, FillRow.ts_ms, FillRow.client_order_id)
                           .order_by(FillRow.id)).all()
         acct = s.scalars(select(AccountRow)).first()
+        funding = [(p["ts_ms"], p["symbol"], Decimal(p["amount"])) for p in s.scalars(
+            select(EventRow.payload).where(EventRow.kind == EventKind.FUNDING.value).order_by(EventRow.id))]
     quote = acct.quote if acct is not None else ""
+    futures = acct is not None and acct.market == "futures"
     trips: list[RoundTrip] = []
     current: dict[str, RoundTrip] = {}
+    paid = iter(funding)
+    next_paid = next(paid, None)
     for symbol, side, qty, price, fee, fee_asset, ts_ms, cid in fills:
+        while next_paid is not None and next_paid[0] <= ts_ms:  # funding paid before this fill
+            if next_paid[1] in current:
+                current[next_paid[1]].funding += next_paid[2]
+            next_paid = next(paid, None)
         base = symbol.split("/")[0]
         fee_quote = fee * price if fee_asset == base else fee if fee_asset in ("", quote) else ZERO
         trip = current.get(symbol)
+        if trip is None:
+            if side == "sell" and not futures:
+                continue  # a sell of something bought before the store existed (adopted balance)
+            trip = current[symbol] = RoundTrip(symbol, ts_ms, entry_signal(intents.get(cid, "")), short=side == "sell")
+            trips.append(trip)
         if side == "buy":
-            if trip is None:
-                trip = current[symbol] = RoundTrip(symbol, ts_ms, entry_signal(intents.get(cid, "")))
-                trips.append(trip)
             trip.bought += qty - (fee if fee_asset == base else ZERO)
             trip.cost += qty * price
-        elif trip is None:
-            continue  # a sell of something bought before the store existed (adopted balance)
         else:
             trip.sold += qty
             trip.proceeds += qty * price
-            if trip.held <= trip.bought * DUST_SHARE:
-                trip.exit_ts_ms, trip.exit_reason = ts_ms, exit_reason(intents.get(cid, ""))
-                del current[symbol]
+        exiting = (side == "buy") == trip.short
+        if exiting and trip.held <= trip.entered * DUST_SHARE:
+            trip.exit_ts_ms, trip.exit_reason = ts_ms, exit_reason(intents.get(cid, ""))
+            del current[symbol]
         trip.fees += fee_quote
         if fee_asset != base:
             trip.quote_fees += fee_quote
         trip.fills += 1
+    for _, symbol, amount in ([next_paid] if next_paid else []) + list(paid):  # after the last fill
+        if symbol in current:
+            current[symbol].funding += amount
     return trips
 
 
@@ -156,8 +191,8 @@ class Breakdown:
 
 
 def breakdown(trips: list[RoundTrip], by: str) -> list[Breakdown]:
-    """Closed round trips grouped by ``by`` (``exit_reason``, ``entry_signal`` or ``symbol``),
-    the largest total PnL first."""
+    """Closed round trips grouped by ``by`` (``exit_reason``, ``entry_signal``, ``symbol`` or
+    ``side``), the largest total PnL first."""
     groups: dict[str, Breakdown] = {}
     for t in trips:
         if t.is_open:
