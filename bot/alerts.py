@@ -20,7 +20,7 @@ def format_event(event: Event) -> str | None:
         qty, price, fee = Decimal(p["qty"]), Decimal(p["price"]), Decimal(p["fee"])
         base, quote = p["symbol"].split("/")
         fee_asset = p.get("fee_asset") or quote
-        return (f"FILL {p['side'].upper()} {qty.normalize():f} {base} @ {_cents(price)} {quote} "
+        return (f"FILL {p['side'].upper()} {qty.normalize():f} {base} @ {_price(price)} {quote} "
                 f"(notional {_cents(qty * price)}, fee {fee.normalize():f} {fee_asset}) order {p['client_order_id']} "
                 f"{p['status']}")
     if event.kind == EventKind.REJECTION:
@@ -75,6 +75,19 @@ def _cents(x: Decimal) -> str:
     same event must give the same text in any thread, whatever its decimal context (the
     restart compares texts to find alerts an interrupted run never queued)."""
     return f"{x.quantize(CENT, rounding=ROUND_HALF_EVEN):,f}"
+
+
+def _price(x: Decimal) -> str:
+    """A price: :func:`_cents` from 1,000 up (``19,188.00``); below, six significant digits
+    with at least two decimals (``1.0793``, ``590.12``, ``0.50``), so a sub-dollar market
+    keeps its ticks. Half-even, whatever the thread's decimal context."""
+    if not x or abs(x) >= 1000:
+        return _cents(x)
+    q = x.quantize(Decimal(1).scaleb(min(-2, x.adjusted() - 5)), rounding=ROUND_HALF_EVEN)
+    if abs(q) >= 1000:  # rounded up to 1,000
+        return _cents(q)
+    whole, frac = f"{q:f}".split(".")
+    return f"{whole}.{frac.rstrip('0').ljust(2, '0')}"
 
 
 _LOUD = frozenset({EventKind.REJECTION, EventKind.BREAKER_TRIPPED, EventKind.UNPROTECTED_POSITION,

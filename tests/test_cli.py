@@ -106,6 +106,10 @@ def test_alert_lines_for_fills_rejections_and_the_breaker(caplog):
                                   "order qd-sma_cross-1 filled")
     base_fee = OrderFilled(0, "qd-sma_cross-1", "BTC/USDT", "buy", "0.00176", "56647.39", "0.00000176", "filled", "BTC")
     assert "fee 0.00000176 BTC)" in format_event(base_fee)
+    for price, shown in (("1.0793", "1.0793"), ("590.120", "590.12"), ("0.5", "0.50"), ("0.000123456789", "0.000123457"),
+                         ("999.9996", "1,000.00")):
+        xrp = OrderFilled(0, "qd-sma_cross-2", "XRP/USDT", "sell", "556.1", price, "0.3", "filled")
+        assert f"XRP @ {shown} USDT" in format_event(xrp), "a sub-dollar price keeps its ticks"
     trip = BreakerTripped(0, "halted", "max_drawdown: drawdown 25.3%", "max_drawdown", 31923.66)
     assert format_event(trip).startswith("CIRCUIT BREAKER HALTED at equity 31,923.66: max_drawdown")
     caplog.set_level(logging.INFO, logger="quantd.alerts")
