@@ -17,7 +17,7 @@ import pytest
 from bot.app import build_engine
 from bot.backtest_cmd import config_markets
 from bot.config import load_settings
-from bot.telegram.views import positions_text, status_text
+from bot.telegram.views import positions_text, status_text, trades_text
 from engine.backtest.engine import BacktestConfig
 from engine.backtest.portfolio import run_portfolio_backtest
 from engine.backtest.trades import END_OF_DATA
@@ -25,6 +25,7 @@ from engine.errors import ConfigError
 from engine.events import LiquidationWarning
 from engine.futures import FuturesAccount
 from engine.store import load_state, open_store
+from engine.store.reports import fill_reports
 from engine.store.results import round_trips
 from engine.store.state import status_summary
 from tests.cli_helpers import clean_env, quantd, quantd_cmd, read_until
@@ -238,6 +239,21 @@ def test_status_and_telegram_views_show_side_leverage_margin_and_liquidation(tmp
     assert "(net of fees, funding)" in profit, profit
     for line in stats.splitlines() + profit.splitlines():
         assert len(line) <= 52, f"one phone screen wide: {line!r}"
+    r = quantd("export", "--config", str(EXAMPLE), "--out", str(tmp_path / "exp"), cwd=tmp_path, env=env)
+    assert r.returncode == 0, r.stderr
+    store = open_store(settings.store.url)
+    try:
+        reports, state = fill_reports(store), load_state(store)
+    finally:
+        store.close()
+    closing = [f for f in reports if f.closes]
+    assert len(reports) == len(state.fills) and len(closing) == len(reports) // 2, "every exit realizes, no entry"
+    assert not any(f.realized for f in reports if not f.closes)
+    exit_fees = sum((f.fee for f in closing), Decimal(0))
+    assert sum((f.realized for f in closing), Decimal(0)) == state.portfolio.realized_pnl - exit_fees
+    short_exit = next(f for f in reversed(closing) if f.side == "buy")
+    assert f"buy {short_exit.qty.normalize():f} XRP/USDT" in trades_text(reports, len(reports)) and \
+        f"pnl {float(short_exit.realized):+,.2f}" in trades_text([short_exit], 1), "a short's buy-back shows its pnl"
     r = quantd("status", "--config", str(EXAMPLE), cwd=tmp_path, env=clean_env(QUANTD_STORE__URL=settings.store.url))
     assert r.returncode == 0, r.stderr
     assert "futures        3x isolated, wallet " in r.stdout

@@ -120,14 +120,15 @@ def daily_text(days: list[DayPnl], quote: str) -> str:
 
 
 def trades_text(fills: list[FillReport], n: int) -> str:
-    """/trades [n]: the last ``n`` fills, newest first, with what sells realized."""
+    """/trades [n]: the last ``n`` fills, newest first, with what exits realized (a long's
+    sells, a short's buys)."""
     if not fills:
         return "no fill yet"
     lines = []
     for f in reversed(fills[-n:]):
         line = (f"{iso_utc(f.ts_ms)} {f.side} {f.qty.normalize():f} {f.symbol} @ {price_text(f.price)} "
                 f"fee {f.fee.normalize():f} {f.fee_asset}")
-        if f.side == "sell":
+        if f.closes:
             line += f" pnl {float(f.realized):+,.2f}"
         lines.append(line)
     return "\n".join(lines)

@@ -13,6 +13,7 @@ from decimal import Decimal
 from sqlalchemy import select
 
 from engine.events import EventKind
+from engine.futures import FuturesAccount
 from engine.models import Fill, Side
 from engine.portfolio import Portfolio
 from engine.store.account import AccountRow
@@ -39,8 +40,9 @@ class DayPnl:
 
 @dataclass(frozen=True)
 class FillReport:
-    """A stored fill with the PnL it realized (sells: ``(price - avg entry) x qty - fee``,
-    quote; buys: 0)."""
+    """A stored fill with the PnL it realized, quote: an exit (a sell of a long, a buy of a
+    short: ``closes``) realizes ``(price - avg entry) x qty - fee`` (a short's sign turned);
+    an entry 0."""
 
     ts_ms: int
     symbol: str
@@ -51,6 +53,8 @@ class FillReport:
     fee_asset: str
     realized: Decimal
     client_order_id: str
+    closes: bool = False
+    """The fill reduces a position (it realizes PnL)."""
 
 
 def daily_pnl(store: Store, days: int) -> list[DayPnl]:
@@ -91,26 +95,39 @@ def equity_change(store: Store, days: float) -> tuple[float, float, int, int] | 
 
 
 def fill_reports(store: Store) -> list[FillReport]:
-    """Every stored fill, oldest first, with the PnL each realized (replayed through a
-    :class:`Portfolio` from the account's starting cash)."""
+    """Every stored fill, oldest first, with the PnL each realized, net of its fee: replayed
+    through a :class:`Portfolio` from the account's starting cash, or on a futures account
+    through a :class:`~engine.futures.FuturesAccount` at its leverage with the stored funding
+    payments in order (a fill that reduces a long or a short realizes; ADR 0017)."""
     with store.read() as s:
         acct = s.scalars(select(AccountRow)).first()
         rows = s.scalars(select(FillRow).order_by(FillRow.id)).all()
         fills = [Fill(r.trade_id, r.client_order_id, r.symbol, Side(r.side), r.qty, r.price, r.fee, r.ts_ms,
                       r.fee_asset) for r in rows]
+        funding = [(p["ts_ms"], p["symbol"], Decimal(p["rate"]), Decimal(p["mark"])) for p in s.scalars(
+            select(EventRow.payload).where(EventRow.kind == EventKind.FUNDING.value).order_by(EventRow.id))]
     if acct is None:
         return []
-    book = Portfolio(acct.initial_cash, acct.quote)
-    out = []
+    if acct.market == "futures":
+        book: Portfolio = FuturesAccount(acct.initial_cash, acct.quote, acct.leverage or Decimal(1))
+    else:
+        book = Portfolio(acct.initial_cash, acct.quote)
+    out, paid = [], 0
     for f in fills:
+        while paid < len(funding) and funding[paid][0] <= f.ts_ms:  # funding paid before this fill
+            book.apply_funding(*funding[paid][1:])
+            paid += 1
+        held = book.position(f.symbol).qty
         before = book.position(f.symbol).realized_pnl
         fees_before = book.fees_paid
         book.apply(f)
         realized = Decimal(0)
-        if f.side is Side.SELL:
+        closes = (held > 0 and f.side is Side.SELL) or (held < 0 and f.side is Side.BUY) or \
+            (not book.allows_short and f.side is Side.SELL)
+        if closes:
             realized = book.position(f.symbol).realized_pnl - before - (book.fees_paid - fees_before)
         out.append(FillReport(f.ts_ms, f.symbol, f.side.value, f.qty, f.price, f.fee, f.fee_asset or acct.quote,
-                              realized, f.client_order_id))
+                              realized, f.client_order_id, closes))
     return out
 
 
