@@ -42,7 +42,7 @@ class AppriseChannels:
     """Event-bus handler and sender for ``notify.channels`` (a no-op without channels).
 
     Args:
-        settings: the ``notify`` section (:class:`bot.config.NotifySettings`).
+        settings: the ``notify`` section (:class:`bot.config_sections.NotifySettings`).
     """
 
     def __init__(self, settings):

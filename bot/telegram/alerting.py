@@ -10,7 +10,7 @@ import threading
 from collections import Counter
 
 from bot.alerts import format_event
-from bot.config import ALERT_DEFAULTS, ALERT_TYPES, TelegramSettings
+from bot.config_sections import ALERT_DEFAULTS, ALERT_TYPES, TelegramSettings
 from engine.events import Event, EventKind
 from engine.live import wall_ms
 from engine.risk.base import RuleName
@@ -29,7 +29,7 @@ _TYPE_OF_KIND = {
     EventKind.UNPROTECTED_POSITION: "error", EventKind.BACKFILL: "backfill",
     EventKind.LIQUIDATION_WARNING: "liquidation_warning", EventKind.FUNDING: "funding",
 }
-"""Event kind -> alert type (:data:`bot.config.ALERT_TYPES`); a kind not here is not an alert."""
+"""Event kind -> alert type (:data:`bot.config_sections.ALERT_TYPES`); a kind not here is not an alert."""
 
 _TITLES = {"fill": "Fill", "rejection": "Rejected", "stale_data": "Stale data", "stale_data_recovered": "Data back",
            "breaker_tripped": "Circuit breaker", "reconciliation_drift": "Reconciliation",
@@ -40,7 +40,7 @@ _TITLES = {"fill": "Fill", "rejection": "Rejected", "stale_data": "Stale data", 
 
 
 def alert_type(event: Event) -> str | None:
-    """The alert type of an event (see :data:`bot.config.ALERT_TYPES`), None when it is not
+    """The alert type of an event (see :data:`bot.config_sections.ALERT_TYPES`), None when it is not
     an alert. A risk rejection is a ``rejection`` unless it is the signal sanity filter
     (repeated signals are routine)."""
     if event.kind == EventKind.RISK_DECISION:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from bot.config import TelegramSettings
+from bot.config_sections import TelegramSettings
 
 ADMIN, VIEWER = "admin", "viewer"
 UNAUTHORIZED_ALERT_SECS = 3600.0

@@ -18,7 +18,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, ReplyKeyboardMa
 from telegram.constants import ParseMode
 from telegram.ext import ContextTypes
 
-from bot.config import ALERT_TYPES, TelegramSettings
+from bot.config_sections import ALERT_TYPES, TelegramSettings
 from bot.telegram.alerting import AlertPolicy, AlertRouter
 from bot.telegram.auth import ADMIN, Access
 from bot.telegram.backtest_cmd import BacktestCommands

@@ -19,7 +19,7 @@ from telegram import Bot, BotCommand, Update
 from telegram.error import Conflict, InvalidToken, NetworkError, TelegramError
 from telegram.ext import Application, CallbackQueryHandler, MessageHandler, filters
 
-from bot.config import TelegramSettings
+from bot.config_sections import TelegramSettings
 from bot.telegram.alerting import AlertPolicy, AlertRouter
 from bot.telegram.auth import Access
 from bot.telegram.commands import COMMANDS, BotCommands
