@@ -112,6 +112,8 @@ class CcxtGateway:
             ex.set_sandbox_mode(True)
         if api_url:
             _rewrite_hosts(ex.urls["api"], api_url.rstrip("/"))
+            if hasattr(ex, "get_exceptions_by_url"):  # binance picks its error map by host: by path here
+                ex.get_exceptions_by_url = lambda url, kind: _exceptions_by_path(ex, url, kind)
         return ex
 
     def _run(self, coro):
@@ -201,7 +203,7 @@ class CcxtGateway:
             return self._precise_order_args(order)
 
     def _precise_order_args(self, order: Order) -> tuple:
-        symbol, ex = order.symbol, self.exchange
+        symbol, ex = self.venue_symbol(order.symbol), self.exchange
         params: dict = {"clientOrderId": order.client_order_id}
         price = None
         if order.type is not OrderType.MARKET:
@@ -213,18 +215,30 @@ class CcxtGateway:
                 raise _LocalReject("a stop_limit order needs a stop_price")
             params["stopPrice"] = float(ex.price_to_precision(symbol, float(order.stop_price)))
         min_cost = dec((ex.markets[symbol]["limits"].get("cost") or {}).get("min"))
-        if order.qty is None:  # market buy spending a quote amount
-            cost = order.quote_qty or Decimal(0)
-            if cost < min_cost:
-                raise _LocalReject(f"notional {cost} is below the market's minimum {min_cost}")
-            params["cost"] = float(cost)
-            return symbol, "market", order.side.value, None, None, params
-        amount = dec(ex.amount_to_precision(symbol, float(order.qty))) if order.qty > 0 else Decimal(0)
+        if order.qty is None:
+            return self._quote_order_args(order, symbol, min_cost, params)
+        return self._amount_order_args(order, symbol, order.qty, price, min_cost, params)
+
+    def _quote_order_args(self, order: Order, symbol: str, min_cost: Decimal, params: dict) -> tuple:
+        """A market buy spending ``order.quote_qty`` (ccxt ``cost``, Binance ``quoteOrderQty``)."""
+        cost = order.quote_qty or Decimal(0)
+        if cost < min_cost:
+            raise _LocalReject(f"notional {cost} is below the market's minimum {min_cost}")
+        params["cost"] = float(cost)
+        return symbol, "market", order.side.value, None, None, params
+
+    def _amount_order_args(self, order: Order, symbol: str, qty: Decimal, price: float | None, min_cost: Decimal,
+                           params: dict, check_notional: bool = True) -> tuple:
+        """An order of ``qty`` base units, truncated to the amount precision; its notional (at
+        its price, or at the last candle's close) checked against the minimum unless
+        ``check_notional`` is off."""
+        ex = self.exchange
+        amount = dec(ex.amount_to_precision(symbol, float(qty))) if qty > 0 else Decimal(0)
         if amount <= 0 or amount < self._min_amount(symbol):
-            raise _LocalReject(f"amount {order.qty} rounds to {amount}, below the market's minimum "
+            raise _LocalReject(f"amount {qty} rounds to {amount}, below the market's minimum "
                                f"{self._min_amount(symbol)}")
-        ref = Decimal(repr(price)) if price is not None else self._last_close.get(symbol)
-        if ref is not None and amount * ref < min_cost:
+        ref = Decimal(repr(price)) if price is not None else self._last_close.get(order.symbol)
+        if check_notional and ref is not None and amount * ref < min_cost:
             raise _LocalReject(f"notional {amount * ref} is below the market's minimum {min_cost}")
         ccxt_type = "market" if order.type is OrderType.MARKET else "limit"
         return symbol, ccxt_type, order.side.value, float(amount), price, params
@@ -233,7 +247,7 @@ class CcxtGateway:
         """Cancel ``order``; an order that is no longer open comes back in its final state."""
         try:
             self._run(read(self.exchange, self.retry, f"cancel {order.client_order_id}", self.exchange.cancel_order,
-                           order.exchange_order_id, order.symbol,
+                           order.exchange_order_id, self.venue_symbol(order.symbol),
                            {} if order.exchange_order_id else {"clientOrderId": order.client_order_id}))
         except ccxt.OrderNotFound:
             log.info("cancel %s: not open at the venue any more; fetching its final state", order.client_order_id)
@@ -252,7 +266,7 @@ class CcxtGateway:
         self.load_markets()
         try:
             result = self._run(read(self.exchange, self.retry, f"fetch_order {order.client_order_id}",
-                                    self.exchange.fetch_order, None, order.symbol,
+                                    self.exchange.fetch_order, None, self.venue_symbol(order.symbol),
                                     {"clientOrderId": order.client_order_id}))
         except ccxt.OrderNotFound:
             return None
@@ -266,7 +280,7 @@ class CcxtGateway:
         updates = []
         for order in working:
             result = self._run(read(self.exchange, self.retry, f"fetch_order {order.client_order_id}",
-                                    self.exchange.fetch_order, order.exchange_order_id, symbol,
+                                    self.exchange.fetch_order, order.exchange_order_id, self.venue_symbol(symbol),
                                     {} if order.exchange_order_id else {"clientOrderId": order.client_order_id}))
             moved = dec(result.get("filled")) != order.filled_qty
             trades = self._trades_of(symbol, result) if moved else []
@@ -275,7 +289,8 @@ class CcxtGateway:
 
     def _trades_of(self, symbol: str, result: dict) -> list[dict]:
         return self._run(read(self.exchange, self.retry, f"fetch_my_trades {result['id']}",
-                              self.exchange.fetch_my_trades, symbol, None, None, {"orderId": result["id"]}))
+                              self.exchange.fetch_my_trades, self.venue_symbol(symbol), None, None,
+                              {"orderId": result["id"]}))
 
     def _update(self, order: Order, result: dict, trades: list[dict]) -> OrderUpdate:
         status = _STATUS.get(result.get("status") or "open")
@@ -304,8 +319,8 @@ class CcxtGateway:
         """Every open order of ``symbol`` on the account, ours or not."""
         self.load_markets()
         rows = self._run(read(self.exchange, self.retry, f"fetch_open_orders {symbol}",
-                              self.exchange.fetch_open_orders, symbol))
-        return [VenueOrder(str(r.get("clientOrderId") or r["id"]), str(r["id"]), r["symbol"], r["side"],
+                              self.exchange.fetch_open_orders, self.venue_symbol(symbol)))
+        return [VenueOrder(str(r.get("clientOrderId") or r["id"]), str(r["id"]), symbol, r["side"],
                            _STATUS.get(r.get("status") or "open", OrderStatus.OPEN), dec(r.get("amount")),
                            dec(r.get("filled")), dec(r.get("price"))) for r in rows]
 
@@ -373,6 +388,23 @@ def _rewrite_hosts(urls: dict, base: str) -> None:
         elif isinstance(value, str) and value.startswith("https://"):
             path = value.split("/", 3)[3] if value.count("/") >= 3 else ""
             urls[key] = f"{base}/{path}"
+
+
+_API_TYPES = (("/fapi/", "linear"), ("/dapi/", "inverse"), ("/eapi/", "option"), ("/papi/", "portfolioMargin"),
+              ("/api/", "spot"), ("/sapi/", "spot"))
+"""Binance API path prefixes and the market type whose error codes they answer with."""
+
+
+def _exceptions_by_path(ex, url: str | None, kind: str) -> dict:
+    """ccxt binance's per-market-type error map (``exact``/``broad``) for ``url``, told by its
+    path: with a rewritten host (``api_url``) ccxt cannot tell it by the host, and a futures
+    refusal (-2019 margin insufficient, -2022 reduce-only rejected) would read as an unknown
+    outcome."""
+    path = "/" + (url or "").split("/", 3)[-1] if url and url.count("/") >= 3 else ""
+    for prefix, market_type in _API_TYPES:
+        if path.startswith(prefix):
+            return (ex.exceptions.get(market_type) or {}).get(kind) or {}
+    return {}
 
 
 def _venue_text(exc: Exception) -> str:
