@@ -61,8 +61,9 @@ def format_event(event: Event) -> str | None:
                 f"{Decimal(p['mark']).normalize():f} is {p['distance_pct']}% from the liquidation price "
                 f"{Decimal(p['liquidation_price']).normalize():f}")
     if event.kind == EventKind.FUNDING:
-        return (f"funding {p['symbol']}: paid {Decimal(p['amount']).normalize():f} (rate {p['rate']} on "
-                f"{Decimal(p['qty']).normalize():f} at {Decimal(p['mark']).normalize():f})")
+        how = (f"rate {p['rate']} on {Decimal(p['qty']).normalize():f} at {Decimal(p['mark']).normalize():f}"
+               if p["rate"] else f"booked by the exchange on {Decimal(p['qty']).normalize():f}")
+        return f"funding {p['symbol']}: paid {Decimal(p['amount']).normalize():f} ({how})"
     if event.kind == EventKind.STARTUP:
         return f"quantd started in {p['mode']} mode" + (" (resumed from the store)" if p["resumed"] else "")
     if event.kind == EventKind.SHUTDOWN:

@@ -141,6 +141,8 @@ def _wire(settings: Settings, store: Store, state, resumed: bool, markets: list,
         venue = PaperGateway(instruments, FillModel(settings.paper.fee, settings.paper.slippage_bps), state.orders)
     if settings.market == "futures":
         futures_terms(settings, store, state.portfolio, markets)
+        if live:  # one-way, isolated, the account's leverage: set on the exchange before any order
+            exchange.configure([m.symbol for m in markets], state.portfolio.leverage)
     specs = [MarketSpec(create(m.name, m.params), m.symbol, m.timeframe, m.stake, instrument)
              for m, instrument in zip(markets, instruments)]
     core = build_core(specs, venue, journal, state.portfolio, settings.risk, settings.paper.fee,
@@ -155,7 +157,11 @@ def _wire(settings: Settings, store: Store, state, resumed: bool, markets: list,
     for m, runner in zip(markets, core.runners):
         runner.approvals = approvals
         if settings.market == "futures":
-            if exchange:  # dry-run: the rates the exchange publishes, as they are published
+            if live:  # what the exchange charged the account
+                from gateways.ccxt_market import CcxtFundingPayments
+
+                runner.funding = CcxtFundingPayments(exchange, m.symbol)
+            elif exchange:  # dry-run: the rates the exchange publishes, as they are published
                 from gateways.ccxt_market import CcxtFundingRates
 
                 runner.funding = CcxtFundingRates(exchange, m.symbol)
@@ -182,8 +188,14 @@ def _wire(settings: Settings, store: Store, state, resumed: bool, markets: list,
     if live:
         min_abs = {i.base: i.amount_step or Decimal(0) for i in instruments}
         min_abs[instruments[0].quote] = Decimal("0.01")
-        reconciler = Reconciler(oms, exchange, journal, risk, [m.symbol for m in markets], state.baseline, state.fills,
-                                ex.balance_tolerance_pct, min_abs, state.reported_external, ex.adopt_external_orders)
+        kind = Reconciler
+        if settings.market == "futures":
+            from engine.reconcile_futures import FuturesReconciler, position_key
+
+            kind = FuturesReconciler
+            min_abs |= {position_key(m.symbol): i.amount_step or Decimal(0) for m, i in zip(markets, instruments)}
+        reconciler = kind(oms, exchange, journal, risk, [m.symbol for m in markets], state.baseline, state.fills,
+                          ex.balance_tolerance_pct, min_abs, state.reported_external, ex.adopt_external_orders)
         engine = LiveEngine(lanes, journal, bus, settings.mode, reconciler, ex.reconcile_secs,
                             ex.unreachable_after_secs, trade_backfill=False)
     elif exchange:  # dry-run: nothing is on the exchange, so nothing to reconcile
@@ -236,8 +248,11 @@ def connect_exchange(settings: Settings, keys: bool = True) -> CcxtGateway:
         redact(creds.api_key.get_secret_value(), "<api key>")
         redact(creds.secret.get_secret_value(), "<api secret>")
         api_key, secret, source = creds.api_key.get_secret_value(), creds.secret.get_secret_value(), creds.source
-    gateway = CcxtGateway(ex.id, api_key=api_key, secret=secret, sandbox=ex.sandbox, api_url=ex.api_url,
-                          timeout_ms=ex.timeout_ms, rate_limit_ms=ex.rate_limit_ms, market=settings.market)
+    kind = CcxtGateway
+    if settings.market == "futures":
+        from gateways.ccxt_futures import CcxtFuturesGateway as kind
+    gateway = kind(ex.id, api_key=api_key, secret=secret, sandbox=ex.sandbox, api_url=ex.api_url,
+                   timeout_ms=ex.timeout_ms, rate_limit_ms=ex.rate_limit_ms, market=settings.market)
     try:
         gateway.load_markets()
     except BaseException:
@@ -256,7 +271,14 @@ def _live_account(settings: Settings, gateway: CcxtGateway, instruments: list) -
     if capital > quote_balance:
         raise ConfigError(f"invalid setting exchange.capital (QUANTD_EXCHANGE__CAPITAL): {capital} "
                           f"{quote} is more than the account holds ({quote_balance})")
-    baseline = {quote: quote_balance} | {i.base: balances.get(i.base, Decimal(0)) for i in instruments}
+    if settings.market == "futures":  # the wallet is the baseline; the account starts flat
+        held = {s: q for s, q in gateway.fetch_positions([i.symbol for i in instruments]).items() if q}
+        if held:
+            raise ConfigError(f"the exchange account holds futures position(s) {held}; a new quantd store starts "
+                              "flat: close them on the exchange first (or trade other markets)")
+        baseline = {quote: quote_balance}
+    else:
+        baseline = {quote: quote_balance} | {i.base: balances.get(i.base, Decimal(0)) for i in instruments}
     log.info("live account created: capital %s %s; exchange balances at start %s", capital, quote, baseline)
     return capital, baseline
 
@@ -265,7 +287,7 @@ def _extend_baseline(store: Store, state, gateway: CcxtGateway, instruments: lis
     """A market added to the config since the account was created: its base asset's current
     exchange balance joins the baseline (the store has no fill in it, so that is all it holds)."""
     missing = [i.base for i in instruments if i.base not in state.baseline]
-    if not missing:
+    if not missing or state.market == "futures":  # a futures account's baseline is its wallet only
         return
     balances = gateway.fetch_balances()
     added = {asset: balances.get(asset, Decimal(0)) for asset in missing}

@@ -64,8 +64,8 @@ class Settings(BaseSettings):
                                                       "fills; dry_run: the exchange's live candles (no keys), "
                                                       "simulated fills; live: real orders")
     market: Literal["spot", "futures"] = Field("spot", description="spot (long-only) or futures (USDT-margined "
-                                               "perpetuals: shorts, leverage, funding; paper and dry_run "
-                                               "only for now)")
+                                               "perpetuals: shorts, leverage, funding; isolated margin, "
+                                               "one-way mode)")
     futures: FuturesSettings = Field(default_factory=FuturesSettings)
     strategy: StrategySettings = Field(default_factory=StrategySettings)
     strategies: list[StrategySettings] | None = Field(
@@ -292,14 +292,14 @@ def _check_semantics(s: Settings) -> None:
                               "one strategy per symbol, because a position belongs to one strategy")
         seen[m.symbol] = field
     if s.market == "futures":
-        if s.mode == "live":
-            raise ConfigError("invalid setting market (QUANTD_MARKET): futures runs in paper and dry_run modes only "
-                              "for now; live futures orders need a futures venue, which quantd does not have yet")
-        if s.mode == "dry_run":
+        if s.mode in ("dry_run", "live"):
             for m in s.markets():
                 if m.funding is not None:
-                    raise ConfigError(f"invalid setting {s._field_of(m)}.funding: a dry run charges the funding "
-                                      "rates the exchange publishes; drop the file")
+                    raise ConfigError(f"invalid setting {s._field_of(m)}.funding: a {s.mode} run books the funding "
+                                      "the exchange publishes or charges; drop the file")
+        if s.mode == "live" and s.futures.leverage != s.futures.leverage.to_integral_value():
+            raise ConfigError(f"invalid setting futures.leverage: {s.futures.leverage}: live futures leverage is "
+                              "a whole number (the exchange takes 1 to 125)")
         if s.risk.stop_on_exchange:
             raise ConfigError("invalid setting risk.stop_on_exchange: the exchange stop is a spot sell; "
                               "on market futures the engine checks stops on each candle")

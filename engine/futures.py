@@ -280,7 +280,12 @@ class FuturesAccount(Portfolio):
         pos = self.positions.get(symbol)
         if pos is None or not pos.qty:
             return ZERO
-        paid = pos.qty * mark * rate
+        return self.book_funding(symbol, pos.qty * mark * rate)
+
+    def book_funding(self, symbol: str, paid: Decimal) -> Decimal:
+        """Book a funding payment of ``paid`` quote on ``symbol``'s open position (negative:
+        received), as a live venue reported it; from its isolated margin and the wallet.
+        Returns ``paid``."""
         self.wallet -= paid
         self.margin[symbol] -= paid
         self.funding_paid += paid

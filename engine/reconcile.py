@@ -300,10 +300,10 @@ class Reconciler:
         drift, so the exchange's balance becomes the expected one (the difference is not the
         daemon's: a deposit, a withdrawal, a trade by hand). Returns (asset -> shift, words)."""
         try:
-            actual = self.venue.fetch_balances()
+            actual = self._actual()
         except (VenueUnavailable, VenueError) as exc:
             return {}, f"nothing changed: the exchange did not answer ({exc})"
-        found = balance_issues(self.expected, actual, self.tolerance_pct, self.min_abs)
+        found = balance_issues(self._expected(), actual, self.tolerance_pct, self.min_abs)
         shifts = {i.symbol: Decimal(i.detail["drift"]) for i in found}
         for asset, shift in shifts.items():
             self.expected[asset] += shift
@@ -319,12 +319,12 @@ class Reconciler:
         are checked again and the balances read again; only a drift that remains counts."""
         for attempt in range(2):
             try:
-                actual = self.venue.fetch_balances()
+                actual = self._actual()
             except (VenueUnavailable, VenueError) as exc:
                 log.warning("reconciliation: balances not checked: %s", exc)
                 report.complete = False
                 return []
-            found = balance_issues(self.expected, actual, self.tolerance_pct, self.min_abs)
+            found = balance_issues(self._expected(), actual, self.tolerance_pct, self.min_abs)
             if not found or attempt == 1 or not self.oms.open_orders():
                 break
             self._check_orders(report)  # a fill between the two reads is booked, not called a drift
@@ -333,6 +333,14 @@ class Reconciler:
         new = found if self._everything else [i for i in found if self._drift_seen.get(i.symbol) != i.detail["drift"]]
         self._drift_seen = {i.symbol: i.detail["drift"] for i in found}
         return new
+
+    def _expected(self) -> dict[str, Decimal]:
+        """What the exchange should report: asset -> total (spot: baseline plus every fill)."""
+        return self.expected
+
+    def _actual(self) -> dict[str, Decimal]:
+        """What the exchange reports, keyed as :meth:`_expected`."""
+        return self.venue.fetch_balances()
 
     def _record(self, report: Report) -> None:
         events: list[Event] = [i.event(report.ts_ms) for i in report.issues]

@@ -95,6 +95,9 @@ class StrategyRunner:
         self._futures = oms.portfolio.allows_short
         """A futures account (:class:`~engine.futures.FuturesAccount`): shorts, leverage, funding
         and liquidation; False on spot, whose candles skip all of it."""
+        self._venue_liquidates = getattr(oms.gateway, "liquidates_itself", False)
+        """A live exchange liquidates on its own: its close reaches the store through
+        reconciliation (a position drift halts trading), never through a simulated order."""
         self.funding: FundingRates | None = None
         """Funding rates charged at each funding time by a simulated venue (the backtest, paper;
         futures only; None: none)."""
@@ -231,7 +234,7 @@ class StrategyRunner:
         account = self.oms.portfolio
         pos = account.position(self.symbol)
         lp = account.liquidation_price(self.symbol)
-        if lp is not None and (candle.low <= lp if pos.qty > 0 else candle.high >= lp):
+        if lp is not None and not self._venue_liquidates and (candle.low <= lp if pos.qty > 0 else candle.high >= lp):
             side = Side.SELL if pos.qty > 0 else Side.BUY
             intent = (f"liquidation: {'low' if pos.qty > 0 else 'high'} "
                       f"{candle.low if pos.qty > 0 else candle.high} reached {lp:.8f}")
@@ -243,10 +246,17 @@ class StrategyRunner:
             return Decision(self._last_signal, Outcome.ORDERED, order.status.value, order.client_order_id)
         if self.funding is not None:
             end = candle.ts_ms + self.tf_ms
-            rate = self.funding.due(max(candle.ts_ms, self.funded_through_ms), end)
-            if rate is not None:
+            start = max(candle.ts_ms, self.funded_through_ms)
+            if getattr(self.funding, "books_payments", False):  # a live venue's own bookings
+                paid = self.funding.paid(start, end)
+                rate = mark = ""
+                if paid is not None:
+                    account.book_funding(self.symbol, paid)
+            else:
+                rate = self.funding.due(start, end)
                 mark = Decimal(repr(candle.open))
-                paid = account.apply_funding(self.symbol, rate, mark)
+                paid = None if rate is None else account.apply_funding(self.symbol, rate, mark)
+            if paid is not None:
                 events = [FundingPaid(now, self.symbol, str(pos.qty), str(rate), str(mark), str(paid), end)]
                 self.journal.funding_applied(self.symbol, account, events)
                 self.funded_through_ms = end

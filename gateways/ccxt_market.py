@@ -123,3 +123,35 @@ class CcxtFundingRates:
         if not rates:
             return None
         return sum((rate for _, rate in rates[1:]), rates[0][1])
+
+
+class CcxtFundingPayments:
+    """The funding a live futures account paid or received on one perpetual, as the venue
+    booked it (``fetch_funding_history``): the runner books these amounts instead of
+    computing them from a rate (:attr:`books_payments`). Only a candle that contains an hour
+    boundary asks the venue (funding times fall on the hour).
+
+    Args:
+        gateway: the connected :class:`~gateways.ccxt_futures.CcxtFuturesGateway`; symbol: e.g. ``BTC/USDT``.
+    """
+
+    books_payments = True
+
+    def __init__(self, gateway, symbol: str):
+        self.gateway = gateway
+        self.symbol = symbol
+
+    def paid(self, start_ms: int, end_ms: int):
+        """Funding the account paid in ``[start_ms, end_ms)``, quote (``Decimal``; negative
+        when received), None when the venue booked none.
+
+        Raises:
+            VenueError, VenueUnavailable: the venue did not answer: the candle is not finished
+                and the daemon restarts from its store, so no payment is skipped.
+        """
+        if -(-start_ms // HOUR_MS) * HOUR_MS >= end_ms:
+            return None
+        payments = self.gateway.fetch_funding_payments(self.symbol, start_ms, end_ms)
+        if not payments:
+            return None
+        return -sum((amount for _, amount in payments[1:]), payments[0][1])

@@ -25,19 +25,12 @@ from engine.store import load_state, open_store
 from tests.daemon_helpers import replay_from
 from tests.db_helpers import rows
 from tests.fakes.binance import FakeBinance
-
-HOUR = 3_600_000
-FUNDING_1 = 1570608000000  # 2019-10-09T08:00Z, rate -0.0375
-FUNDING_2 = 1570636800000  # 2019-10-09T16:00Z, rate 0.0001
-START = FUNDING_1 - 36 * HOUR
-END = FUNDING_2 + 12 * HOUR
-STRATEGY = {"symbol": "BTC/USDT", "timeframe": "1h", "params": {"fast": 5, "slow": 12, "allow_short": True},
-            "stake": "200"}
+from tests.futures_helpers import END, FUNDING_1, FUNDING_2, HOUR, START, STRATEGY, btc_1h_frame
 
 
 @pytest.fixture
 def btc_1h(data_dir) -> pd.DataFrame:
-    return pd.read_csv(data_dir / "binance/BTC_USDT-1h.csv.gz")
+    return btc_1h_frame(data_dir)
 
 
 @pytest.fixture

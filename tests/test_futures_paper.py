@@ -298,10 +298,9 @@ def test_a_spot_store_refuses_futures_and_bad_futures_settings_name_the_field(tm
     store.close()
     with pytest.raises(ConfigError, match="holds a spot account; market is futures"):
         build_engine(_settings(tmp_path))
-    with pytest.raises(ConfigError, match="invalid setting market .*paper and dry_run modes only"):
-        _settings(tmp_path, mode="live")
-    with pytest.raises(ConfigError, match="strategy.funding: a dry run charges the funding rates the exchange"):
-        _settings(tmp_path, mode="dry_run", strategy={"funding": str(FIXTURES / "XRP_USDT_USDT-8h-funding_rate.csv")})
+    for mode in ("dry_run", "live"):  # their funding is the exchange's
+        with pytest.raises(ConfigError, match=f"strategy.funding: a {mode} run books the funding the exchange"):
+            _settings(tmp_path, mode=mode, strategy={"funding": str(FIXTURES / "XRP_USDT_USDT-8h-funding_rate.csv")})
     with pytest.raises(ConfigError, match="strategy.funding: funding rates apply to market futures"):
         load_settings(strategy={"funding": str(FIXTURES / "XRP_USDT_USDT-8h-funding_rate.csv")})
     with pytest.raises(ConfigError, match="futures.leverage"):

@@ -104,7 +104,7 @@ def fill_reports(store: Store) -> list[FillReport]:
         rows = s.scalars(select(FillRow).order_by(FillRow.id)).all()
         fills = [Fill(r.trade_id, r.client_order_id, r.symbol, Side(r.side), r.qty, r.price, r.fee, r.ts_ms,
                       r.fee_asset) for r in rows]
-        funding = [(p["ts_ms"], p["symbol"], Decimal(p["rate"]), Decimal(p["mark"])) for p in s.scalars(
+        funding = [(p["ts_ms"], p["symbol"], Decimal(p["amount"])) for p in s.scalars(
             select(EventRow.payload).where(EventRow.kind == EventKind.FUNDING.value).order_by(EventRow.id))]
     if acct is None:
         return []
@@ -115,7 +115,9 @@ def fill_reports(store: Store) -> list[FillReport]:
     out, paid = [], 0
     for f in fills:
         while paid < len(funding) and funding[paid][0] <= f.ts_ms:  # funding paid before this fill
-            book.apply_funding(*funding[paid][1:])
+            _, symbol, amount = funding[paid]
+            if book.position(symbol).qty:
+                book.book_funding(symbol, amount)
             paid += 1
         held = book.position(f.symbol).qty
         before = book.position(f.symbol).realized_pnl

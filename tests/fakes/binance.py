@@ -262,26 +262,34 @@ class FakeBinance:
         with self.lock:
             self.requests.append((method, path, params))
             self._match_resting()
-            route = {
-                ("GET", "/api/v3/ping"): lambda p: {},
-                ("GET", "/api/v3/time"): lambda p: {"serverTime": self.now_ms()},
-                ("GET", "/api/v3/exchangeInfo"): lambda p: {**self.exchange_info, "serverTime": self.now_ms()},
-                ("GET", "/api/v3/klines"): self._klines,
-                ("POST", "/api/v3/order"): self._new_order,
-                ("GET", "/api/v3/order"): self._get_order,
-                ("DELETE", "/api/v3/order"): self._cancel_order,
-                ("GET", "/api/v3/openOrders"): self._open_orders,
-                ("GET", "/api/v3/myTrades"): self._my_trades,
-                ("GET", "/api/v3/account"): self._account,
-                ("GET", "/fapi/v1/ping"): lambda p: {},
-                ("GET", "/fapi/v1/time"): lambda p: {"serverTime": self.now_ms()},
-                ("GET", "/fapi/v1/exchangeInfo"): lambda p: {**self.futures_info, "serverTime": self.now_ms()},
-                ("GET", "/fapi/v1/klines"): self._klines,
-                ("GET", "/fapi/v1/fundingRate"): self._funding_rate,
-            }.get((method, path))
+            self._settle()
+            route = self.routes().get((method, path))
             if route is None:
                 raise self.error(-1100, "Illegal characters found in a parameter.")
             return route(params)
+
+    def _settle(self) -> None:
+        """Venue-side bookkeeping due at the clock before a request is answered (none on spot)."""
+
+    def routes(self) -> dict:
+        """(method, path) -> handler of the request's parameters."""
+        return {
+            ("GET", "/api/v3/ping"): lambda p: {},
+            ("GET", "/api/v3/time"): lambda p: {"serverTime": self.now_ms()},
+            ("GET", "/api/v3/exchangeInfo"): lambda p: {**self.exchange_info, "serverTime": self.now_ms()},
+            ("GET", "/api/v3/klines"): self._klines,
+            ("POST", "/api/v3/order"): self._new_order,
+            ("GET", "/api/v3/order"): self._get_order,
+            ("DELETE", "/api/v3/order"): self._cancel_order,
+            ("GET", "/api/v3/openOrders"): self._open_orders,
+            ("GET", "/api/v3/myTrades"): self._my_trades,
+            ("GET", "/api/v3/account"): self._account,
+            ("GET", "/fapi/v1/ping"): lambda p: {},
+            ("GET", "/fapi/v1/time"): lambda p: {"serverTime": self.now_ms()},
+            ("GET", "/fapi/v1/exchangeInfo"): lambda p: {**self.futures_info, "serverTime": self.now_ms()},
+            ("GET", "/fapi/v1/klines"): self._klines,
+            ("GET", "/fapi/v1/fundingRate"): self._funding_rate,
+        }
 
     def _klines(self, p: dict) -> list:
         sym = p["symbol"]
@@ -341,21 +349,8 @@ class FakeBinance:
                            price if otype != "MARKET" else Decimal(0), now,
                            quote_qty=_dec(p.get("quoteOrderQty", 0)), stop_price=stop)
         self.orders[order.order_id] = order
-        plan = self.chaos
-        if otype == "MARKET" and plan is not None and plan.delay_prob and plan.rng.random() < plan.delay_prob:
-            order.hold_price, order.due_ms = price, now + plan.rng.randint(*plan.delay_ms)  # a delayed fill
-            self.free[need_asset] -= need
-            self.locked[need_asset] = self.locked.get(need_asset, Decimal(0)) + need
-            self.injected["delayed_fill"] = self.injected.get("delayed_fill", 0) + 1
-        elif otype == "MARKET" and plan is not None and plan.split_prob and plan.rng.random() < plan.split_prob:
-            first = (qty * _dec(plan.rng.uniform(0.2, 0.8))).quantize(step, rounding=ROUND_DOWN)
-            for part in (first, qty - first) if 0 < first < qty else (qty,):
-                self._execute(order, part, price)  # partial fills: several trades in one answer
-            self.injected["split_fill"] = self.injected.get("split_fill", 0) + 1
-        elif otype == "MARKET":
-            self._execute(order, qty, price)
-        else:
-            self.free[need_asset] -= need
+        if otype != "MARKET" or self._fill_market(order, price, step) == "delayed":
+            self.free[need_asset] -= need  # funds held while it rests (or until the delayed fill)
             self.locked[need_asset] = self.locked.get(need_asset, Decimal(0)) + need
             self._match_resting()
         body = order.wire()
@@ -363,6 +358,24 @@ class FakeBinance:
         body["fills"] = [{"price": t["price"], "qty": t["qty"], "commission": t["commission"],
                           "commissionAsset": t["commissionAsset"], "tradeId": t["id"]} for t in order.fills]
         return body
+
+    def _fill_market(self, order: VenueOrder, price: Decimal, step: Decimal) -> str:
+        """Fill a new market order at ``price`` now, or as the chaos plan draws: ``delayed``
+        (answered NEW, filled ``delay_ms`` of venue time later) or ``split`` (several trades
+        in one answer, cut on the amount ``step``). Returns which: filled, delayed or split."""
+        plan, qty = self.chaos, order.orig_qty
+        if plan is not None and plan.delay_prob and plan.rng.random() < plan.delay_prob:
+            order.hold_price, order.due_ms = price, self.now_ms() + plan.rng.randint(*plan.delay_ms)
+            self.injected["delayed_fill"] = self.injected.get("delayed_fill", 0) + 1
+            return "delayed"
+        if plan is not None and plan.split_prob and plan.rng.random() < plan.split_prob:
+            first = (qty * _dec(plan.rng.uniform(0.2, 0.8))).quantize(step, rounding=ROUND_DOWN)
+            for part in (first, qty - first) if 0 < first < qty else (qty,):
+                self._execute(order, part, price)
+            self.injected["split_fill"] = self.injected.get("split_fill", 0) + 1
+            return "split"
+        self._execute(order, qty, price)
+        return "filled"
 
     def _find(self, p: dict) -> VenueOrder:
         if "orderId" in p:
@@ -375,8 +388,12 @@ class FakeBinance:
             raise self.error(-2013, "Order does not exist.")
         return order
 
+    def _wire(self, order: VenueOrder) -> dict:
+        """An order as this venue's order endpoints show it."""
+        return order.wire()
+
     def _get_order(self, p: dict) -> dict:
-        return self._find(p).wire()
+        return self._wire(self._find(p))
 
     def _cancel_order(self, p: dict) -> dict:
         try:
@@ -387,12 +404,12 @@ class FakeBinance:
             raise self.error(-2011, "Unknown order sent.")
         self._release(order)
         order.status, order.update_ms = "CANCELED", self.now_ms()
-        body = order.wire()
+        body = self._wire(order)
         body["origClientOrderId"] = order.client_order_id
         return body
 
     def _open_orders(self, p: dict) -> list:
-        return [o.wire() for o in self.orders.values()
+        return [self._wire(o) for o in self.orders.values()
                 if o.status in ("NEW", "PARTIALLY_FILLED") and ("symbol" not in p or o.symbol == p["symbol"])]
 
     def _my_trades(self, p: dict) -> list:
