@@ -36,6 +36,7 @@ from tests.chaos.invariants import Violation, check, check_alerts
 from tests.cli_helpers import clean_env, quantd_cmd
 from tests.db_helpers import rows
 from tests.fakes.binance import ChaosPlan, FakeBinance
+from tests.fakes.binance_futures import FakeBinanceFutures
 from tests.fakes.telegram import FakeTelegram
 from tests.telegram_helpers import ADMIN, TOKEN
 
@@ -64,6 +65,12 @@ class CampaignConfig:
     start_row: int = 300
     deadline_s: float | None = None
     """monotonic time after which no new round starts (soak runs are bounded by time)."""
+    scripted_faults: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    """(endpoint, faults) queued on the venue before the first round: the next calls of that
+    endpoint get them, one per call, whatever the random draws (which follow thread timing)."""
+    market: str = "spot"
+    """``futures``: a USD-M account at 2x (the fake's ``FakeBinanceFutures``), both strategies
+    long and short, stops checked by the engine (exchange stops are spot only)."""
 
 
 @dataclass
@@ -103,25 +110,32 @@ def _frame(data_dir: Path, name: str) -> pd.DataFrame:
     return df
 
 
-def _config(workdir: Path, venue_url: str, telegram_url: str) -> Path:
+def _config(workdir: Path, venue_url: str, telegram_url: str, market: str = "spot") -> Path:
+    futures = market == "futures"
     cfg = {
         "mode": "live",
+        "market": market,
         "exchange": {"api_url": venue_url, "api_key": "chaos-key", "secret": "chaos-secret", "poll_secs": 0.2,
                      "timeout_ms": 1000, "reconcile_secs": 2, "unreachable_after_secs": 5},
         "strategies": [
-            {"name": "sma_cross", "symbol": "BTC/USDT", "timeframe": "1m", "params": {"fast": 3, "slow": 8},
-             "stake": "200"},
+            {"name": "sma_cross", "symbol": "BTC/USDT", "timeframe": "1m",
+             "params": {"fast": 3, "slow": 8, **({"allow_short": True} if futures else {})},
+             "stake": "100" if futures else "200"},  # futures: 100 of margin is a 200 position at 2x
+            {"name": "sma_cross", "symbol": "ETH/USDT", "timeframe": "1m",
+             "params": {"fast": 2, "slow": 5, "allow_short": True}, "stake": "100"} if futures else
             {"name": "rsi_reversion", "symbol": "ETH/USDT", "timeframe": "1m",
              "params": {"period": 6, "lower": 35, "upper": 65}, "stake": "200"},
         ],
         "risk": {"max_order_notional": str(MAX_ORDER_NOTIONAL), "max_open_positions": 2,
-                 "stop_loss_pct": 0.4, "stop_on_exchange": True},  # stops rest on the venue through every fault
+                 "stop_loss_pct": 0.4, "stop_on_exchange": not futures},  # spot: stops rest on the venue
         "store": {"url": f"sqlite:///{workdir / 'chaos.sqlite'}"},
         "vault": {"dir": str(workdir / "vault")},
         "backup": {"every_hours": 0},
         "telegram": {"token": TOKEN, "admins": [ADMIN], "api_base_url": telegram_url, "dedupe_secs": 0,
                      "max_per_chat_per_sec": 100, "max_per_sec": 100},
     }
+    if futures:
+        cfg["futures"] = {"leverage": 2}
     path = workdir / "chaos.yaml"
     path.write_text(yaml.safe_dump(cfg))
     return path
@@ -191,12 +205,18 @@ def run_campaign(cfg: CampaignConfig, data_dir: Path, workdir: Path) -> Campaign
     rng = random.Random(cfg.seed)
     btc, eth = _frame(data_dir, "BTC_USDT"), _frame(data_dir, "ETH_USDT")
     start_ms = int(btc.timestamp[cfg.start_row]) + 1000
-    venue = FakeBinance(data_dir / "fixtures", {"BTCUSDT": btc, "ETHUSDT": eth}, MINUTE, start_ms,
-                        {"USDT": "10000"}, speed=cfg.speed)
+    if cfg.market == "futures":
+        venue = FakeBinanceFutures(data_dir / "fixtures", {"BTCUSDT": btc, "ETHUSDT": eth}, MINUTE, start_ms,
+                                   wallet="10000", speed=cfg.speed)
+    else:
+        venue = FakeBinance(data_dir / "fixtures", {"BTCUSDT": btc, "ETHUSDT": eth}, MINUTE, start_ms,
+                            {"USDT": "10000"}, speed=cfg.speed)
     venue.fault_sleep_secs = 1.3
+    for endpoint, faults in cfg.scripted_faults:
+        venue.inject(endpoint, *faults)
     url = venue.start()
     telegram = FakeTelegram(data_dir / "fixtures", TOKEN)
-    config = _config(workdir, url, telegram.start())
+    config = _config(workdir, url, telegram.start(), cfg.market)
     result = CampaignResult()
     plan = ChaosPlan(cfg.seed, cfg.fault_rate, {"POST": ORDER_FAULTS, "DELETE": ORDER_FAULTS, "GET": READ_FAULTS},
                      split_prob=0.2, delay_prob=0.15, window_prob=cfg.fault_rate / 40)

@@ -9,8 +9,10 @@ Invariants:
 - ``fills_agree``: the store's fills are exactly the venue's trades of quantd's orders (ids,
   quantities, prices).
 - ``balances_agree``: for every traded asset, venue total minus the start baseline equals what
-  the store's books say (cash change, position).
-- ``risk_limits``: no buy order's notional exceeded ``max_order_notional``.
+  the store's books say (cash change, position); on futures, the wallet's change and each
+  signed position.
+- ``risk_limits``: no entry's notional (a buy; on futures a short's sell too) exceeded
+  ``max_order_notional``.
 - ``candles_once``: no candle close has more equity snapshots than there are markets (a candle
   processed twice after a restart would add one).
 
@@ -101,24 +103,36 @@ def check(store_url: str, venue, markets: int, max_order_notional: Decimal | Non
         if f.qty != Decimal(t["qty"]) or f.price != Decimal(t["price"]):
             out.append(Violation("fills_agree", f"fill {tid}: store {f.qty} @ {f.price}, venue {t['qty']} @ {t['price']}"))
 
-    p = state.portfolio
-    expected = {p.quote: p.cash - p.initial_cash}
-    for symbol, pos in p.positions.items():
-        expected[symbol.split("/")[0]] = pos.qty
-    for asset, delta in sorted(expected.items()):
-        venue_delta = venue.total(asset) - state.baseline.get(asset, Decimal(0))
-        if venue_delta != delta:
-            out.append(Violation("balances_agree", f"{asset}: the venue moved {venue_delta}, the store's books "
-                                                   f"say {delta}"))
-
+    out.extend(_balances(state, venue))
     if max_order_notional is not None:
         for order in state.orders:
             notional = order.quote_qty or ((order.qty or 0) * (order.price or order.avg_fill_price or 0))
-            if order.side.value == "buy" and notional > max_order_notional:
+            entry = order.side.value == "buy" or (state.market == "futures" and order.quote_qty is not None)
+            if entry and notional > max_order_notional:
                 out.append(Violation("risk_limits", f"{order.client_order_id} bought {notional} > max_order_notional "
                                                     f"{max_order_notional}"))
     for ts_ms, n in per_close:
         out.append(Violation("candles_once", f"{n} equity snapshots at close {ts_ms} for {markets} market(s)"))
+    return out
+
+
+def _balances(state, venue) -> list[Violation]:
+    """``balances_agree``: spot, each asset's venue total minus its baseline equals the store's
+    cash change or position; futures, the venue's wallet change equals the ledger's wallet
+    change and each position equals the venue's signed position."""
+    p, out = state.portfolio, []
+    if state.market == "futures":
+        pairs = [(p.quote, venue.wallet - state.baseline.get(p.quote, Decimal(0)), p.wallet - p.initial_cash)]
+        pairs += [(f"{sym} position", venue.position_amt(sym.replace("/", "")), pos.qty)
+                  for sym, pos in p.positions.items()]
+    else:
+        expected = {p.quote: p.cash - p.initial_cash} | {sym.split("/")[0]: pos.qty for sym, pos in p.positions.items()}
+        pairs = [(asset, venue.total(asset) - state.baseline.get(asset, Decimal(0)), delta)
+                 for asset, delta in sorted(expected.items())]
+    for what, venue_delta, delta in pairs:
+        if venue_delta != delta:
+            out.append(Violation("balances_agree", f"{what}: the venue moved {venue_delta}, the store's books "
+                                                   f"say {delta}"))
     return out
 
 

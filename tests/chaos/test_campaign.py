@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from decimal import Decimal
 
 from tests.chaos.campaign import MAX_ORDER_NOTIONAL, CampaignConfig, run_campaign
 from tests.chaos.invariants import check
@@ -29,3 +30,23 @@ def test_short_campaign_breaks_no_invariant_and_the_checker_catches_a_broken_sto
     names = {v.invariant for v in check(result.store_url, result.venue, 2, MAX_ORDER_NOTIONAL)}
     assert {"fills_agree", "orders_known"} <= names, names
     assert any(f"venue trade {lost}" in str(v) for v in check(result.store_url, result.venue, 2, MAX_ORDER_NOTIONAL))
+
+
+def test_a_futures_campaign_long_and_short_breaks_no_invariant(data_dir, tmp_path):
+    """The same faults and kills against a USD-M account at 2x: no orphan or duplicate order,
+    every trade booked, the wallet's change and each signed position equal the exchange's."""
+    acted_unanswered = ("timeout_after", "drop_after", "unknown_1007")  # the order exists, no answer says so
+    result = run_campaign(CampaignConfig(market="futures", rounds=3, seed=11, round_secs=(9.0, 13.0), speed=600,
+                                         fault_rate=0.1, scripted_faults=(("POST /fapi/v1/order", acted_unanswered),)),
+                          data_dir, tmp_path)
+    print(result.summary())
+    assert not result.violations, "\n".join(f"round {n}: {v}" for n, v in result.violations)
+    assert result.rounds == 3 and result.kills + result.clean_stops == 3 and result.crashes == 0
+    venue = result.venue
+    assert result.fills >= 10, f"the campaign must trade to test anything: {result.summary()}"
+    sells_opening = [t for t in venue.trades if t["side"] == "SELL" and Decimal(t["realizedPnl"]) == 0]
+    assert sells_opening, "shorts were opened"
+    reduce_only = [o for o in venue.orders.values() if o.client_order_id.startswith("qd-") and o.reduce_only]
+    assert reduce_only and all(o.status != "REJECTED" for o in reduce_only), "exits went reduce-only"
+    assert sum(result.faults.values()) >= 8 and len(result.faults) >= 4, result.faults
+    assert all(result.faults.get(f) for f in acted_unanswered), result.faults
