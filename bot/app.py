@@ -35,7 +35,7 @@ from engine.approvals import EntryApprovals
 from engine.commands import Verb
 from engine.core import MarketSpec, Resumed, build_core
 from engine.data import load_ohlcv
-from engine.errors import ConfigError
+from engine.errors import ConfigError, QuantdError
 from engine.events import EventBus
 from engine.live import Lane, LiveEngine, wall_ms
 from engine.reconcile import Reconciler
@@ -143,6 +143,7 @@ def _wire(settings: Settings, store: Store, state, resumed: bool, markets: list,
         futures_terms(settings, store, state.portfolio, markets)
         if live:  # one-way, isolated, the account's leverage: set on the exchange before any order
             exchange.configure([m.symbol for m in markets], state.portfolio.leverage)
+            _venue_tiers(exchange, state.portfolio, markets)
     specs = [MarketSpec(create(m.name, m.params), m.symbol, m.timeframe, m.stake, instrument)
              for m, instrument in zip(markets, instruments)]
     core = build_core(specs, venue, journal, state.portfolio, settings.risk, settings.paper.fee,
@@ -228,6 +229,19 @@ def futures_terms(settings: Settings, store: Store, account, markets: list) -> N
     for m in markets:
         log.info("futures %s: %sx isolated, maintenance %s", m.symbol, account.leverage,
                  "by the market's tiers" if m.symbol in account.tiers else f"rate {account.maintenance_rate}")
+
+
+def _venue_tiers(exchange, account, markets: list) -> None:
+    """Live futures: the exchange's current maintenance tiers replace the bundled or configured
+    ones for the markets it gives; unreachable, the configured ones stay (with a warning: they
+    only feed the liquidation estimate, its alert and its risk rule)."""
+    try:
+        tiers = exchange.leverage_tiers([m.symbol for m in markets])
+    except QuantdError as exc:
+        log.warning("futures tiers not read from the exchange (%s): the configured ones are used", exc)
+        return
+    account.tiers = {**(account.tiers or {}), **tiers}
+    log.info("futures tiers from the exchange: %s", ", ".join(f"{s} ({len(t.tiers)} tiers)" for s, t in tiers.items()))
 
 
 def connect_exchange(settings: Settings, keys: bool = True) -> CcxtGateway:

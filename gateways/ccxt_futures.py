@@ -14,6 +14,8 @@ What differs from spot (:class:`gateways.ccxt_gateway.CcxtGateway`):
   Stop orders on the exchange are not supported on futures yet (refused before sending).
 * **Fills**: a USD-M order answer carries no trades; when it reports a filled amount, the
   trades are fetched at once (``fetch_my_trades`` by order id). The commission is USDT.
+* **Tiers**: :meth:`leverage_tiers` reads the account's current maintenance tiers (the
+  liquidation price and the largest position a leverage allows).
 * **Account**: :meth:`fetch_balances` is the futures wallet (``walletBalance``: deposits,
   realized PnL, fees and funding, not the unrealized PnL); :meth:`fetch_positions` the signed
   one-way positions; :meth:`fetch_funding_payments` the account's funding income
@@ -26,6 +28,7 @@ import logging
 from decimal import Decimal
 
 from engine.errors import ConfigError, VenueError, VenueUnavailable
+from engine.futures import LeverageTiers
 from engine.models import Order, OrderStatus, OrderType, OrderUpdate
 from gateways.ccxt_errors import read
 from gateways.ccxt_gateway import CcxtGateway, _LocalReject, dec
@@ -81,6 +84,20 @@ class CcxtFuturesGateway(CcxtGateway):
             except VenueError as exc:
                 raise ConfigError(f"invalid setting futures.leverage: {venue} refused {leverage}x: {exc}") from None
             log.info("futures %s: one-way, isolated margin, %sx set on the exchange", venue, int(leverage))
+
+    def leverage_tiers(self, symbols: list[str]) -> dict[str, LeverageTiers]:
+        """The account's current maintenance tiers of ``symbols`` (engine symbols), from the
+        exchange (``fetch_leverage_tiers``, Binance ``GET /fapi/v1/leverageBracket``, signed);
+        a symbol the exchange gives none for is left out.
+
+        Raises:
+            VenueError, VenueUnavailable: the venue refused or did not answer.
+            DataError: a tier the venue sent is unusable.
+        """
+        venue = {self.venue_symbol(s): s for s in symbols}
+        rows = self._run(read(self.exchange, self.retry, "fetch_leverage_tiers", self.exchange.fetch_leverage_tiers,
+                              list(venue)))
+        return {venue[v]: LeverageTiers.from_ccxt(r) for v, r in rows.items() if v in venue and r}
 
     # ----- orders -----------------------------------------------------------------------------
     def _precise_order_args(self, order: Order) -> tuple:

@@ -279,3 +279,19 @@ def test_reconciliation_halts_on_a_position_the_exchange_closed_and_accepts_only
     finally:
         engine.stop("test")
         store.close()
+
+
+def test_live_futures_reads_the_accounts_maintenance_tiers_from_the_exchange(tmp_path, venue):
+    """The exchange's tiers (``/fapi/v1/leverageBracket``) replace the bundled ones: a first
+    tier the exchange changed to 0.5% is the one the liquidation price uses."""
+    btc = next(b for b in venue.brackets if b["symbol"] == "BTCUSDT")["brackets"]
+    btc[0]["maintMarginRatio"] = 0.005
+    engine, store = build_engine(_settings(tmp_path, venue))
+    try:
+        tiers = engine.oms.portfolio.tiers_of("BTC/USDT")
+        assert tiers.at(Decimal(1000)).rate == Decimal("0.005")
+        assert tiers.at(Decimal(100_000)).rate == Decimal(str(btc[1]["maintMarginRatio"]))
+    finally:
+        engine.stop("test")
+        store.close()
+    assert ("GET", "/fapi/v1/leverageBracket") in [(m, p) for m, p, _ in venue.requests]
