@@ -171,10 +171,13 @@ class OrderManager:
         return [o for o in working.values() if symbol is None or o.symbol == symbol]
 
     def cancel_entries(self, reason: str, now_ms: int) -> None:
-        """Cancel every working buy order, of every symbol and strategy (adopted external
-        ones included): a breaker that stops entries stops them portfolio-wide."""
+        """Cancel every working entry, of every symbol and strategy (adopted external ones
+        included): a breaker that stops entries stops them portfolio-wide. On spot an entry is
+        a buy; on a futures account it is an order by quote notional, either side (a short's
+        buy-back by quantity is an exit and keeps working, ADR 0017)."""
+        futures = self.portfolio.allows_short
         for order in self.open_orders():
-            if order.side is Side.BUY:
+            if (order.quote_qty is not None) if futures else order.side is Side.BUY:
                 self.cancel(order, reason, now_ms)
 
     def mark_fills_seen(self, trade_ids: list[str]) -> None:

@@ -328,14 +328,15 @@ class StrategyRunner:
         return equity
 
     def pending_entries(self) -> dict[str, int]:
-        """Raw 1e-20 quote notional of every working buy order, any symbol, by symbol: the
-        unfilled part valued at its limit price, else at the symbol's last close (a market buy
-        by cost: the cost not yet spent)."""
+        """Raw 1e-20 quote notional of every working entry (a buy; on futures an order by quote
+        notional, either side), any symbol, by symbol: the unfilled part valued at its limit
+        price, else at the symbol's last close (an order by cost: the cost not yet spent)."""
         pending: dict[str, int] = {}
         closes = self.marks.close
+        futures = self._futures
         for order in self.oms.open_orders():
-            if order.side is not Side.BUY and order.quote_qty is None:  # a sell by quantity exits
-                continue
+            if order.quote_qty is None and (futures or order.side is not Side.BUY):
+                continue  # an exit: a sell by quantity (on futures, any order by quantity)
             if order.quote_qty is not None:
                 value = max(0, quote_raw(order.quote_qty - order.avg_fill_price * order.filled_qty))
             else:

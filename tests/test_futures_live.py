@@ -295,3 +295,29 @@ def test_live_futures_reads_the_accounts_maintenance_tiers_from_the_exchange(tmp
         engine.stop("test")
         store.close()
     assert ("GET", "/fapi/v1/leverageBracket") in [(m, p) for m, p, _ in venue.requests]
+
+
+def test_a_halt_cancels_a_shorts_working_entry_and_keeps_its_buy_back(tmp_path, venue):
+    """On futures an entry is an order by quote notional, either side: a halt cancels a
+    short's working add (a sell) and leaves its working buy-back (an exit) alone."""
+    engine, store = build_engine(_settings(tmp_path, venue))
+    try:
+        while venue.now_ms() < END and venue.position_amt("BTCUSDT") >= 0:
+            venue.advance(HOUR)
+            engine.step()
+        short = venue.position_amt("BTCUSDT")
+        assert short < 0, "the strategy went short"
+        venue.chaos = ChaosPlan(seed=1, rate=0.0, kinds={}, delay_prob=1.0, delay_ms=(10 * HOUR, 10 * HOUR))
+        oms, now = engine.oms, venue.now_ms()
+        add = oms.submit(strategy="sma_cross", symbol="BTC/USDT", side=Side.SELL, signal_ts_ms=2, now_ms=now,
+                         quote_qty=Decimal(100), intent="test add")
+        back = oms.submit(strategy="sma_cross", symbol="BTC/USDT", side=Side.BUY, signal_ts_ms=3, now_ms=now,
+                          qty=-short, intent="test buy-back")
+        assert add.status is OrderStatus.OPEN and back.status is OrderStatus.OPEN, "both rest (delayed fills)"
+        oms.cancel_entries("circuit breaker halted", now)
+        assert add.status is OrderStatus.CANCELED
+        assert back.status is OrderStatus.OPEN
+        assert venue.orders_by_client_id(back.client_order_id)[0].status == "NEW"
+    finally:
+        engine.stop("test")
+        store.close()
