@@ -361,7 +361,11 @@ class StrategyRunner:
 
     def manual_buy(self, candle: Candle, now: int, quote: Decimal | None, intent: str, key_ts: int) -> Decision:
         """An operator's buy at market: ``quote`` notional (None: the configured stake), capped
-        to the cash, through the risk manager like any entry; keyed to ``key_ts``."""
+        to the cash, through the risk manager like any entry; keyed to ``key_ts``. Refused
+        while a futures position is short (an entry by notional could cross zero: the buy-back
+        is an exit, ``/flatten``)."""
+        if self._futures and self.oms.portfolio.position(self.symbol).qty < 0:
+            return Decision(Signal.BUY, Outcome.IGNORED, "the position is short: /flatten buys it back")
         return self._enter(candle, now, quote, intent, key_ts)
 
     def manual_sell(self, candle: Candle, now: int, share: Decimal, intent: str, key_ts: int,

@@ -22,6 +22,7 @@ import pytest
 
 from bot.app import build_engine
 from bot.config import load_settings
+from engine.decision import Outcome
 from engine.errors import ConfigError
 from engine.models import Candle, OrderStatus, OrderType, Side
 from engine.store import load_state, open_store
@@ -299,7 +300,8 @@ def test_live_futures_reads_the_accounts_maintenance_tiers_from_the_exchange(tmp
 
 def test_a_halt_cancels_a_shorts_working_entry_and_keeps_its_buy_back(tmp_path, venue):
     """On futures an entry is an order by quote notional, either side: a halt cancels a
-    short's working add (a sell) and leaves its working buy-back (an exit) alone."""
+    short's working add (a sell) and leaves its working buy-back (an exit) alone. An
+    operator's /buy of a short is refused (its notional could cross zero)."""
     engine, store = build_engine(_settings(tmp_path, venue))
     try:
         while venue.now_ms() < END and venue.position_amt("BTCUSDT") >= 0:
@@ -307,6 +309,9 @@ def test_a_halt_cancels_a_shorts_working_entry_and_keeps_its_buy_back(tmp_path, 
             engine.step()
         short = venue.position_amt("BTCUSDT")
         assert short < 0, "the strategy went short"
+        lane = engine.lanes[0]
+        refused = lane.runner.manual_buy(lane.last_candle, venue.now_ms(), Decimal(100), "manual buy by test", 9)
+        assert (refused.outcome, refused.detail) == (Outcome.IGNORED, "the position is short: /flatten buys it back")
         venue.chaos = ChaosPlan(seed=1, rate=0.0, kinds={}, delay_prob=1.0, delay_ms=(10 * HOUR, 10 * HOUR))
         oms, now = engine.oms, venue.now_ms()
         add = oms.submit(strategy="sma_cross", symbol="BTC/USDT", side=Side.SELL, signal_ts_ms=2, now_ms=now,
