@@ -326,3 +326,19 @@ def test_a_halt_cancels_a_shorts_working_entry_and_keeps_its_buy_back(tmp_path, 
     finally:
         engine.stop("test")
         store.close()
+
+
+def test_the_live_futures_example_starts_against_the_exchange(tmp_path, venue):
+    """deploy/examples/futures-live.yaml as a user would run it (the exchange's URL, the
+    keys and the store aside): valid, it sets 3x isolated on BTCUSDT and starts flat."""
+    example = Path(__file__).parents[1] / "deploy/examples/futures-live.yaml"
+    settings = load_settings(example, store={"url": f"sqlite:///{tmp_path / 'live.sqlite'}"},
+                             exchange={"api_url": venue.url, "api_key": "k", "secret": "s", "rate_limit_ms": 1},
+                             vault={"dir": str(tmp_path / "vault")})
+    engine, store = build_engine(settings)
+    try:
+        assert engine.oms.portfolio.wallet == Decimal(300), "exchange.capital of the 1000 USDT wallet"
+    finally:
+        engine.stop("test")
+        store.close()
+    assert venue.leverage["BTCUSDT"] == 3 and venue.margin_type["BTCUSDT"] == "isolated"
