@@ -371,8 +371,11 @@ class StrategyRunner:
     def manual_sell(self, candle: Candle, now: int, share: Decimal, intent: str, key_ts: int,
                     limit_price: Decimal | None = None) -> Decision:
         """An operator's sell of ``share`` (0..1] of the sellable position, at market or as a
-        limit order at ``limit_price`` (quote per base), through risk like any exit."""
+        limit order at ``limit_price`` (quote per base), through risk like any exit. Refused
+        while a futures position is short: it would buy back, which is ``/flatten``'s."""
         pos = self.oms.portfolio.position(self.symbol)
+        if self._futures and pos.qty < 0:
+            return Decision(Signal.SELL, Outcome.IGNORED, "the position is short: /flatten buys it back")
         if self.sellable(pos, candle.close) <= 0:
             return Decision(Signal.SELL, Outcome.IGNORED, "no position")
         return self._exit(candle, now, pos, intent, key_ts, share, limit_price)

@@ -301,7 +301,8 @@ def test_live_futures_reads_the_accounts_maintenance_tiers_from_the_exchange(tmp
 def test_a_halt_cancels_a_shorts_working_entry_and_keeps_its_buy_back(tmp_path, venue):
     """On futures an entry is an order by quote notional, either side: a halt cancels a
     short's working add (a sell) and leaves its working buy-back (an exit) alone. An
-    operator's /buy of a short is refused (its notional could cross zero)."""
+    operator's /buy of a short is refused (its notional could cross zero), and so is /sell
+    (it would buy back: /flatten does that)."""
     engine, store = build_engine(_settings(tmp_path, venue))
     try:
         while venue.now_ms() < END and venue.position_amt("BTCUSDT") >= 0:
@@ -311,6 +312,8 @@ def test_a_halt_cancels_a_shorts_working_entry_and_keeps_its_buy_back(tmp_path, 
         assert short < 0, "the strategy went short"
         lane = engine.lanes[0]
         refused = lane.runner.manual_buy(lane.last_candle, venue.now_ms(), Decimal(100), "manual buy by test", 9)
+        assert (refused.outcome, refused.detail) == (Outcome.IGNORED, "the position is short: /flatten buys it back")
+        refused = lane.runner.manual_sell(lane.last_candle, venue.now_ms(), Decimal(1), "manual sell by test", 10)
         assert (refused.outcome, refused.detail) == (Outcome.IGNORED, "the position is short: /flatten buys it back")
         venue.chaos = ChaosPlan(seed=1, rate=0.0, kinds={}, delay_prob=1.0, delay_ms=(10 * HOUR, 10 * HOUR))
         oms, now = engine.oms, venue.now_ms()
