@@ -25,7 +25,7 @@ from sqlalchemy.exc import DatabaseError
 from bot.alerts import log_alert
 from bot.config import Settings
 from bot.deadman import HeartbeatPinger
-from bot.logs import redact
+from bot.exchange_setup import connect_exchange, extend_baseline, futures_terms, live_account, venue_tiers
 from bot.notify import AppriseChannels
 from bot.reload import Reloader
 from bot.sdnotify import Notifier
@@ -35,7 +35,7 @@ from engine.approvals import EntryApprovals
 from engine.commands import Verb
 from engine.core import MarketSpec, Resumed, build_core
 from engine.data import load_ohlcv
-from engine.errors import ConfigError, QuantdError
+from engine.errors import ConfigError
 from engine.events import EventBus
 from engine.live import Lane, LiveEngine, wall_ms
 from engine.reconcile import Reconciler
@@ -45,11 +45,10 @@ from engine.store.base import corrupt_store, is_corruption, verify_integrity
 from engine.store.journal import queue_command
 from engine.store.lock import StoreLock, acquire_store_lock
 from engine.store.reports import unclean_stops
-from engine.store.state import add_baseline, init_account, instance_tag, set_leverage
+from engine.store.state import init_account, instance_tag
 from engine.strategy import create
 from gateways.paper import PaperGateway
 from gateways.replay import ReplayFeed
-from vault import exchange_credentials
 
 if TYPE_CHECKING:  # ccxt (about 70 MB resident) is imported by live mode only
     from gateways.ccxt_gateway import CcxtGateway
@@ -110,14 +109,14 @@ def _build(settings: Settings, store: Store, handlers: list) -> LiveEngine:
                               f"{settings.market}: use another store.url")
         if state is None:
             if live:
-                cash, baseline = _live_account(settings, gateway, instruments)
+                cash, baseline = live_account(settings, gateway, instruments)
             else:
                 cash, baseline = settings.paper.cash, None
             init_account(store, settings.mode, cash, instruments[0].quote, wall_ms(), baseline, settings.market,
                          settings.futures.leverage)
             state = load_state(store)
         elif live:
-            _extend_baseline(store, state, gateway, instruments)
+            extend_baseline(store, state, gateway, instruments)
         return _wire(settings, store, state, resumed, markets, instruments, gateway, handlers)
     except BaseException:
         if gateway is not None:
@@ -143,7 +142,7 @@ def _wire(settings: Settings, store: Store, state, resumed: bool, markets: list,
         futures_terms(settings, store, state.portfolio, markets)
         if live:  # one-way, isolated, the account's leverage: set on the exchange before any order
             exchange.configure([m.symbol for m in markets], state.portfolio.leverage)
-            _venue_tiers(exchange, state.portfolio, markets)
+            venue_tiers(exchange, state.portfolio, markets)
     specs = [MarketSpec(create(m.name, m.params), m.symbol, m.timeframe, m.stake, instrument)
              for m, instrument in zip(markets, instruments)]
     core = build_core(specs, venue, journal, state.portfolio, settings.risk, settings.paper.fee,
@@ -205,110 +204,6 @@ def _wire(settings: Settings, store: Store, state, resumed: bool, markets: list,
         engine = LiveEngine(lanes, journal, bus, settings.mode)
     engine.start(resumed, state.fills, state.peak_equity)
     return engine
-
-def futures_terms(settings: Settings, store: Store, account, markets: list) -> None:
-    """Give the stored futures account its maintenance terms from ``settings.futures`` (the
-    store keeps the ledger, not the venue's tiers), and its leverage: a changed
-    ``futures.leverage`` is taken (and stored) only while every position is flat.
-
-    Raises:
-        ConfigError: leverage changed with a position open; a bad tiers file
-            (:meth:`~bot.config.Settings.leverage_tiers`).
-    """
-    f = settings.futures
-    if account.leverage != f.leverage:
-        held = [sym for sym, pos in account.positions.items() if pos.qty]
-        if held:
-            raise ConfigError(f"invalid setting futures.leverage: {f.leverage} while the account holds "
-                              f"{', '.join(held)} at {account.leverage}x; close the position(s) first")
-        set_leverage(store, f.leverage, wall_ms())
-        log.info("futures leverage changed from %sx to %sx (no position open)", account.leverage, f.leverage)
-        account.leverage = f.leverage
-    account.maintenance_rate = f.maintenance_rate
-    account.tiers = settings.leverage_tiers()
-    for m in markets:
-        log.info("futures %s: %sx isolated, maintenance %s", m.symbol, account.leverage,
-                 "by the market's tiers" if m.symbol in account.tiers else f"rate {account.maintenance_rate}")
-
-
-def _venue_tiers(exchange, account, markets: list) -> None:
-    """Live futures: the exchange's current maintenance tiers replace the bundled or configured
-    ones for the markets it gives; unreachable, the configured ones stay (with a warning: they
-    only feed the liquidation estimate, its alert and its risk rule)."""
-    try:
-        tiers = exchange.leverage_tiers([m.symbol for m in markets])
-    except QuantdError as exc:
-        log.warning("futures tiers not read from the exchange (%s): the configured ones are used", exc)
-        return
-    account.tiers = {**(account.tiers or {}), **tiers}
-    log.info("futures tiers from the exchange: %s", ", ".join(f"{s} ({len(t.tiers)} tiers)" for s, t in tiers.items()))
-
-
-def connect_exchange(settings: Settings, keys: bool = True) -> CcxtGateway:
-    """The ccxt gateway, markets loaded: with keys from the vault (live), or without any
-    (dry-run: candles and markets come from public endpoints).
-
-    Raises:
-        VaultError: no keys, or a key file others can read (``keys`` only).
-        VenueError, VenueUnavailable: the exchange refused or cannot be reached.
-    """
-    from gateways.ccxt_gateway import CcxtGateway
-
-    ex = settings.exchange
-    api_key = secret = ""
-    source = "none: public endpoints only"
-    if keys:
-        creds = exchange_credentials(ex.id, settings.vault.dir, ex.api_key, ex.secret)
-        redact(creds.api_key.get_secret_value(), "<api key>")
-        redact(creds.secret.get_secret_value(), "<api secret>")
-        api_key, secret, source = creds.api_key.get_secret_value(), creds.secret.get_secret_value(), creds.source
-    kind = CcxtGateway
-    if settings.market == "futures":
-        from gateways.ccxt_futures import CcxtFuturesGateway as kind
-    gateway = kind(ex.id, api_key=api_key, secret=secret, sandbox=ex.sandbox, api_url=ex.api_url,
-                   timeout_ms=ex.timeout_ms, rate_limit_ms=ex.rate_limit_ms, market=settings.market)
-    try:
-        gateway.load_markets()
-    except BaseException:
-        gateway.close()
-        raise
-    log.info("exchange %s%s connected (keys: %s)", ex.id, " testnet" if ex.sandbox else "", source)
-    return gateway
-
-
-def _live_account(settings: Settings, gateway: CcxtGateway, instruments: list) -> tuple[Decimal, dict[str, Decimal]]:
-    """First live start: the capital the daemon may use and the balances it starts from."""
-    balances = gateway.fetch_balances()
-    quote = instruments[0].quote
-    quote_balance = balances.get(quote, Decimal(0))
-    capital = settings.exchange.capital or quote_balance
-    if capital > quote_balance:
-        raise ConfigError(f"invalid setting exchange.capital (QUANTD_EXCHANGE__CAPITAL): {capital} "
-                          f"{quote} is more than the account holds ({quote_balance})")
-    if settings.market == "futures":  # the wallet is the baseline; the account starts flat
-        held = {s: q for s, q in gateway.fetch_positions([i.symbol for i in instruments]).items() if q}
-        if held:
-            raise ConfigError(f"the exchange account holds futures position(s) {held}; a new quantd store starts "
-                              "flat: close them on the exchange first (or trade other markets)")
-        baseline = {quote: quote_balance}
-    else:
-        baseline = {quote: quote_balance} | {i.base: balances.get(i.base, Decimal(0)) for i in instruments}
-    log.info("live account created: capital %s %s; exchange balances at start %s", capital, quote, baseline)
-    return capital, baseline
-
-
-def _extend_baseline(store: Store, state, gateway: CcxtGateway, instruments: list) -> None:
-    """A market added to the config since the account was created: its base asset's current
-    exchange balance joins the baseline (the store has no fill in it, so that is all it holds)."""
-    missing = [i.base for i in instruments if i.base not in state.baseline]
-    if not missing or state.market == "futures":  # a futures account's baseline is its wallet only
-        return
-    balances = gateway.fetch_balances()
-    added = {asset: balances.get(asset, Decimal(0)) for asset in missing}
-    add_baseline(store, added, wall_ms())
-    state.baseline.update(added)
-    log.info("new market(s): exchange balances %s added to the reconciliation baseline", added)
-
 
 def _ccxt_gateways(engine: LiveEngine) -> list:
     """The ccxt gateways the engine's market data and orders use (to close at shutdown)."""

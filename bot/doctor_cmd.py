@@ -82,7 +82,7 @@ def _exchange(settings) -> Finding:
     if settings.mode == "paper":
         return Finding("exchange", True, "paper mode: no keys needed")
     if settings.mode == "dry_run":
-        from bot.app import connect_exchange
+        from bot.exchange_setup import connect_exchange
 
         try:
             gateway = connect_exchange(settings, keys=False)
@@ -97,7 +97,7 @@ def _exchange(settings) -> Finding:
             return Finding("exchange", False, f"{settings.exchange.id} has no market {', '.join(missing)}",
                            "use the exchange's symbol spelling (BASE/QUOTE)")
         return Finding("exchange", True, f"dry-run: {settings.exchange.id} public endpoints reachable, no keys needed")
-    from bot.app import connect_exchange
+    from bot.exchange_setup import connect_exchange
 
     try:
         gateway = connect_exchange(settings)

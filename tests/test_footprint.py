@@ -39,7 +39,7 @@ store.close()
 
 
 def test_live_mode_and_charts_still_import_what_they_need():
-    assert _loaded_after("from bot.app import connect_exchange\nimport gateways.ccxt_market") == {"ccxt"}
+    assert _loaded_after("from bot.exchange_setup import connect_exchange\nimport gateways.ccxt_market") == {"ccxt"}
     loaded = _loaded_after("""
 import numpy as np
 from bot.telegram.chart import equity_drawdown_png
