@@ -29,7 +29,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import NamedTuple
+from typing import ClassVar, NamedTuple
 
 from engine.errors import ConfigError, DataError, OrderError, StoreError
 from engine.models import ZERO, Fill, Position, Side
@@ -318,6 +318,8 @@ class FundingRates:
 
     times: tuple[int, ...]
     rates: tuple[Decimal, ...]
+    books_payments: ClassVar[bool] = False
+    """Rates the runner applies to the position (:class:`engine.ports.FundingSource`)."""
 
     def due(self, start_ms: int, end_ms: int) -> Decimal | None:
         """The rate of a funding time in ``[start_ms, end_ms)`` (one candle), None when none

@@ -17,6 +17,11 @@ from engine.risk.protection import Protection
 class ExchangeGateway(Protocol):
     """Where orders go: a real exchange (ccxt), the paper simulator or the backtest one."""
 
+    liquidates_itself: bool
+    """True for a live exchange, which closes a futures position at its liquidation price by
+    itself (its close reaches the store through reconciliation); False for a simulator, whose
+    liquidations the runner orders (ADR 0017)."""
+
     needs_every_candle: bool
     """True when :meth:`sync` must run on every candle, even with no order of ours working (a
     real venue, whose orders can change without us; the simulator's volatility and volume
@@ -44,6 +49,22 @@ class ExchangeGateway(Protocol):
 
         Simulators match resting orders against the candle here; a live gateway polls the venue.
         """
+
+
+class FundingSource(Protocol):
+    """Funding of one perpetual market for the runner (ADR 0017): either rates it applies to
+    the position (``books_payments`` False: :meth:`due`), or the payments the venue already
+    charged the account (``books_payments`` True: :meth:`paid`)."""
+
+    books_payments: bool
+
+    def due(self, start_ms: int, end_ms: int):
+        """The rate (``Decimal``, fraction of the notional) of the funding times in
+        ``[start_ms, end_ms)`` (ms UTC), None when none falls in it."""
+
+    def paid(self, start_ms: int, end_ms: int):
+        """Quote (``Decimal``) the account paid in ``[start_ms, end_ms)`` (negative:
+        received), None when the venue booked none."""
 
 
 class MarketData(Protocol):

@@ -39,7 +39,7 @@ from engine.strategy.indicators import ATR
 from engine.timeframes import timeframe_to_ms
 
 if TYPE_CHECKING:
-    from engine.futures import FundingRates
+    from engine.ports import FundingSource
 
 
 class StrategyRunner:
@@ -95,10 +95,10 @@ class StrategyRunner:
         self._futures = oms.portfolio.allows_short
         """A futures account (:class:`~engine.futures.FuturesAccount`): shorts, leverage, funding
         and liquidation; False on spot, whose candles skip all of it."""
-        self._venue_liquidates = getattr(oms.gateway, "liquidates_itself", False)
+        self._venue_liquidates = oms.gateway.liquidates_itself
         """A live exchange liquidates on its own: its close reaches the store through
         reconciliation (a position drift halts trading), never through a simulated order."""
-        self.funding: FundingRates | None = None
+        self.funding: FundingSource | None = None
         """Funding rates charged at each funding time by a simulated venue (the backtest, paper;
         futures only; None: none)."""
         self.funded_through_ms = 0
@@ -247,7 +247,7 @@ class StrategyRunner:
         if self.funding is not None:
             end = candle.ts_ms + self.tf_ms
             start = max(candle.ts_ms, self.funded_through_ms)
-            if getattr(self.funding, "books_payments", False):  # a live venue's own bookings
+            if self.funding.books_payments:  # a live venue's own bookings
                 paid = self.funding.paid(start, end)
                 rate = mark = ""
                 if paid is not None:

@@ -150,6 +150,9 @@ class SimulatedExchange:
         self._waited: dict[str, int] = {}  # candles a resting order has waited out (latency)
         self._previous: dict[str, Candle] = {}  # symbol -> last candle synced (the cost models' input)
 
+    liquidates_itself = False
+    """The runner orders a simulated account's liquidations (:class:`engine.ports.ExchangeGateway`)."""
+
     @property
     def needs_every_candle(self) -> bool:
         """True when :meth:`sync` must see every candle, not only those with orders resting:

@@ -79,6 +79,9 @@ class CcxtGateway:
             markets and funding rates (dry-run, ADR 0017).
     """
 
+    liquidates_itself = False
+    """A spot account is never liquidated; :class:`~gateways.ccxt_futures.CcxtFuturesGateway` sets True."""
+
     needs_every_candle = True
     """The venue's orders change without us (fills, cancels by hand): asked on every candle."""
 

@@ -91,6 +91,12 @@ class CcxtMarketData:
 HOUR_MS = 3_600_000
 
 
+def holds_an_hour(start_ms: int, end_ms: int) -> bool:
+    """True when ``[start_ms, end_ms)`` contains an hour boundary (ms UTC): only such a
+    candle can hold a funding time."""
+    return -(-start_ms // HOUR_MS) * HOUR_MS < end_ms
+
+
 class CcxtFundingRates:
     """The funding rates of one perpetual as the venue publishes them, for a dry-run's
     simulated futures account: the runner asks :meth:`due` for each candle it holds a
@@ -104,6 +110,8 @@ class CcxtFundingRates:
         gateway: the connected gateway (public endpoints suffice); symbol: e.g. ``BTC/USDT``.
     """
 
+    books_payments = False
+
     def __init__(self, gateway: CcxtGateway, symbol: str):
         self.gateway = gateway
         self.symbol = symbol
@@ -116,8 +124,7 @@ class CcxtFundingRates:
             VenueError, VenueUnavailable: the venue did not answer: the candle is not finished
                 and the daemon restarts from its store, so no funding time is skipped.
         """
-        first_hour = -(-start_ms // HOUR_MS) * HOUR_MS
-        if first_hour >= end_ms:
+        if not holds_an_hour(start_ms, end_ms):
             return None
         rates = self.gateway.fetch_funding_rates(self.symbol, start_ms, end_ms)
         if not rates:
@@ -149,7 +156,7 @@ class CcxtFundingPayments:
             VenueError, VenueUnavailable: the venue did not answer: the candle is not finished
                 and the daemon restarts from its store, so no payment is skipped.
         """
-        if -(-start_ms // HOUR_MS) * HOUR_MS >= end_ms:
+        if not holds_an_hour(start_ms, end_ms):
             return None
         payments = self.gateway.fetch_funding_payments(self.symbol, start_ms, end_ms)
         if not payments:

@@ -20,6 +20,7 @@ class _Journal:
 
 
 class _NoVenue:
+    liquidates_itself = False
     needs_every_candle = True
 
     def create_order(self, order):
