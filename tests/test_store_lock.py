@@ -111,7 +111,9 @@ def test_a_lost_postgresql_session_is_locked_again_or_reported_lost(pg_url):
 
     lock = acquire_store_lock(pg_url)
     admin = create_engine(pg_url, isolation_level="AUTOCOMMIT")
-    kill = text("SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND objid = :k "
+    # the timeout makes the server wait until the session has ended and its lock is free (PostgreSQL 14+);
+    # without it the signal is only sent, and the next statement may still find the lock held
+    kill = text("SELECT pg_terminate_backend(pid, 10000) FROM pg_locks WHERE locktype = 'advisory' AND objid = :k "
                 "AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())")
     try:
         assert lock.check() is None

@@ -329,6 +329,8 @@ def test_cancel_one_order_or_all_after_confirmation(desk, tg, data_dir):
     msg = _keyboard_message(tg, data_dir, "/flatten")
     _press(tg, data_dir, msg, "Confirm")
     until(lambda: len(desk.engine.oms.open_orders()) == 1)
+    (sell,) = desk.engine.oms.open_orders()
+    until(lambda: desk.stored_status(sell.client_order_id) == "open")  # /cancel all counts the stored orders
     ask = _keyboard_message(tg, data_dir, "/cancel all")
     assert "Cancel all 1 working order(s)?" in ask["text"]
     _press(tg, data_dir, ask, "Confirm")
