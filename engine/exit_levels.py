@@ -81,17 +81,22 @@ class ExitLevels:
 
     def forced_exit(self, candle: Candle) -> str | None:
         """Why the position must be closed now regardless of the strategy, or None."""
-        if self.risk.breaker.flatten_pending:
-            return f"flatten: {self.risk.breaker.reason}"
-        protection = self.risk.protections.get(self.symbol)
-        stop = self.native_stop.working() if self.native_stop is not None else None
-        reason = protection.triggered(candle, check_stop=stop is None) if protection else None
-        if reason is None and stop is not None and stop.price is not None and candle.close < stop.price:
-            reason = (f"stop_loss: close {candle.close} is below the exchange stop's limit {stop.price}, which "
-                      "cannot fill there: selling at market")
-        if reason is None and self.risk.policy.max_holding_candles is not None:
+        risk = self.risk  # called on every candle a position is held: kept lean
+        if risk.breaker.flatten_pending:
+            return f"flatten: {risk.breaker.reason}"
+        protection = risk.protections.get(self.symbol)
+        if self.native_stop is None:
+            reason = protection.triggered(candle) if protection is not None and (
+                protection.stop_price is not None or protection.take_profit_price is not None) else None
+        else:
+            stop = self.native_stop.working()
+            reason = protection.triggered(candle, check_stop=stop is None) if protection is not None else None
+            if reason is None and stop is not None and stop.price is not None and candle.close < stop.price:
+                reason = (f"stop_loss: close {candle.close} is below the exchange stop's limit {stop.price}, which "
+                          "cannot fill there: selling at market")
+        if reason is None and risk.policy.max_holding_candles is not None:
             opened = self.oms.portfolio.position(self.symbol).opened_ts_ms
-            reason = self.risk.policy.time_exit(opened, candle, self.tf_ms)
+            reason = risk.policy.time_exit(opened, candle, self.tf_ms)
         return reason
 
     def verify(self, now_ms: int) -> None:

@@ -243,7 +243,7 @@ class StrategyRunner:
                                     order_type=OrderType.LIQUIDATION, price=lp)
             self.oms.sync(self.symbol, candle, now)
             self._reverse_to = None
-            return Decision(self._last_signal, Outcome.ORDERED, order.status.value, order.client_order_id)
+            return Decision(self._last_signal, Outcome.ORDERED, str(order.status), order.client_order_id)
         if self.funding is not None:
             end = candle.ts_ms + self.tf_ms
             start = max(candle.ts_ms, self.funded_through_ms)
@@ -402,7 +402,7 @@ class StrategyRunner:
                                 events=decision.events)
         if self.native_stop is not None and order.filled_qty > 0:  # a live venue filled it at once: protect now
             self.exits.keep_native_stop(candle, now)
-        return Decision(Signal.BUY, Outcome.ORDERED, order.status.value, order.client_order_id)
+        return Decision(Signal.BUY, Outcome.ORDERED, str(order.status), order.client_order_id)
 
     def _entry_notional(self, candle: Candle, quote: Decimal | None = None) -> Decimal:
         """Quote notional of an entry: the sizer's (or ``quote``, an operator's amount, capped the
@@ -410,9 +410,9 @@ class StrategyRunner:
         stake is margin, so the position is leverage times it, up to the largest position the
         market's tiers allow at that leverage."""
         portfolio = self.oms.portfolio
-        sizing = SizingContext(portfolio.cash, self.equity_at(candle.close), candle.close,
-                               self.atr.value, self.risk.view.trade_returns)
         sizer = self.sizer if quote is None else FixedQuote(self.sizer.fee_rate, quote)
+        sizing = SizingContext(portfolio.cash, self.equity_at(candle.close) if sizer.needs_equity else None,
+                               candle.close, self.atr.value, self.risk.view.trade_returns)
         notional = sizer.entry_notional(sizing)
         if not self._futures:
             return notional
@@ -436,7 +436,7 @@ class StrategyRunner:
         order = self.oms.submit(strategy=self.strategy.name, symbol=self.symbol, side=Side.SELL,
                                 signal_ts_ms=candle.ts_ms, now_ms=now, quote_qty=decision.notional_quote,
                                 intent=f"{self.strategy.describe()} ENTER_SHORT", events=decision.events)
-        return Decision(Signal.ENTER_SHORT, Outcome.ORDERED, order.status.value, order.client_order_id)
+        return Decision(Signal.ENTER_SHORT, Outcome.ORDERED, str(order.status), order.client_order_id)
 
     def close_position(self, candle: Candle, now: int, intent: str, key_ts: int | None = None) -> Decision | None:
         """Close the whole position at market, through risk like any exit (the backtest's
@@ -472,7 +472,7 @@ class StrategyRunner:
                                 intent=intent or f"{self.strategy.describe()} {signal.name}", events=decision.events,
                                 order_type=OrderType.LIMIT if limit_price is not None else OrderType.MARKET,
                                 price=limit_price)
-        return Decision(signal, Outcome.ORDERED, order.status.value, order.client_order_id)
+        return Decision(signal, Outcome.ORDERED, str(order.status), order.client_order_id)
 
     def _on_fill(self, fill: Fill, position: Position) -> None:
         if fill.symbol != self.symbol:

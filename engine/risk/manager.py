@@ -117,7 +117,7 @@ class RiskManager:
         action = (RESIZE if verdicts else APPROVE) if approved else REJECT
         events.insert(0, RiskDecided(p.ts_ms, action, last.rule if last else "", last.reason if last else "",
                                      last.value if last else 0.0, last.threshold if last else 0.0, p.strategy,
-                                     p.symbol, p.side.value, str(p.notional_quote), str(notional if approved else 0)))
+                                     p.symbol, str(p.side), str(p.notional_quote), str(notional if approved else 0)))
         return RiskDecision(approved, notional if approved else Decimal(0), verdicts, events)
 
     def refuse(self, verdict: Verdict, strategy: str, symbol: str, side: str, ts_ms: int) -> list[Event]:
@@ -160,7 +160,7 @@ class RiskManager:
         close = self.marks.close.get(fill.symbol)
         mark = price_from_float(close) if close is not None else to_raw(fill.price, PRICE_DP)
         self.marks.raw[fill.symbol] = mark
-        v.position_raw[fill.symbol] = abs(to_raw(position_qty_after, QTY_DP)) * mark
+        v.position_raw[fill.symbol] = abs(to_raw(position_qty_after, QTY_DP)) * mark if position_qty_after else 0
         if fill.side is Side.BUY:
             self._spent[fill.symbol] = self._spent.get(fill.symbol, ZERO) + fill.notional + fill.fee
             opening = position_qty_after > 0

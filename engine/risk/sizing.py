@@ -27,12 +27,13 @@ from engine.models import ZERO
 
 
 class SizingContext(NamedTuple):
-    """Inputs of a sizing decision. cash, equity: quote; price: quote per base (last close);
-    atr: ATR(14) in quote per base, None before warm-up; trade_returns: closed round trips'
-    net return on cost (0.02 = +2%), oldest first."""
+    """Inputs of a sizing decision. cash, equity: quote (equity None for a sizer whose
+    ``needs_equity`` is False: marking the account costs a few microseconds an entry);
+    price: quote per base (last close); atr: ATR(14) in quote per base, None before warm-up;
+    trade_returns: closed round trips' net return on cost (0.02 = +2%), oldest first."""
 
     cash: Decimal
-    equity: Decimal
+    equity: Decimal | None
     price: float
     atr: float | None = None
     trade_returns: Sequence[float] = ()
@@ -45,6 +46,8 @@ class StakeSizer:
     fee_rate: Decimal
     needs_atr: ClassVar[bool] = False
     """True when :meth:`wanted` reads ``ctx.atr`` (the runner keeps ATR only when something does)."""
+    needs_equity: ClassVar[bool] = True
+    """False when :meth:`wanted` never reads ``ctx.equity`` (the runner then passes None)."""
 
     def wanted(self, ctx: SizingContext) -> Decimal:
         """The notional this method asks for before the cash cap, quote."""
@@ -62,6 +65,8 @@ class StakeSizer:
 class AllCash(StakeSizer):
     """All available cash."""
 
+    needs_equity: ClassVar[bool] = False
+
     def wanted(self, ctx: SizingContext) -> Decimal:
         return ctx.cash
 
@@ -71,6 +76,7 @@ class FixedQuote(StakeSizer):
     """A fixed quote notional per entry."""
 
     stake: Decimal = Decimal(0)
+    needs_equity: ClassVar[bool] = False
 
     def wanted(self, ctx: SizingContext) -> Decimal:
         return self.stake
