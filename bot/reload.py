@@ -68,12 +68,15 @@ class Reloader:
                     f"({old_values.get(unsafe[0])} -> {new_values.get(unsafe[0])}); restart to apply it")
         if not changed:
             return "reloaded: nothing changed"
-        self._apply(new)
+        cold = self._apply(new)
         lines = [f"{k}: {old_values.get(k)} -> {new_values.get(k)}" for k in sorted(changed)]
+        if cold:
+            lines.append(f"ATR(14) starts now for {', '.join(cold)}: ATR-based levels and stakes wait 14 candles")
         log.warning("config reloaded by %s: %s", by, "; ".join(lines))
         return "reloaded: " + "; ".join(lines)
 
-    def _apply(self, new: Settings) -> None:
+    def _apply(self, new: Settings) -> list[str]:
+        """Apply ``new``; returns the symbols whose runner starts keeping ATR(14) now."""
         engine = self.engine
         risk = engine.risk
         tf_ms = min(lane.runner.tf_ms for lane in engine.lanes)
@@ -81,10 +84,14 @@ class Reloader:
         risk.policy = new.risk.protection()
         risk.flatten_on_halt = new.risk.flatten_on_halt
         risk.day_offset_ms = new.risk.day_start_hour_utc * 3_600_000
+        cold = []
         for lane, market in zip(engine.lanes, new.markets()):
             lane.runner.sizer = parse_stake(market.stake, new.paper.fee)
+            if lane.runner.settings_changed():
+                cold.append(lane.runner.symbol)
         if new.log_level != self.settings.log_level:
             logging.getLogger().setLevel(new.log_level)
         if self.telegram is not None:
             self.telegram.reconfigure(new)
         self.settings = new
+        return cold

@@ -112,6 +112,18 @@ class StrategyRunner:
         """The side to enter once flat: an entry signal against an open position closes it first."""
         oms.fill_listeners.append(self._on_fill)
 
+    def settings_changed(self) -> bool:
+        """Re-derive what the runner keeps from its sizer and the risk policy, after a reload
+        replaced either. Returns True when ATR(14) starts to be kept now: it warms over the
+        next 14 candles, and until then an ATR-based exit level or stake is not set.
+
+        (Before this, a reload that turned on ``stop_loss_atr`` or a ``vol:`` stake never
+        updated ATR: the stop was never set and the stake stayed 0.)"""
+        keep = self.sizer.needs_atr or self.risk.policy.uses_atr
+        started = keep and not self._keep_atr
+        self._keep_atr = keep
+        return started
+
     def warmup(self, candles: list[Candle]) -> None:
         """Feed already-processed candles to the strategy so its indicators match; no orders."""
         for candle in candles:

@@ -462,6 +462,29 @@ def test_reload_applies_risk_and_alert_changes_and_refuses_an_exchange_change(tm
         desk.close()
 
 
+def test_a_reload_that_turns_on_an_atr_stop_starts_atr_and_sets_the_stop(tmp_path, tg, data_dir):
+    from tests.telegram_helpers import Desk
+
+    cfg = tmp_path / "quantd.yaml"
+    cfg.write_text("risk: {max_order_notional: 5000}\n")
+    desk = Desk(tmp_path, tg.url, config_file=cfg)
+    try:
+        runner = desk.engine.lanes[0].runner
+        desk.advance(20)
+        assert runner.atr.value is None, "nothing read ATR: it was not kept"
+        cfg.write_text("risk: {max_order_notional: 5000, stop_loss_atr: 2}\n")
+        result = _confirmed(tg, data_dir, "/reload")
+        assert "risk.stop_loss_atr: null -&gt; 2.0" in result, result
+        assert "ATR(14) starts now for BTC/USDT: ATR-based levels and stakes wait 14 candles" in result
+        desk.advance(15)
+        assert runner.atr.value is not None and runner.atr.value > 0
+        desk.until_position()
+        stop = desk.engine.risk.protections["BTC/USDT"].stop_price
+        assert stop is not None and stop < desk.engine.oms.portfolio.position("BTC/USDT").avg_price
+    finally:
+        desk.close()
+
+
 def test_locks_lists_pair_locks_and_unlock_ends_one_after_confirmation(tmp_path, tg, data_dir):
     from tests.telegram_helpers import Desk
 
