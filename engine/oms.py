@@ -277,13 +277,11 @@ class OrderManager:
         if self.idle:
             return booked
         working = self.open_orders(symbol) if self._working else []
-        if working and any(o.status is S.NEW for o in working):
-            for order in working:
-                if order.status is S.NEW:
-                    self._resolve_unacknowledged(order, now_ms)
-            working = self.open_orders(symbol)
-        if working:
-            working = [o for o in working if o.status is not S.NEW]
+        unacknowledged = [o for o in working if o.status is S.NEW]
+        if unacknowledged:  # resolved first; one still unknown is not the venue's to update yet
+            for order in unacknowledged:
+                self._resolve_unacknowledged(order, now_ms)
+            working = [o for o in self.open_orders(symbol) if o.status is not S.NEW]
         try:
             updates = self.gateway.sync(symbol, candle, working)
         except VenueUnavailable as exc:
