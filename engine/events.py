@@ -48,7 +48,9 @@ class Event:
 
     Events are records: nothing changes one after it is made. They are slotted dataclasses
     but not frozen, because a frozen one took 3.6 us to build here against 0.6 us, and an
-    order makes three or four (ADR 0015)."""
+    order makes three or four (ADR 0015). A field of type ``str`` may hold a ``StrEnum``
+    member (an order's side or status): it is its value, shared, where ``str(member)`` would
+    be a copy per event (a 1M-candle backtest keeps about 100,000 events)."""
 
     kind: ClassVar[EventKind] = EventKind.EVENT
     ts_ms: int

@@ -331,8 +331,8 @@ class OrderManager:
         order.fee_paid += fill.fee
         order.status, order.updated_ts_ms = status, now_ms
         self._seen_trades.add(fill.trade_id)
-        event = OrderFilled(fill.ts_ms, order.client_order_id, order.symbol, str(order.side),
-                            str(fill.qty), str(fill.price), str(fill.fee), str(status), fill.fee_asset)
+        event = OrderFilled(fill.ts_ms, order.client_order_id, order.symbol, order.side,
+                            str(fill.qty), str(fill.price), str(fill.fee), status, fill.fee_asset)
         self.journal.fill_applied(order, fill, self.portfolio, [event])
         self.events.emit([event])
         for listener in self.fill_listeners:
@@ -371,12 +371,12 @@ class OrderManager:
     def _commit_change(self, order: Order, previous: OrderStatus, now_ms: int) -> None:
         events: list[Event] = []
         if order.status is S.OPEN:
-            events.append(OrderSubmitted(now_ms, order.client_order_id, order.symbol, str(order.side), order.intent))
+            events.append(OrderSubmitted(now_ms, order.client_order_id, order.symbol, order.side, order.intent))
         elif order.status is S.REJECTED:
             events.append(OrderRejected(now_ms, order.client_order_id, order.symbol, order.side.value, order.reason))
         elif order.status in (S.CANCELED, S.EXPIRED):
             events.append(OrderCanceled(now_ms, order.client_order_id, order.symbol, order.reason))
-        self.journal.order_changed(order, str(previous), events)
+        self.journal.order_changed(order, previous, events)
         self.events.emit(events)
 
     def _forget(self, order: Order) -> None:

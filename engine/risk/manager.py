@@ -117,7 +117,7 @@ class RiskManager:
         action = (RESIZE if verdicts else APPROVE) if approved else REJECT
         events.insert(0, RiskDecided(p.ts_ms, action, last.rule if last else "", last.reason if last else "",
                                      last.value if last else 0.0, last.threshold if last else 0.0, p.strategy,
-                                     p.symbol, str(p.side), str(p.notional_quote), str(notional if approved else 0)))
+                                     p.symbol, p.side, str(p.notional_quote), str(notional if approved else 0)))
         return RiskDecision(approved, notional if approved else Decimal(0), verdicts, events)
 
     def refuse(self, verdict: Verdict, strategy: str, symbol: str, side: str, ts_ms: int) -> list[Event]:
