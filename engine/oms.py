@@ -373,7 +373,7 @@ class OrderManager:
         if order.status is S.OPEN:
             events.append(OrderSubmitted(now_ms, order.client_order_id, order.symbol, order.side, order.intent))
         elif order.status is S.REJECTED:
-            events.append(OrderRejected(now_ms, order.client_order_id, order.symbol, order.side.value, order.reason))
+            events.append(OrderRejected(now_ms, order.client_order_id, order.symbol, order.side, order.reason))
         elif order.status in (S.CANCELED, S.EXPIRED):
             events.append(OrderCanceled(now_ms, order.client_order_id, order.symbol, order.reason))
         self.journal.order_changed(order, previous, events)

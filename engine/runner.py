@@ -75,8 +75,10 @@ class StrategyRunner:
         self.key = f"{strategy.name}|{symbol}|{timeframe}"
         self._ctx = StrategyContext(symbol, timeframe)
         self.atr = ATR(14)
-        self._keep_atr = sizer.needs_atr or risk.policy.uses_atr
-        """ATR(14) is updated only when the sizer or an exit level reads it (value None otherwise)."""
+        self._keep_atr = False
+        """ATR(14) is updated only when the sizer or an exit level reads it (value None otherwise;
+        set by :meth:`settings_changed`)."""
+        self.settings_changed()
         self._last_signal: object = None  # last non-None signal
         self._repeat_reported = False
         self.entries_blocked: str | None = None
@@ -115,10 +117,7 @@ class StrategyRunner:
     def settings_changed(self) -> bool:
         """Re-derive what the runner keeps from its sizer and the risk policy, after a reload
         replaced either. Returns True when ATR(14) starts to be kept now: it warms over the
-        next 14 candles, and until then an ATR-based exit level or stake is not set.
-
-        (Before this, a reload that turned on ``stop_loss_atr`` or a ``vol:`` stake never
-        updated ATR: the stop was never set and the stake stayed 0.)"""
+        next 14 candles, and until then an ATR-based exit level or stake is not set."""
         keep = self.sizer.needs_atr or self.risk.policy.uses_atr
         started = keep and not self._keep_atr
         self._keep_atr = keep
