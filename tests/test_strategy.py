@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from engine.data import load_ohlcv
 from engine.errors import StrategyError
 from engine.models import Candle, Signal
 from engine.strategy import StrategyContext, available, create
-from engine.strategy.indicators import RSI, SMA
+from engine.strategy.indicators import RSI, SMA, SMAPair
 
 
 @pytest.mark.parametrize("params, fragment", [
@@ -51,6 +55,46 @@ def test_incremental_sma_equals_pandas_rolling_mean(data_dir):
     ref = closes.rolling(30).mean().to_numpy()
     assert np.isnan(ours[:29]).all() and np.isnan(ref[:29]).all()
     np.testing.assert_allclose(ours[29:], ref[29:], rtol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["binance/ETH_USDT-1h.csv.gz", "binance/ETH_BTC-1m.csv.gz", "binance/XRP_USDT-5m.csv.gz"])
+def test_sma_pair_gives_the_floats_of_fsum_sma_on_real_closes(data_dir, name):
+    """The running integer sums are the same floats as ``fsum`` of each window over the period
+    (the old form), to the bit, from the first value on: a crossover's trades cannot move."""
+    closes = _closes(data_dir, name, n=20_000).tolist()
+    pair, fast, slow = SMAPair(7, 25), SMA(7), SMA(25)
+    seen = 0
+    for x in closes:
+        got, f, s = pair.update(x), fast.update(x), slow.update(x)
+        if s is None:
+            assert got is None
+            continue
+        assert got == (f, s), x
+        seen += 1
+    assert seen == len(closes) - 24
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.floats(min_value=1e-8, max_value=1e7, allow_nan=False), min_size=3, max_size=80),
+       st.integers(1, 4), st.integers(0, 5))
+def test_sma_pair_equals_exact_window_means(values, fast, extra):
+    """Any prices from 1e-8 to 1e7 quote: each average is ``fsum(window) / period``, however
+    many values came and left (no drift)."""
+    slow = fast + extra
+    pair = SMAPair(fast, slow)
+    for i, x in enumerate(values):
+        got = pair.update(x)
+        if i + 1 < slow:
+            assert got is None
+        else:
+            assert got == (math.fsum(values[i + 1 - fast:i + 1]) / fast, math.fsum(values[i + 1 - slow:i + 1]) / slow)
+
+
+def test_sma_pair_refuses_a_fast_period_above_the_slow_one():
+    with pytest.raises(ValueError, match="fast period"):
+        SMAPair(30, 10)
+    with pytest.raises(ValueError, match="SMA period"):
+        SMAPair(0, 10)
 
 
 def _wilder_rsi(closes: pd.Series, period: int) -> np.ndarray:

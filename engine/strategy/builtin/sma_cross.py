@@ -7,7 +7,7 @@ from pydantic import Field, model_validator
 from engine.models import Candle
 from engine.strategy.base import StrategyParams
 from engine.strategy.builtin._vector import Crossover, allow_short_field
-from engine.strategy.indicators import SMA, sma, sma_exact
+from engine.strategy.indicators import SMAPair, sma, sma_exact
 from engine.strategy.registry import register
 
 
@@ -35,16 +35,14 @@ class SmaCross(Crossover):
 
     def __init__(self, params: "SmaCross.Params"):
         super().__init__(params)
-        self._fast = SMA(params.fast)
-        self._slow = SMA(params.slow)
+        self._smas = SMAPair(params.fast, params.slow)
 
     @property
     def warmup(self) -> int:
         return self.params.slow + 1
 
     def lines(self, candle: Candle):
-        fast, slow = self._fast.update(candle.close), self._slow.update(candle.close)
-        return None if fast is None or slow is None else (fast, slow)
+        return self._smas.update(candle.close)
 
     def line_arrays(self, df):
         close = df["close"].to_numpy(dtype=float)

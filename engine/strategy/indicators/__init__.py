@@ -5,7 +5,9 @@ newest closed candle's values and returns the indicator (a tuple for multi-line 
 ``None`` during warm-up. The work per candle does not grow with the history: recursive
 indicators (EMA, Wilder's smoothing) are O(1); window indicators (SMA, Bollinger, CCI,
 Donchian, Ultimate Oscillator) re-sum their fixed window exactly with :func:`math.fsum`,
-O(period), so they never drift over a months-long live run.
+O(period), so they never drift over a months-long live run. :class:`SMAPair` (two SMAs of
+one series, as ``sma_cross`` uses) keeps running sums of the values' exact binary integers
+instead: O(1), the same floats, no drift.
 
 The **vectorised function** of the same name in lower case computes the whole series with
 numpy/pandas (NaN during warm-up). It follows the same maths and equals the incremental
@@ -33,7 +35,7 @@ overbought); the others follow TA-Lib.
 from __future__ import annotations
 
 from engine.strategy.indicators._base import replay
-from engine.strategy.indicators.averages import EMA, SMA, ema, sma, sma_exact
+from engine.strategy.indicators.averages import EMA, SMA, SMAPair, ema, sma, sma_exact
 from engine.strategy.indicators.bands import BollingerBands, Donchian, bbands, donchian
 from engine.strategy.indicators.candles import ATR, CCI, OBV, UltimateOscillator, atr, cci, obv, ultosc
 from engine.strategy.indicators.oscillators import (
@@ -54,5 +56,5 @@ from engine.strategy.indicators.oscillators import (
 )
 
 __all__ = ["ATR", "BollingerBands", "CCI", "CMO", "Donchian", "EMA", "MACD", "Momentum", "OBV", "PPO", "ROC",
-           "RSI", "SMA", "TRIX", "UltimateOscillator", "atr", "bbands", "cci", "cmo", "donchian", "ema",
+           "RSI", "SMA", "SMAPair", "TRIX", "UltimateOscillator", "atr", "bbands", "cci", "cmo", "donchian", "ema",
            "macd", "momentum", "obv", "ppo", "replay", "roc", "rsi", "sma", "sma_exact", "trix", "ultosc"]

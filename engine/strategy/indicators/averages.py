@@ -1,4 +1,4 @@
-"""Moving averages: SMA and EMA, incremental and vectorised.
+"""Moving averages: SMA and EMA, incremental and vectorised; two SMAs of one price series.
 
 See :mod:`engine.strategy.indicators` for the conventions shared by every indicator.
 """
@@ -33,6 +33,57 @@ class SMA:
         values = self._values
         values.append(x)
         return math.fsum(values) / self.period if len(values) == self.period else None
+
+
+_EXACT_SCALE = 2.0 ** 100
+"""A float times this is an integer, exactly, for any magnitude down to 2**-48 (about 3.6e-15):
+a power-of-two scale changes the exponent, never the digits."""
+_UNSCALE = 2.0 ** -100
+
+
+class SMAPair:
+    """A fast and a slow simple moving average of one series (closes, quote per base), kept as
+    running integer sums over one shared window.
+
+    Each value is held as its exact binary value in units of 2**-100 (an integer: ``int(x *
+    2**100)`` loses nothing for ``|x| >= 2**-48``). Each candle adds the newest integer to
+    both sums and subtracts the ones leaving the windows: integer sums never round, so they
+    never drift however long the run, and a candle costs the same whatever the periods. Each
+    average is ``float(sum) x 2**-100 / period``: ``float`` of an integer rounds correctly, so
+    this is the float :func:`math.fsum` of the window gives, divided by the period, which
+    :class:`SMA` and :func:`sma_exact` return (the same trades as before, to the bit).
+
+    Raises:
+        ValueError: a period < 1, or ``fast > slow``.
+    """
+
+    __slots__ = ("fast", "slow", "_window", "_fast_sum", "_slow_sum")
+
+    def __init__(self, fast: int, slow: int):
+        _check_period("SMA", fast)
+        _check_period("SMA", slow)
+        if fast > slow:
+            raise ValueError(f"SMAPair: the fast period ({fast}) must not exceed the slow one ({slow})")
+        self.fast, self.slow = fast, slow
+        self._window: deque[int] = deque(maxlen=slow)
+        self._fast_sum = self._slow_sum = 0
+
+    def update(self, x: float) -> tuple[float, float] | None:
+        """Add the newest value; ``(fast, slow)`` once ``slow`` values were seen, else None."""
+        raw = int(x * _EXACT_SCALE)
+        window = self._window
+        seen = len(window)
+        if seen == self.slow:  # full: the oldest leaves the slow window, the fast one's leaves it too
+            self._slow_sum += raw - window[0]
+            self._fast_sum += raw - window[-self.fast]
+            window.append(raw)
+        else:
+            self._slow_sum += raw
+            self._fast_sum += raw - window[-self.fast] if seen >= self.fast else raw
+            window.append(raw)
+            if seen + 1 < self.slow:
+                return None
+        return float(self._fast_sum) * _UNSCALE / self.fast, float(self._slow_sum) * _UNSCALE / self.slow
 
 
 def sma(values: np.ndarray, period: int) -> np.ndarray:
