@@ -150,15 +150,13 @@ class OrderManager:
         models); a live venue is asked on every candle."""
         self.fill_listeners: list = []
         """Callables ``(fill, position)`` told of each booked fill (after it is persisted)."""
+        self.idle = self._sync_quiet
+        """True when no order is working and the venue needs no :meth:`sync` without one: a
+        candle then cannot fill anything (the backtest's quiet candles). An attribute kept
+        where the working orders change, not a property: the runner reads it every candle."""
         for order in orders or []:
             self._track(order)
             self._seq = max(self._seq, _seq_of(order.client_order_id))
-
-    @property
-    def idle(self) -> bool:
-        """True when no order is working and the venue needs no :meth:`sync` without one: a
-        candle then cannot fill anything (the backtest's quiet candles)."""
-        return self._sync_quiet and not self._working
 
     def open_orders(self, symbol: str | None = None) -> list[Order]:
         """Orders not yet terminal, optionally for one symbol, in the order they were created."""
@@ -166,8 +164,10 @@ class OrderManager:
         if not working:
             return []
         done = [cid for cid, o in working.items() if o.status in TERMINAL_STATUSES]
-        for cid in done:
-            del working[cid]
+        if done:
+            for cid in done:
+                del working[cid]
+            self.idle = self._sync_quiet and not working
         return [o for o in working.values() if symbol is None or o.symbol == symbol]
 
     def cancel_entries(self, reason: str, now_ms: int) -> None:
@@ -383,12 +383,14 @@ class OrderManager:
         """Drop a terminal order (``keep_terminal`` False); its fills stay de-duplicated."""
         self.orders.pop(order.client_order_id, None)
         self._working.pop(order.client_order_id, None)
+        self.idle = self._sync_quiet and not self._working
         self._by_intent.pop(intent_key(order.strategy, order.symbol, order.side, order.signal_ts_ms), None)
 
     def _track(self, order: Order) -> None:
         self.orders[order.client_order_id] = order
         if order.status not in TERMINAL_STATUSES:
             self._working[order.client_order_id] = order
+            self.idle = False
         self._by_intent[intent_key(order.strategy, order.symbol, order.side, order.signal_ts_ms)] = order
 
     def take_events(self) -> list[Event]:

@@ -153,7 +153,9 @@ class StrategyRunner:
                 oms.sync(self.symbol, candle, now)  # a stop placed right after this candle's entry fill may trigger on it
             working = self.exits.working()
         portfolio = oms.portfolio
-        if self._futures and self.symbol in portfolio.held:
+        if not self._futures:
+            pass
+        elif self.symbol in portfolio.held:
             liquidated = self._futures_candle(candle, now)
             if liquidated is not None:  # the strategy still sees the candle (its indicators stay in step)
                 self._ctx.position_qty, self._ctx.has_open_order = 0.0, working
@@ -161,7 +163,7 @@ class StrategyRunner:
                     self.atr.update(candle.high, candle.low, candle.close)
                 self.strategy.on_candle(candle, self._ctx)
                 return liquidated
-        elif self._futures:
+        else:
             self._liquidation_warned = False  # flat: the next position's approach is warned afresh
         qty_raw = portfolio.held.get(self.symbol)
         ctx = self._ctx
@@ -311,11 +313,12 @@ class StrategyRunner:
         portfolio = self.oms.portfolio
         marks = self.marks
         held = portfolio.held
-        qty_raw = held.get(self.symbol, 0)
+        symbol = self.symbol
+        qty_raw = held.get(symbol, 0)
         close = candle.close
-        marks.close[self.symbol] = close
+        marks.close[symbol] = close
         if qty_raw:
-            mark = marks.raw[self.symbol] = round(close * PRICE_ONE)  # money.price_from_float, inlined
+            mark = marks.raw[symbol] = round(close * PRICE_ONE)  # money.price_from_float, inlined
             position_raw = qty_raw * mark  # signed: below 0 for a short
             equity = portfolio.cash_raw + position_raw if len(held) == 1 else portfolio.equity_raw(marks.raw)
             if position_raw < 0:  # a short: risk limits read the exposure
@@ -323,15 +326,16 @@ class StrategyRunner:
         else:  # the raw form is needed only while held
             position_raw = 0
             equity = portfolio.equity_raw(marks.raw) if held else portfolio.cash_raw
-        events = self.risk.on_candle(self.symbol, position_raw, equity, candle.ts_ms)
-        breaker = self.risk.breaker
-        if qty_raw and self.risk.policy.trailing_stop_pct is not None:
-            self.exits.trail(candle)
-        if breaker.flatten_pending and not qty_raw and not self.oms.open_orders(self.symbol):
-            breaker.flatten_pending = False  # flat: nothing left to close
-            self.journal.risk_recorded([], breaker)
+        risk = self.risk
+        events = risk.on_candle(symbol, position_raw, equity, candle.ts_ms)
+        if qty_raw:
+            if risk.policy.trailing_stop_pct is not None:
+                self.exits.trail(candle)
+        elif risk.breaker.flatten_pending and not self.oms.open_orders(symbol):
+            risk.breaker.flatten_pending = False  # flat: nothing left to close
+            self.journal.risk_recorded([], risk.breaker)
         if events:
-            self.journal.risk_recorded(events, breaker)
+            self.journal.risk_recorded(events, risk.breaker)
             self.events.emit(events)
             self.oms.cancel_entries("circuit breaker halted", candle.ts_ms + self.tf_ms)  # every market's
         if self._records_candles:

@@ -180,12 +180,24 @@ def run_backtest(df: pd.DataFrame, strategy: Strategy, config: BacktestConfig,
             block_equity.append(finish(candle))
             block_open.append(symbol in held)
         end = start + len(block_equity)
-        equity[start:end] = [e / QUOTE_ONE for e in block_equity]  # raw 1e-20 quote -> float (analytics)
+        equity[start:end] = to_floats(block_equity)
         in_pos[start:end] = block_open
     close_at_end(runner, exchange, candle)
     equity[-1] = float(portfolio.cash)
     metrics = compute_metrics(equity, float(config.cash), log.trades, in_pos, int(cols[0][0]), int(cols[0][-1]), tf_ms)
     return BacktestResult(config, strategy.describe(), metrics, log.trades, cols[0], equity, log.events)
+
+
+def to_floats(raw: list[int]) -> list[float]:
+    """Raw 1e-20 quote amounts as floats (analytics), each correctly rounded; a run of equal
+    amounts (the flat candles) is converted once."""
+    out: list[float] = []
+    last, value = None, 0.0
+    for e in raw:
+        if e != last:
+            last, value = e, e / QUOTE_ONE
+        out.append(value)
+    return out
 
 
 def close_at_end(runner: StrategyRunner, exchange: SimulatedExchange, last: Candle) -> None:

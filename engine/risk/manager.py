@@ -8,6 +8,7 @@ changes come back as events for the journal; the manager itself does no I/O.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -23,6 +24,8 @@ from engine.risk.protection import Protection, ProtectionPolicy
 from engine.timeframes import iso_utc
 
 _DAY_MS = 86_400_000
+_NO_EVENTS: tuple[Event, ...] = ()
+"""What :meth:`RiskManager.on_candle` returns on almost every candle (no new list each time)."""
 
 
 @dataclass
@@ -125,7 +128,7 @@ class RiskManager:
         return [RiskDecided(ts_ms, REJECT, verdict.rule, verdict.reason, verdict.value, verdict.threshold,
                             strategy, symbol, side, "0", "0")]
 
-    def on_candle(self, symbol: str, position_raw: int, equity_raw: int, ts_ms: int) -> list[Event]:
+    def on_candle(self, symbol: str, position_raw: int, equity_raw: int, ts_ms: int) -> Sequence[Event]:
         """Update the view after a candle (``ts_ms``: its open time; the runner has set its
         close in the shared marks) and run state rules.
 
@@ -134,8 +137,10 @@ class RiskManager:
             equity_raw: the account's equity, raw 1e-20 quote (:mod:`engine.money`).
         """
         v = self.view
-        if position_raw or symbol in v.position_raw:
+        if position_raw:
             v.position_raw[symbol] = position_raw
+        elif symbol in v.position_raw:  # flat: a missing symbol reads as 0
+            del v.position_raw[symbol]
         v.equity_raw = equity_raw
         if equity_raw > v.peak_raw:
             v.peak_raw = equity_raw
@@ -143,7 +148,7 @@ class RiskManager:
         if day != v.day:
             v.day, v.day_start_raw = day, equity_raw
         if not self._state_rules:
-            return []
+            return _NO_EVENTS
         events: list[Event] = []
         for rule in self._state_rules:
             verdict = rule.on_state(v)
