@@ -167,7 +167,7 @@ class SimulatedExchange:
         update = OrderUpdate(order.client_order_id, status, f"sim-{order.client_order_id}", reason)
         if not reason:
             self._resting[order.client_order_id] = order
-        self._remember(order.client_order_id, status, update.exchange_order_id, reason)
+        self._remember(update)
         return update
 
     def cancel_order(self, order: Order, reason: str) -> OrderUpdate:
@@ -179,17 +179,18 @@ class SimulatedExchange:
             return self._known.get(client_order_id) or OrderUpdate(client_order_id, OrderStatus.REJECTED, None,
                                                                    "unknown order")
         update = OrderUpdate(client_order_id, OrderStatus.CANCELED, order.exchange_order_id, reason)
-        self._remember(client_order_id, update.status, update.exchange_order_id, reason)
+        self._remember(update)
         return update
 
-    def _remember(self, client_order_id: str, status: OrderStatus, exchange_order_id: str | None,
-                  reason: str) -> None:
-        """Keep the last state of an order for :meth:`fetch_order` (a terminal one only with
-        ``keep_history``)."""
-        if self.keep_history or status not in TERMINAL_STATUSES:
-            self._known[client_order_id] = OrderUpdate(client_order_id, status, exchange_order_id, reason)
+    def _remember(self, update: OrderUpdate) -> None:
+        """Keep the last state of an order (``update`` itself, or a copy without its fills) for
+        :meth:`fetch_order`; a terminal one only with ``keep_history``."""
+        cid = update.client_order_id
+        if self.keep_history or update.status not in TERMINAL_STATUSES:
+            self._known[cid] = OrderUpdate(cid, update.status, update.exchange_order_id, update.reason) \
+                if update.fills else update
         else:
-            self._known.pop(client_order_id, None)
+            self._known.pop(cid, None)
 
     def fetch_order(self, order: Order) -> OrderUpdate | None:
         """Last known state of an order, None when it never arrived."""
@@ -264,7 +265,7 @@ class SimulatedExchange:
             fill = Fill(f"{order.client_order_id}-1", order.client_order_id, order.symbol, order.side,
                         qty, price, fee, ts_ms)
             update = OrderUpdate(order.client_order_id, OrderStatus.FILLED, order.exchange_order_id, "", [fill])
-        self._remember(order.client_order_id, update.status, order.exchange_order_id, update.reason)
+        self._remember(update)
         return update
 
     @staticmethod

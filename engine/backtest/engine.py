@@ -7,8 +7,11 @@ the fill rules.
 
 from __future__ import annotations
 
+import gc
+import threading
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from itertools import repeat
@@ -138,6 +141,37 @@ CHUNK = 16_384
 Python floats; the whole of 1M candles at once would be ~190 MB)."""
 
 
+GC_YOUNG_THRESHOLD = 50_000
+"""Allocations between two young-generation collections while a backtest runs (CPython's
+default is 700). A backtest allocates a few short-lived objects per order and holds few
+cycles; collecting every 700 allocations cost about 4% of a run (ADR 0015). Cycles are still
+collected, only less often; the default comes back when the run ends."""
+
+_gc_lock = threading.Lock()
+_gc_users = 0
+_gc_saved: tuple[int, int, int] | None = None
+
+
+@contextmanager
+def relaxed_gc() -> Iterator[None]:
+    """Raise the young-generation GC threshold to :data:`GC_YOUNG_THRESHOLD` for the block.
+    Nested or concurrent blocks (backtests in threads) share it: the first sets it, the last
+    restores the threshold it found."""
+    global _gc_users, _gc_saved
+    with _gc_lock:
+        if _gc_users == 0:
+            _gc_saved = gc.get_threshold()
+            gc.set_threshold(max(GC_YOUNG_THRESHOLD, _gc_saved[0]), *_gc_saved[1:])
+        _gc_users += 1
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            _gc_users -= 1
+            if _gc_users == 0 and _gc_saved is not None:
+                gc.set_threshold(*_gc_saved)
+
+
 def run_backtest(df: pd.DataFrame, strategy: Strategy, config: BacktestConfig,
                  progress: Callable[[int, int], bool] | None = None) -> BacktestResult:
     """Backtest ``strategy`` on ``df`` (columns timestamp, open, high, low, close, volume; sorted).
@@ -154,6 +188,12 @@ def run_backtest(df: pd.DataFrame, strategy: Strategy, config: BacktestConfig,
     n = len(df)
     if n == 0:
         raise DataError("no candles to backtest")
+    with relaxed_gc():
+        return _run(df, strategy, config, progress, n)
+
+
+def _run(df: pd.DataFrame, strategy: Strategy, config: BacktestConfig,
+         progress: Callable[[int, int], bool] | None, n: int) -> BacktestResult:
     inst = Instrument(config.symbol)
     tf_ms = timeframe_to_ms(config.timeframe)
     exchange = SimulatedExchange({config.symbol: inst}, fill_model(config), keep_history=False)
