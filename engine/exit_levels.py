@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from decimal import Decimal
 
-from engine.events import EventSink, PairLocked, ProtectionSet
+from engine.events import Event, EventSink, PairLocked, ProtectionSet
 from engine.models import Candle, Fill, Position
 from engine.native_stop import NativeStop
 from engine.oms import OrderManager
@@ -52,17 +52,18 @@ class ExitLevels:
         """Have the venue hold the position's stop (placed, moved, re-placed when dropped);
         True when one was placed for an entry that filled on this candle (it may then trigger
         on this same candle). A working exit order means an exit is already under way."""
+        native = self.native_stop
         pos = self.oms.portfolio.position(self.symbol)
         prot = self.risk.protections.get(self.symbol)
-        if prot is None or prot.stop_price is None or self.working():
+        if native is None or prot is None or prot.stop_price is None or self.working():
             return False
         qty = self._closable(pos, candle.close)
-        fresh = pos.opened_ts_ms == candle.ts_ms and self.native_stop.working() is None
-        events = self.native_stop.ensure(qty, prot.stop_price, candle.ts_ms - 1 if fresh else candle.ts_ms, now)
+        fresh = pos.opened_ts_ms == candle.ts_ms and native.working() is None
+        events = native.ensure(qty, prot.stop_price, candle.ts_ms - 1 if fresh else candle.ts_ms, now)
         if events:
             self.journal.record_events(events)
             self.events.emit(events)
-        return fresh and self.native_stop.working() is not None
+        return fresh and native.working() is not None
 
     def trail(self, candle: Candle) -> None:
         """Move a trailing stop from this candle (up from its high, a short's down from its
@@ -72,8 +73,8 @@ class ExitLevels:
         if moved is None:
             return
         self.risk.protections[self.symbol] = moved
-        events = [ProtectionSet(candle.ts_ms + self.tf_ms, self.symbol, str(moved.stop_price),
-                                str(moved.take_profit_price or ""))]
+        events: list[Event] = [ProtectionSet(candle.ts_ms + self.tf_ms, self.symbol, str(moved.stop_price),
+                                             str(moved.take_profit_price or ""))]
         self.journal.protection_changed(self.symbol, moved, events)
         self.events.emit(events)
         if self.native_stop is not None and self.native_stop.working() is not None:
@@ -135,6 +136,6 @@ class ExitLevels:
                             order is not None and order.intent.startswith("stop_loss"))
         lock = self.risk.pair_locks.on_exit(trade, self.tf_ms)
         if lock is not None:
-            events = [PairLocked(fill.ts_ms, lock.symbol, lock.until_ms, lock.rule, lock.reason)]
+            events: list[Event] = [PairLocked(fill.ts_ms, lock.symbol, lock.until_ms, lock.rule, lock.reason)]
             self.journal.lock_added(lock, events)
             self.events.emit(events)

@@ -288,11 +288,11 @@ class OrderManager:
             log.warning("order updates for %s unavailable: %s", symbol, exc)
             return booked
         for update in updates:
-            order = self.orders.get(update.client_order_id)
-            if order is None:
+            known = self.orders.get(update.client_order_id)
+            if known is None:
                 log.warning("update for unknown order %s ignored (reconciliation handles it)", update.client_order_id)
                 continue
-            booked.extend(self.apply_update(order, update, now_ms))
+            booked.extend(self.apply_update(known, update, now_ms))
         return booked
 
     def apply_update(self, order: Order, update: OrderUpdate, now_ms: int) -> list[Fill]:

@@ -15,12 +15,16 @@ asset such as BNB, which the account does not hold and so only records.
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import ClassVar
+
+from mypy_extensions import mypyc_attr
 
 from engine.errors import OrderError
 from engine.models import ZERO, Fill, Position, Side
 from engine.money import PRICE_DP, QTY_DP, price_from_float, quote_decimal, quote_raw, to_raw
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # FuturesAccount, when compiled (engine.compiled)
 class Portfolio:
     """Account state changed only by :meth:`apply`.
 
@@ -33,7 +37,7 @@ class Portfolio:
             position with a quantity (the fixed-point image of the ledger, see the module).
     """
 
-    allows_short = False
+    allows_short: ClassVar[bool] = False
     """Spot is long-only: a sell larger than the position is refused (see
     :class:`~engine.futures.FuturesAccount` for shorts)."""
 

@@ -18,12 +18,13 @@ the venue wants every candle), and money is fixed-point (:mod:`engine.money`).
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from engine.approvals import EntryApprovals
 from engine.decision import Decision, Outcome
-from engine.events import EventSink, FundingPaid, LiquidationWarning
+from engine.events import Event, EventSink, FundingPaid, LiquidationWarning
 from engine.exit_levels import ExitLevels
+from engine.futures import FuturesAccount
 from engine.marks import Marks
 from engine.models import ZERO, Candle, Fill, Instrument, OrderType, Position, Side, Signal
 from engine.money import PRICE_DP, PRICE_ONE, QTY_DP, QTY_ONE, price_from_float, quote_decimal, quote_raw, to_raw
@@ -188,14 +189,14 @@ class StrategyRunner:
                 return self._enter(candle, now) if side is Signal.BUY else self._enter_short(candle, now)
             return None
         self._reverse_to = None  # the latest signal wins
-        short = holding and qty_raw < 0
+        short = holding and qty_raw is not None and qty_raw < 0
         previous = self._last_signal
         verdict = check_signal(signal, holding, previous, self._repeat_reported, short)
         self._repeat_reported = signal is previous and (self._repeat_reported or verdict is not None)
         self._last_signal = signal
         if verdict is not None:
-            side = signal.value if isinstance(signal, Signal) else ""
-            events = self.risk.refuse(verdict, self.strategy.name, self.symbol, side, now)
+            side_text = signal.value if isinstance(signal, Signal) else ""
+            events = self.risk.refuse(verdict, self.strategy.name, self.symbol, side_text, now)
             self.journal.risk_recorded(events, self.risk.breaker)
             self.events.emit(events)
             return Decision(signal, Outcome.REJECTED, f"{verdict.rule}: {verdict.reason}")
@@ -244,7 +245,7 @@ class StrategyRunner:
         The liquidation is the venue's own close, which nothing can refuse, so it does not pass
         the risk manager; it is only simulated here, for a venue that does not liquidate itself
         (a live exchange does, and reconciliation books its fill)."""
-        account = self.oms.portfolio
+        account = cast(FuturesAccount, self.oms.portfolio)
         pos = account.position(self.symbol)
         lp = account.liquidation_price(self.symbol)
         if lp is not None and not self._venue_liquidates and (candle.low <= lp if pos.qty > 0 else candle.high >= lp):
@@ -260,17 +261,19 @@ class StrategyRunner:
         if self.funding is not None:
             end = candle.ts_ms + self.tf_ms
             start = max(candle.ts_ms, self.funded_through_ms)
+            rate: Decimal | str | None
+            mark: Decimal | str
             if self.funding.books_payments:  # a live venue's own bookings
                 paid = self.funding.paid(start, end)
                 rate = mark = ""
                 if paid is not None:
                     account.book_funding(self.symbol, paid)
             else:
-                rate = self.funding.due(start, end)
-                mark = Decimal(repr(candle.open))
-                paid = None if rate is None else account.apply_funding(self.symbol, rate, mark)
+                due = self.funding.due(start, end)
+                rate, mark = due, Decimal(repr(candle.open))
+                paid = None if due is None else account.apply_funding(self.symbol, due, mark)
             if paid is not None:
-                events = [FundingPaid(now, self.symbol, str(pos.qty), str(rate), str(mark), str(paid), end)]
+                events: list[Event] = [FundingPaid(now, self.symbol, str(pos.qty), str(rate), str(mark), str(paid), end)]
                 self.journal.funding_applied(self.symbol, account, events)
                 self.funded_through_ms = end
                 self.events.emit(events)
@@ -285,9 +288,9 @@ class StrategyRunner:
         past the threshold or the position closes."""
         mark = Decimal(repr(candle.close))
         distance = abs(mark - lp) / mark * 100
-        near = distance <= self.liquidation_alert_pct
+        near = distance <= cast(Decimal, self.liquidation_alert_pct)  # set: the caller checked
         if near and not self._liquidation_warned:
-            events = [LiquidationWarning(now, self.symbol, str(pos.qty), str(mark), f"{lp:.8f}", f"{distance:.2f}")]
+            events: list[Event] = [LiquidationWarning(now, self.symbol, str(pos.qty), str(mark), f"{lp:.8f}", f"{distance:.2f}")]
             self.journal.record_events(events)
             self.events.emit(events)
         self._liquidation_warned = near
@@ -335,8 +338,9 @@ class StrategyRunner:
             risk.breaker.flatten_pending = False  # flat: nothing left to close
             self.journal.risk_recorded([], risk.breaker)
         if events:
-            self.journal.risk_recorded(events, risk.breaker)
-            self.events.emit(events)
+            tripped = list(events)
+            self.journal.risk_recorded(tripped, risk.breaker)
+            self.events.emit(tripped)
             self.oms.cancel_entries("circuit breaker halted", candle.ts_ms + self.tf_ms)  # every market's
         if self._records_candles:
             self.journal.candle_processed(self.key, candle, candle.ts_ms + self.tf_ms, portfolio, equity)
@@ -431,10 +435,11 @@ class StrategyRunner:
         notional = sizer.entry_notional(sizing)
         if not self._futures:
             return notional
-        notional *= portfolio.leverage
-        tiers = portfolio.tiers_of(self.symbol)
+        account = cast(FuturesAccount, portfolio)
+        notional *= account.leverage
+        tiers = account.tiers_of(self.symbol)
         if tiers is not None:  # the venue's tiers cap the position at this leverage
-            notional = min(notional, tiers.max_notional(portfolio.leverage))
+            notional = min(notional, tiers.max_notional(account.leverage))
         return notional
 
     def _enter_short(self, candle: Candle, now: int) -> Decision:

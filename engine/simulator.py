@@ -38,6 +38,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
+from typing import ClassVar, cast
+
+from mypy_extensions import mypyc_attr
 
 from engine.models import (
     TERMINAL_STATUSES,
@@ -110,7 +113,7 @@ class FillModel:
 def _limit_reference(order: Order, candle: Candle) -> float | None:
     """Price (quote per base) a resting limit order fills at on ``candle``; None when the
     candle does not trade through it."""
-    limit = float(order.price)
+    limit = float(cast(Decimal, order.price))  # a limit order has one (_reject_reason)
     if order.side is Side.BUY:
         if candle.open <= limit:
             return candle.open
@@ -125,12 +128,13 @@ def _stop_reference(order: Order, candle: Candle) -> float | None:
     candle opens at or below the stop (a gap through it: the worse price), else the stop when
     the low reaches it; None when it does not trigger. The stop-limit's limit is not modelled:
     a gap below it fills at the open, the pessimistic reading (a real one might not fill)."""
-    stop = float(order.stop_price)
+    stop = float(cast(Decimal, order.stop_price))  # a stop-limit order has one (_reject_reason)
     if candle.open <= stop:
         return candle.open
     return stop if candle.low <= stop else None
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # PaperGateway, when compiled (engine.compiled)
 class SimulatedExchange:
     """An in-memory venue implementing :class:`engine.ports.ExchangeGateway`.
 
@@ -150,7 +154,7 @@ class SimulatedExchange:
         self._waited: dict[str, int] = {}  # candles a resting order has waited out (latency)
         self._previous: dict[str, Candle] = {}  # symbol -> last candle synced (the cost models' input)
 
-    liquidates_itself = False
+    liquidates_itself: ClassVar[bool] = False
     """The runner orders a simulated account's liquidations (:class:`engine.ports.ExchangeGateway`)."""
 
     @property
@@ -173,12 +177,12 @@ class SimulatedExchange:
     def cancel_order(self, order: Order, reason: str) -> OrderUpdate:
         """Take a resting order off the book (canceled); an order no longer resting keeps its last state."""
         client_order_id = order.client_order_id
-        order = self._resting.pop(client_order_id, None)
+        resting = self._resting.pop(client_order_id, None)
         self._waited.pop(client_order_id, None)
-        if order is None:
+        if resting is None:
             return self._known.get(client_order_id) or OrderUpdate(client_order_id, OrderStatus.REJECTED, None,
                                                                    "unknown order")
-        update = OrderUpdate(client_order_id, OrderStatus.CANCELED, order.exchange_order_id, reason)
+        update = OrderUpdate(client_order_id, OrderStatus.CANCELED, resting.exchange_order_id, reason)
         self._remember(update)
         return update
 
@@ -225,7 +229,7 @@ class SimulatedExchange:
             elif order.type is OrderType.STOP_LIMIT:
                 reference = _stop_reference(order, candle)
             elif order.type is OrderType.LIQUIDATION:
-                reference = float(order.price)
+                reference = float(cast(Decimal, order.price))
             else:
                 reference = candle.open
             if reference is not None:
@@ -245,16 +249,18 @@ class SimulatedExchange:
     def _fill(self, order: Order, reference: float, ts_ms: int) -> OrderUpdate:
         inst = self.instruments[order.symbol]
         slip = None
+        quote_qty = order.quote_qty  # exactly one of quote_qty and qty is set (Order)
         if self.model.slippage_range_frac or self.model.impact_k:
-            notional = order.quote_qty if order.quote_qty is not None else \
-                (order.qty - order.filled_qty) * Decimal(repr(reference))
+            notional = quote_qty if quote_qty is not None else \
+                (cast(Decimal, order.qty) - order.filled_qty) * Decimal(repr(reference))
             slip = self.model.slippage(self._previous.get(order.symbol), notional)
-        price = order.price if order.type is OrderType.LIQUIDATION else \
+        price = cast(Decimal, order.price) if order.type is OrderType.LIQUIDATION else \
             self.model.price(order.side, reference, inst, slip)
-        if order.type is OrderType.LIMIT and order.price is not None:  # slippage never past the limit (a stop's may)
-            price = min(price, order.price) if order.side is Side.BUY else max(price, order.price)
-        remaining = None if order.qty is None else order.qty - order.filled_qty
-        qty = inst.round_qty(order.quote_qty / price) if remaining is None else remaining
+        limit = order.price
+        if order.type is OrderType.LIMIT and limit is not None:  # slippage never past the limit (a stop's may)
+            price = min(price, limit) if order.side is Side.BUY else max(price, limit)
+        ordered = order.qty
+        qty = inst.round_qty(cast(Decimal, quote_qty) / price) if ordered is None else ordered - order.filled_qty
         del self._resting[order.client_order_id]
         self._waited.pop(order.client_order_id, None)
         if qty <= 0:  # accepted earlier, so it cannot be rejected now: it expires unfilled

@@ -6,6 +6,7 @@ import csv
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
+from typing import ClassVar
 
 from engine.events import Event
 from engine.models import ZERO, Candle, Fill, Order, Side
@@ -93,7 +94,7 @@ class TradeLog:
     def locks_ended(self, symbols: list[str], by: str, now_ms: int) -> None:
         pass
 
-    records_candles = False
+    records_candles: ClassVar[bool] = False
     """A backtest's log keeps no candle cursor (:class:`engine.ports.Journal`)."""
 
     def candle_processed(self, key: str, candle: Candle, close_ms: int, portfolio: Portfolio, equity_raw: int) -> None:

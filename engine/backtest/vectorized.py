@@ -101,7 +101,7 @@ class VectorizedResult:
         t = self.table
         out = []
         for k in range(len(t)):
-            short = t.side is not None and t.side[k] < 0
+            short = t.side is not None and bool(t.side[k] < 0)
             trade = Trade(self.config.symbol, int(t.entry_ts_ms[k]), _dec(t.entry_price[k]), _dec(t.qty[k]),
                           _dec(t.entry_fee[k]), f"{self.strategy} {'ENTER_SHORT' if short else 'BUY'}", short=short)
             trade.exit_ts_ms, trade.exit_price, trade.exit_fee = int(t.exit_ts_ms[k]), _dec(t.exit_price[k]), \

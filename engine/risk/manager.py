@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import cast
 
 from engine.commands import Verb
 from engine.events import BreakerChanged, BreakerTripped, Event, PositionUnprotected, ProtectionSet, RiskDecided
@@ -75,13 +76,13 @@ class RiskManager:
         self._received: dict[str, Decimal] = {}  # quote received from its partial exits, net of fees
 
     @property
-    def rules(self) -> tuple[RiskRule, ...]:
+    def rules(self) -> Sequence[RiskRule]:
         """The pre-trade rules, in the order they are checked. A tuple: a config reload
         assigns new ones, which also re-derives the rules called after every candle."""
         return self._rules
 
     @rules.setter
-    def rules(self, rules: list[RiskRule] | tuple[RiskRule, ...]) -> None:
+    def rules(self, rules: Sequence[RiskRule]) -> None:
         self._rules = tuple(rules)
         # the rules that look at the state after each candle (drawdown, daily loss); the others
         # are not called on every candle
@@ -109,7 +110,7 @@ class RiskManager:
                     continue
                 verdicts.append(v)
                 if v.action == RESIZE:
-                    current = current._replace(notional_quote=v.notional_quote)
+                    current = current._replace(notional_quote=cast(Decimal, v.notional_quote))  # a resize has one
                     continue
                 if v.action == HALT:
                     events += self._trip(v, p.ts_ms)
@@ -119,13 +120,13 @@ class RiskManager:
         last = verdicts[-1] if verdicts else None
         action = (RESIZE if verdicts else APPROVE) if approved else REJECT
         events.insert(0, RiskDecided(p.ts_ms, action, last.rule if last else "", last.reason if last else "",
-                                     last.value if last else 0.0, last.threshold if last else 0.0, p.strategy,
+                                     float(last.value) if last else 0.0, float(last.threshold) if last else 0.0, p.strategy,
                                      p.symbol, p.side, str(p.notional_quote), str(notional if approved else 0)))
         return RiskDecision(approved, notional if approved else Decimal(0), verdicts, events)
 
     def refuse(self, verdict: Verdict, strategy: str, symbol: str, side: str, ts_ms: int) -> list[Event]:
         """Record a refusal decided outside :meth:`check` (signal sanity) as a decision event."""
-        return [RiskDecided(ts_ms, REJECT, verdict.rule, verdict.reason, verdict.value, verdict.threshold,
+        return [RiskDecided(ts_ms, REJECT, verdict.rule, verdict.reason, float(verdict.value), float(verdict.threshold),
                             strategy, symbol, side, "0", "0")]
 
     def on_candle(self, symbol: str, position_raw: int, equity_raw: int, ts_ms: int) -> Sequence[Event]:
