@@ -57,6 +57,20 @@ def quantd_event(df: pd.DataFrame):
     return run
 
 
+def quantd_event_compiled(df: pd.DataFrame):
+    """:func:`quantd_event` on the optional compiled core (``make compiled``; the bench builds
+    it in a copy of the package and puts that first on the worker's path).
+
+    Raises:
+        RuntimeError: the engine imported is the pure-Python one.
+    """
+    from engine.compiled import compiled_modules
+
+    if not compiled_modules():
+        raise RuntimeError("the compiled core is not on the path: the bench builds it first (needs mypy and a C compiler)")
+    return quantd_event(df)
+
+
 def quantd_vectorized(df: pd.DataFrame):
     """``quantd backtest --vectorized``: ``signals(df)`` then fills over trades only."""
     from engine.backtest.vectorized import run_vectorized
@@ -229,6 +243,7 @@ def numpy_loop(df: pd.DataFrame):
 
 ENGINES = {
     "quantd event-driven": quantd_event,
+    "quantd event-driven (compiled)": quantd_event_compiled,
     "quantd vectorised": quantd_vectorized,
     "backtrader": backtrader,
     "vectorbt": vectorbt,

@@ -67,6 +67,7 @@ def _record_order(engine) -> list:
     return seen
 
 
+@pytest.mark.pure_only
 def test_two_markets_share_one_account_and_the_books_balance(tmp_path):
     engine, clock, store = _daemon(tmp_path, BTC_ETH)
     seen = _record_order(engine)
@@ -146,6 +147,7 @@ def test_a_halt_on_one_market_cancels_the_working_entries_of_every_market(tmp_pa
     assert not [e for e in published if e.kind == "fill" and e.side == "buy"]
 
 
+@pytest.mark.pure_only
 def test_mixed_timeframes_and_start_dates_stay_in_time_order_and_resume(data_dir, tmp_path):
     eth = pd.read_csv(data_dir / "binance/ETH_USDT-5m.csv.gz")
     eth_file = tmp_path / "ETH_USDT-5m.csv"  # the real rows from 2021-04-20 18:00, 2h40m before the BTC file starts
@@ -290,6 +292,7 @@ def test_live_markets_share_the_account_and_reconcile_per_asset(tmp_path, two_ma
     assert ("BTC/USDT", Side.BUY) in sides and ("ETH/USDT", Side.BUY) in sides
 
 
+@pytest.mark.pure_only
 def test_the_markets_of_one_close_time_share_one_cursor_commit_and_a_crash_redoes_them(tmp_path):
     """Three markets closing together: their cursors and equity snapshots are one commit
     (the daemon's latency with many markets); a step that dies mid-group leaves the
