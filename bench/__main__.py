@@ -103,7 +103,7 @@ def measure(engine: str, dataset: str, reps: int) -> dict:
     first = [str(COMPILED_ROOT)] if engine == COMPILED and COMPILED_ROOT is not None else []
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(first + [str(REPO_ROOT), os.environ.get("PYTHONPATH", "")])}
     proc = subprocess.run([sys.executable, "-m", "bench.worker", engine, dataset, str(reps)],
-                          capture_output=True, text=True, env=env, cwd=REPO_ROOT)
+                          capture_output=True, text=True, env=env, cwd=first[0] if first else REPO_ROOT)  # -m: cwd first
     if proc.returncode != 0:
         raise RuntimeError(f"{engine} on {dataset} failed:\n{proc.stderr[-3000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
