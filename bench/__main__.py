@@ -75,14 +75,10 @@ def quick_plan() -> list[Plan]:
 def build_compiled(into: Path) -> Path | None:
     """Build the compiled core (:mod:`engine.compiled`) in a copy of the engine package under
     ``into``; None (after saying why) when it cannot be built here."""
-    import shutil
+    from engine.compiled import build, copy_sources
 
-    from engine.compiled import build
-
-    shutil.copytree(REPO_ROOT / "engine", into / "engine",
-                    ignore=shutil.ignore_patterns("__pycache__", "*.so", "*.pyd", "_native.json"))
     try:
-        build(into)
+        build(copy_sources(into, REPO_ROOT))
     except RuntimeError as exc:
         print(f"the compiled core is not measured: {exc}", file=sys.stderr)
         return None

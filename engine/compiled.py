@@ -22,7 +22,10 @@ imported) refuses to run a compiled core whose sources have changed since.
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 from engine.compiled_check import (
@@ -36,7 +39,7 @@ from engine.compiled_check import (
     check_fresh,
 )
 
-__all__ = ["GROUP", "MODULES", "StaleCompiledCore", "build", "check_fresh", "clean", "compiled_modules"]
+__all__ = ["GROUP", "MODULES", "StaleCompiledCore", "build", "check_fresh", "clean", "compiled_modules", "copy_sources"]
 
 
 def extensions(root: Path = PACKAGE_ROOT) -> list[Path]:
@@ -45,16 +48,23 @@ def extensions(root: Path = PACKAGE_ROOT) -> list[Path]:
     return sorted(p for p in (root / "engine").rglob("*") if p.suffix in suffixes)
 
 
+def copy_sources(into: Path, root: Path = PACKAGE_ROOT) -> Path:
+    """Copy the ``engine`` package of ``root`` to ``into/engine`` as sources only (no caches, no
+    compiled files, no build record); returns ``into``, ready for :func:`build` or to run the
+    pure engine from."""
+    import shutil
+
+    shutil.copytree(root / "engine", into / "engine",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.so", "*.pyd", MANIFEST.name))
+    return into
+
+
 def build(root: Path = PACKAGE_ROOT, verbose: bool = False) -> list[Path]:
     """Compile :data:`MODULES` of ``root/engine`` with mypyc and install the extensions there.
 
     Returns the files installed. Raises:
         RuntimeError: mypyc is not installed, or the build failed (its output's tail included).
     """
-    import shutil
-    import subprocess
-    import tempfile
-
     try:
         import mypyc  # noqa: F401
     except ImportError as exc:
@@ -62,9 +72,7 @@ def build(root: Path = PACKAGE_ROOT, verbose: bool = False) -> list[Path]:
                            "(make compiled does it)") from exc
     clean(root)
     with tempfile.TemporaryDirectory(prefix="quantd-native-") as tmp:
-        work = Path(tmp)
-        shutil.copytree(root / "engine", work / "engine",
-                        ignore=shutil.ignore_patterns("__pycache__", "*.so", "*.pyd", "_native.json"))
+        work = copy_sources(Path(tmp), root)
         paths = [str(_source(Path("."), m)) for m in MODULES] + ["--ignore-missing-imports", "--follow-imports=silent"]
         script = ("from setuptools import setup\nfrom mypyc.build import mypycify\n"
                   f"setup(name='quantd-native', ext_modules=mypycify({paths!r}, opt_level='3', group_name={GROUP!r}),"

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.compiled import MODULES, build
+from engine.compiled import MODULES, build, copy_sources
 from engine.compiled_check import StaleCompiledCore, check_fresh
 
 pytestmark = pytest.mark.slow
@@ -86,17 +86,13 @@ def compiled_copy(tmp_path_factory) -> Path:
     C compiler is missing: the core is optional)."""
     if importlib.util.find_spec("mypyc") is None or shutil.which(os.environ.get("CC", "cc")) is None:
         pytest.skip("the compiled core needs mypyc (pip install mypy) and a C compiler")
-    root = tmp_path_factory.mktemp("native")
-    shutil.copytree(REPO / "engine", root / "engine",
-                    ignore=shutil.ignore_patterns("__pycache__", "*.so", "*.pyd", "_native.json"))
+    root = copy_sources(tmp_path_factory.mktemp("native"), REPO)
     build(root)
     return root
 
 
 def test_the_compiled_core_gives_the_pure_engines_trades_events_and_equity(compiled_copy, data_dir, tmp_path):
-    pure_root = tmp_path / "pure"
-    shutil.copytree(REPO / "engine", pure_root / "engine",
-                    ignore=shutil.ignore_patterns("__pycache__", "*.so", "*.pyd", "_native.json"))
+    pure_root = copy_sources(tmp_path / "pure", REPO)
     pure, compiled = _run(pure_root, data_dir), _run(compiled_copy, data_dir)
     assert pure.pop("compiled") == [] and compiled.pop("compiled") == list(MODULES)
     for case in ("spot", "futures", "portfolio"):
