@@ -156,19 +156,20 @@ def _wire(settings: Settings, store: Store, state, resumed: bool, markets: list,
     ex = settings.exchange
     for m, runner in zip(markets, core.runners):
         runner.approvals = approvals
-        if settings.market == "futures":
+        if settings.market == "futures" and runner.futures is not None:
+            futures = runner.futures
             if live:  # what the exchange charged the account
                 from gateways.ccxt_market import CcxtFundingPayments
 
-                runner.funding = CcxtFundingPayments(exchange, m.symbol)
+                futures.funding = CcxtFundingPayments(exchange, m.symbol)
             elif exchange:  # dry-run: the rates the exchange publishes, as they are published
                 from gateways.ccxt_market import CcxtFundingRates
 
-                runner.funding = CcxtFundingRates(exchange, m.symbol)
+                futures.funding = CcxtFundingRates(exchange, m.symbol)
             else:
-                runner.funding = settings.funding_rates(m)
-            runner.funded_through_ms = state.funded_through.get(m.symbol, 0)
-            runner.liquidation_alert_pct = settings.futures.liquidation_alert_pct
+                futures.funding = settings.funding_rates(m)
+            futures.funded_through_ms = state.funded_through.get(m.symbol, 0)
+            futures.liquidation_alert_pct = settings.futures.liquidation_alert_pct
         cursor = state.cursors.get(runner.key)
         if exchange:
             from gateways.ccxt_market import CcxtMarketData

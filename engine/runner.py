@@ -18,13 +18,14 @@ the venue wants every candle), and money is fixed-point (:mod:`engine.money`).
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import TYPE_CHECKING, cast
+from typing import cast
 
 from engine.approvals import EntryApprovals
 from engine.decision import Decision, Outcome
-from engine.events import Event, EventSink, FundingPaid, LiquidationWarning
+from engine.events import EventSink
 from engine.exit_levels import ExitLevels
 from engine.futures import FuturesAccount
+from engine.futures_candle import FuturesCandle
 from engine.marks import Marks
 from engine.models import ZERO, Candle, Fill, Instrument, OrderType, Position, Side, Signal
 from engine.money import PRICE_DP, PRICE_ONE, QTY_DP, QTY_ONE, price_from_float, quote_decimal, quote_raw, to_raw
@@ -38,9 +39,6 @@ from engine.risk.sizing import FixedQuote, SizingContext, StakeSizer
 from engine.strategy.base import Strategy, StrategyContext
 from engine.strategy.indicators import ATR
 from engine.timeframes import timeframe_to_ms
-
-if TYPE_CHECKING:
-    from engine.ports import FundingSource
 
 
 class StrategyRunner:
@@ -98,19 +96,11 @@ class StrategyRunner:
         self._futures = oms.portfolio.allows_short
         """A futures account (:class:`~engine.futures.FuturesAccount`): shorts, leverage, funding
         and liquidation; False on spot, whose candles skip all of it."""
-        self._venue_liquidates = oms.gateway.liquidates_itself
-        """A live exchange liquidates on its own: its close reaches the store through
-        reconciliation (a position drift halts trading), never through a simulated order."""
-        self.funding: FundingSource | None = None
-        """Funding rates charged at each funding time by a simulated venue (the backtest, paper;
-        futures only; None: none)."""
-        self.funded_through_ms = 0
-        """Funding times before this (ms UTC) are booked: a daemon restarted inside a candle
-        whose funding it booked before its cursor moved does not charge it again."""
-        self.liquidation_alert_pct: Decimal | None = None
-        """Warn when a futures position's close is within this percent of its liquidation
-        price (the daemon's ``futures.liquidation_alert_pct``; None: never)."""
-        self._liquidation_warned = False
+        self.futures = FuturesCandle(symbol, strategy.name, self.tf_ms, oms, journal, self.events) \
+            if self._futures else None
+        """A futures account's liquidation, funding and liquidation warning
+        (:mod:`engine.futures_candle`; its ``funding`` and ``liquidation_alert_pct`` are set by
+        the caller); None on spot."""
         self._reverse_to: Signal | None = None
         """The side to enter once flat: an entry signal against an open position closes it first."""
         oms.fill_listeners.append(self._on_fill)
@@ -154,18 +144,21 @@ class StrategyRunner:
                 oms.sync(self.symbol, candle, now)  # a stop placed right after this candle's entry fill may trigger on it
             working = self.exits.working()
         portfolio = oms.portfolio
-        if not self._futures:
+        futures = self.futures
+        if futures is None:
             pass
         elif self.symbol in portfolio.held:
-            liquidated = self._futures_candle(candle, now)
-            if liquidated is not None:  # the strategy still sees the candle (its indicators stay in step)
+            liquidation = futures.held(candle, now)
+            if liquidation is not None:  # the strategy still sees the candle (its indicators stay in step)
+                self._reverse_to = None
                 self._ctx.position_qty, self._ctx.has_open_order = 0.0, working
                 if self._keep_atr:
                     self.atr.update(candle.high, candle.low, candle.close)
                 self.strategy.on_candle(candle, self._ctx)
-                return liquidated
+                return Decision(self._last_signal, Outcome.ORDERED, str(liquidation.status),
+                                liquidation.client_order_id)
         else:
-            self._liquidation_warned = False  # flat: the next position's approach is warned afresh
+            futures.flat()
         qty_raw = portfolio.held.get(self.symbol)
         ctx = self._ctx
         ctx.position_qty = qty_raw / QTY_ONE if qty_raw else 0.0
@@ -235,65 +228,6 @@ class StrategyRunner:
         if decision.outcome is Outcome.ORDERED:
             self._reverse_to = signal
         return decision
-
-    def _futures_candle(self, candle: Candle, now: int) -> Decision | None:
-        """A futures position's candle after the open's fills: liquidated when the range
-        reached its liquidation price (a forced close at that price, keyed just before the
-        candle so the venue fills it on it), else charged the funding due in the candle
-        (``qty x open x rate``: the candle's open stands for the mark price).
-
-        The liquidation is the venue's own close, which nothing can refuse, so it does not pass
-        the risk manager; it is only simulated here, for a venue that does not liquidate itself
-        (a live exchange does, and reconciliation books its fill)."""
-        account = cast(FuturesAccount, self.oms.portfolio)
-        pos = account.position(self.symbol)
-        lp = account.liquidation_price(self.symbol)
-        if lp is not None and not self._venue_liquidates and (candle.low <= lp if pos.qty > 0 else candle.high >= lp):
-            side = Side.SELL if pos.qty > 0 else Side.BUY
-            intent = (f"liquidation: {'low' if pos.qty > 0 else 'high'} "
-                      f"{candle.low if pos.qty > 0 else candle.high} reached {lp:.8f}")
-            order = self.oms.submit(strategy=self.strategy.name, symbol=self.symbol, side=side,
-                                    signal_ts_ms=candle.ts_ms - 1, now_ms=now, qty=abs(pos.qty), intent=intent,
-                                    order_type=OrderType.LIQUIDATION, price=lp)
-            self.oms.sync(self.symbol, candle, now)
-            self._reverse_to = None
-            return Decision(self._last_signal, Outcome.ORDERED, str(order.status), order.client_order_id)
-        if self.funding is not None:
-            end = candle.ts_ms + self.tf_ms
-            start = max(candle.ts_ms, self.funded_through_ms)
-            rate: Decimal | str | None
-            mark: Decimal | str
-            if self.funding.books_payments:  # a live venue's own bookings
-                paid = self.funding.paid(start, end)
-                rate = mark = ""
-                if paid is not None:
-                    account.book_funding(self.symbol, paid)
-            else:
-                due = self.funding.due(start, end)
-                rate, mark = due, Decimal(repr(candle.open))
-                paid = None if due is None else account.apply_funding(self.symbol, due, mark)
-            if paid is not None:
-                events: list[Event] = [FundingPaid(now, self.symbol, str(pos.qty), str(rate), str(mark), str(paid), end)]
-                self.journal.funding_applied(self.symbol, account, events)
-                self.funded_through_ms = end
-                self.events.emit(events)
-        if self.liquidation_alert_pct is not None and lp:
-            self._warn_near_liquidation(candle, now, pos, lp)
-        return None
-
-    def _warn_near_liquidation(self, candle: Candle, now: int, pos: Position, lp: Decimal) -> None:
-        """Emit a :class:`~engine.events.LiquidationWarning` when the close is within
-        ``liquidation_alert_pct`` percent of the liquidation price ``lp`` (distance
-        ``|close - lp| / close x 100``); once per approach, re-armed when the distance widens
-        past the threshold or the position closes."""
-        mark = Decimal(repr(candle.close))
-        distance = abs(mark - lp) / mark * 100
-        near = distance <= cast(Decimal, self.liquidation_alert_pct)  # set: the caller checked
-        if near and not self._liquidation_warned:
-            events: list[Event] = [LiquidationWarning(now, self.symbol, str(pos.qty), str(mark), f"{lp:.8f}", f"{distance:.2f}")]
-            self.journal.record_events(events)
-            self.events.emit(events)
-        self._liquidation_warned = near
 
     def sellable(self, pos: Position, price: float | Decimal) -> Decimal:
         """Base quantity of ``pos`` that can be closed (sold when long, bought back when

@@ -202,7 +202,8 @@ def _run(df: pd.DataFrame, strategy: Strategy, config: BacktestConfig,
     core = build_core([MarketSpec(strategy, config.symbol, config.timeframe, config.stake)], exchange, log, portfolio,
                       config.limits, config.fee_rate, keep_history=False)
     runner = core.runners[0]
-    runner.funding = config.funding
+    if runner.futures is not None:
+        runner.futures.funding = config.funding
     cols = [df[k].to_numpy() for k in ("timestamp", "open", "high", "low", "close", "volume")]
     equity = np.empty(n)
     in_pos = np.zeros(n, dtype=bool)

@@ -85,7 +85,8 @@ def run_portfolio_backtest(markets: list[Market], config: BacktestConfig) -> Bac
                       exchange, log, portfolio, config.limits, config.fee_rate, keep_history=False)
     runners = core.runners
     for m, runner in zip(markets, runners):
-        runner.funding = m.funding
+        if runner.futures is not None:
+            runner.futures.funding = m.funding
     close_times, equity, in_pos, last = _replay(markets, runners, portfolio)
     for runner in runners:
         if last[runner.symbol] is not None:
